@@ -1,0 +1,25 @@
+# The two commands: `make run` serves the whole system, `make test` runs the test suite.
+# Both prepare what they need first (bin/bootstrap is idempotent and fast when done).
+PYTHON := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test setup setup-test migrate clean
+
+run: setup
+	@$(PYTHON) bin/memedroid-supervisor
+
+test: setup-test
+	@echo "==> running the test suite"
+	@$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+setup:
+	@bin/bootstrap
+
+setup-test:
+	@bin/bootstrap --test
+
+migrate: setup
+	@$(PYTHON) -m memedroid migrate
+
+clean:
+	rm -rf .venv var

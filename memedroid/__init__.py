@@ -1,0 +1,1 @@
+"""MemeDroid: the backend of a media social network."""

@@ -1,0 +1,5 @@
+import sys
+
+from memedroid.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""The accounts service: registration, authentication and login sessions."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from memedroid import passwords, sessions, users
+from memedroid.db import Database
+from memedroid.errors import Unauthorized
+from memedroid.settings import Settings
+from memedroid.users import User
+
+_USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+BAD_CREDENTIALS = "invalid login or password"
+
+
+def username_problem(value: str) -> str | None:
+    if not _USERNAME.fullmatch(value):
+        return "must be 3 to 30 letters, digits or underscores"
+    return None
+
+
+def email_problem(value: str) -> str | None:
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        return "must be a valid email address"
+    return None
+
+
+class Accounts:
+    """Owns the account rules; each method is one transaction."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.rounds = settings.bcrypt_rounds
+        self.session_seconds = settings.refresh_token_seconds
+
+    def register(self, username: str, email: str, password: str) -> User:
+        """Create an account; a taken username or email (in any case) is a 409 `Conflict`."""
+        password_hash = passwords.hash_password(password, self.rounds)
+        with self.db.transaction() as conn:
+            return users.insert(conn, username, email, password_hash)
+
+    def login(self, login: str, password: str) -> tuple[User, UUID]:
+        """Check the credentials and open a session. Unknown user and wrong password fail the
+        same way, after the same amount of work."""
+        with self.db.transaction() as conn:
+            user = users.find_by_login(conn, login)
+        if not passwords.verify(password, user.password_hash if user else None, self.rounds) or user is None:
+            raise Unauthorized(BAD_CREDENTIALS)
+        with self.db.transaction() as conn:
+            return user, sessions.open_session(conn, user.id, self.session_seconds)
+
+    def is_session_active(self, session_id: str) -> bool:
+        with self.db.transaction() as conn:
+            return sessions.is_active(conn, session_id)
+
+    def logout(self, session_id: str) -> None:
+        with self.db.transaction() as conn:
+            sessions.revoke(conn, session_id)
+
+    def get(self, user_id: int) -> User:
+        with self.db.transaction() as conn:
+            return users.get(conn, user_id)
+
+    def get_by_username(self, username: str) -> User:
+        with self.db.transaction() as conn:
+            return users.get_by_username(conn, username)

@@ -1,0 +1,27 @@
+"""The HTTP layer: blueprints parse and validate, call one service, and serialize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from flask import current_app
+
+from memedroid.accounts import Accounts
+from memedroid.db import Database
+from memedroid.settings import Settings
+
+PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The per-app handles, kept in `app.extensions["memedroid"]`."""
+
+    settings: Settings
+    db: Database
+    accounts: Accounts
+
+
+def services() -> Services:
+    return cast(Services, current_app.extensions["memedroid"])

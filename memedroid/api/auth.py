@@ -1,0 +1,46 @@
+"""`/api/v1/auth`: register, login, refresh, logout."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, url_for
+
+from memedroid import passwords
+from memedroid.accounts import email_problem, username_problem
+from memedroid.api import PREFIX, services, tokens
+from memedroid.api.validation import json_object, length, string_fields
+
+bp = Blueprint("auth", __name__, url_prefix=f"{PREFIX}/auth")
+
+
+@bp.post("/register")
+def register() -> tuple[dict[str, object], int, dict[str, str]]:
+    body = string_fields(
+        json_object(), username=username_problem, email=email_problem, password=passwords.problem
+    )
+    user = services().accounts.register(body["username"], body["email"], body["password"])
+    return user.public(), 201, {"Location": url_for("users.profile", username=user.username)}
+
+
+@bp.post("/login")
+def login() -> dict[str, object]:
+    body = string_fields(json_object(), login=length(1, 254), password=length(1, 1024))
+    user, session_id = services().accounts.login(body["login"], body["password"])
+    return _token_response(tokens.issue(user.id, session_id))
+
+
+@bp.post("/refresh")
+@tokens.authenticated(refresh=True)
+def refresh() -> dict[str, object]:
+    issued = tokens.issue(tokens.current_user_id(), tokens.current_session_id(), refresh=False)
+    return _token_response(issued)
+
+
+@bp.post("/logout")
+@tokens.authenticated()
+def logout() -> Response:
+    services().accounts.logout(tokens.current_session_id())
+    return Response(status=204)
+
+
+def _token_response(issued: dict[str, str]) -> dict[str, object]:
+    return {**issued, "token_type": "Bearer", "expires_in": services().settings.access_token_seconds}

@@ -1,0 +1,99 @@
+"""JWT access and refresh tokens (flask-jwt-extended): HS256 pinned, issuer checked, each pair
+bound to a login session in PostgreSQL so that logout revokes both."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Flask, Response, g
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    verify_jwt_in_request,
+)
+
+from memedroid.accounts import Accounts
+from memedroid.api.problems import problem
+from memedroid.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def issue(user_id: int, session_id: uuid.UUID | str, refresh: bool = True) -> dict[str, str]:
+    """Signed tokens for `user_id` under `session_id`: an access token, and a refresh token
+    unless `refresh` is false."""
+    claims = {"sid": str(session_id)}
+    tokens = {"access_token": create_access_token(identity=str(user_id), additional_claims=claims)}
+    if refresh:
+        tokens["refresh_token"] = create_refresh_token(identity=str(user_id), additional_claims=claims)
+    return tokens
+
+
+def authenticated(refresh: bool = False) -> Callable[[F], F]:
+    """Require a valid, unrevoked token (a refresh token when `refresh`); sets `g.user_id`."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            verify_jwt_in_request(refresh=refresh)
+            g.user_id = current_user_id()
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def current_user_id() -> int:
+    return int(get_jwt()["sub"])
+
+
+def current_session_id() -> str:
+    return str(get_jwt()["sid"])
+
+
+def _unauthorized(detail: str) -> Response:
+    response = problem(401, "Unauthorized", detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="memedroid"'
+    return response
+
+
+def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"],
+        JWT_ENCODE_ISSUER=settings.jwt_issuer,
+        JWT_DECODE_ISSUER=settings.jwt_issuer,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_seconds),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=settings.refresh_token_seconds),
+        JWT_TOKEN_LOCATION=["headers"],
+    )
+    manager = JWTManager(app)
+
+    @manager.token_in_blocklist_loader
+    def revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        try:
+            session_id = str(uuid.UUID(str(payload.get("sid"))))
+        except ValueError:
+            return True
+        return not accounts.is_session_active(session_id)
+
+    def token_problem(detail: str) -> Callable[..., Response]:
+        return lambda *_args: _unauthorized(detail)
+
+    manager.unauthorized_loader(
+        lambda reason: _unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
+    )
+    manager.invalid_token_loader(token_problem("the token is invalid"))
+    manager.expired_token_loader(token_problem("the token has expired"))
+    manager.revoked_token_loader(token_problem("the token has been revoked"))
+    manager.needs_fresh_token_loader(token_problem("a fresh login is required"))
+    manager.token_verification_failed_loader(token_problem("the token is invalid"))
+    manager.user_lookup_error_loader(token_problem("the token's user no longer exists"))

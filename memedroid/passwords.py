@@ -1,0 +1,44 @@
+"""Password hashing with bcrypt, and a verification that takes as long for unknown users."""
+
+from __future__ import annotations
+
+import functools
+
+import bcrypt
+
+MIN_BYTES = 8
+MAX_BYTES = 72  # bcrypt reads 72 bytes at most; bcrypt 5 raises beyond
+
+
+def problem(password: str) -> str | None:
+    """Why `password` cannot be used, or None when it can."""
+    size = len(password.encode("utf-8"))
+    if size < MIN_BYTES:
+        return f"must be at least {MIN_BYTES} bytes"
+    if size > MAX_BYTES:
+        return f"must be at most {MAX_BYTES} bytes in UTF-8 (this one is {size})"
+    if "\x00" in password:
+        return "must not contain NUL characters"
+    return None
+
+
+def hash_password(password: str, rounds: int) -> str:
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def verify(password: str, password_hash: str | None, rounds: int) -> bool:
+    """True when `password` matches. With no hash (unknown user) a dummy hash of the same cost
+    is checked, so that both failures take the same time and reveal nothing."""
+    usable = problem(password) is None
+    candidate = password.encode("utf-8") if usable else b"-" * MIN_BYTES
+    expected = (password_hash if password_hash is not None else _dummy_hash(rounds)).encode("ascii")
+    try:
+        matches = bcrypt.checkpw(candidate, expected)
+    except ValueError:  # a corrupt stored hash: never a match
+        return False
+    return matches and usable and password_hash is not None
+
+
+@functools.lru_cache(maxsize=4)
+def _dummy_hash(rounds: int) -> str:
+    return hash_password("not-a-real-password", rounds)

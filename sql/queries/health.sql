@@ -1,0 +1,3 @@
+-- name: ping()$
+-- Proves the database answers.
+SELECT 1 AS ok;

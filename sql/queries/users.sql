@@ -1,0 +1,24 @@
+-- name: insert_user(username, email, password_hash)^
+-- Creates an account; a case-insensitive duplicate username or email violates a unique index.
+INSERT INTO users (username, email, password_hash)
+VALUES (:username, :email, :password_hash)
+RETURNING id, username, email, password_hash, created_at;
+
+-- name: get_user_by_id(id)^
+-- One account by id.
+SELECT id, username, email, password_hash, created_at
+FROM users
+WHERE id = :id;
+
+-- name: get_user_by_login(login)^
+-- One account by username or email, either compared case-insensitively.
+SELECT id, username, email, password_hash, created_at
+FROM users
+WHERE lower(username) = lower(:login) OR lower(email) = lower(:login)
+LIMIT 1;
+
+-- name: get_user_by_username(username)^
+-- One account by username, compared case-insensitively.
+SELECT id, username, email, password_hash, created_at
+FROM users
+WHERE lower(username) = lower(:username);

@@ -1,0 +1,138 @@
+"""Shared fixtures: a real PostgreSQL (embedded unless TEST_DATABASE_URL is set) with a freshly
+migrated database per test cloned from a template, a real throwaway Redis (unless
+TEST_REDIS_URL is set), settings, the app and its client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from psycopg import sql
+
+from memedroid import migrations
+from memedroid.app import create_app
+from memedroid.embedded import EmbeddedPostgres
+from memedroid.settings import ENV, Settings
+
+# A developer's shell must not leak into the tests (subprocesses inherit os.environ).
+for _var in ENV.values():
+    os.environ.pop(_var, None)
+
+TEST_SECRET = "test-secret-" + "s" * 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Admin URL of the PostgreSQL server the tests use."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "pgdata", cleanup="delete")
+    yield server.start("postgres")
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> Iterator[str]:
+    """Name of a database migrated once per session; each test gets a copy of it."""
+    name = f"memedroid_template_{uuid.uuid4().hex[:8]}"
+    migrations.migrate(migrations.ensure_database(pg_server_url, name))
+    yield name
+    drop_database(pg_server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    name = f"memedroid_test_{uuid.uuid4().hex[:12]}"
+    url = migrations.ensure_database(pg_server_url, name, template=template_db)
+    yield url
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture
+def empty_database_url(pg_server_url: str) -> Iterator[str]:
+    """A database with nothing in it, not even migrations."""
+    name = f"memedroid_empty_{uuid.uuid4().hex[:12]}"
+    url = migrations.ensure_database(pg_server_url, name)
+    yield url
+    drop_database(pg_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Redis: a throwaway redis-server on a free port unless TEST_REDIS_URL is set."""
+    if url := os.environ.get("TEST_REDIS_URL"):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make test`, which installs it")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        storage_dir=tmp_path / "storage",
+        var_dir=tmp_path / "var",
+        jwt_secret_key=TEST_SECRET,
+        bcrypt_rounds=4,
+        db_timeout=2.0,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    yield app
+    app.extensions["memedroid"].db.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,43 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+PASSWORD = "correct horse battery"
+
+
+def register(client: FlaskClient, username: str = "alice", email: str | None = None, password: str = PASSWORD) -> Any:
+    return client.post(
+        "/api/v1/auth/register",
+        json={"username": username, "email": email or f"{username.lower()}@example.com", "password": password},
+    )
+
+
+def login(client: FlaskClient, login: str = "alice", password: str = PASSWORD) -> Any:
+    return client.post("/api/v1/auth/login", json={"login": login, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def signed_up(client: FlaskClient, username: str = "alice") -> dict[str, Any]:
+    """Register and log in `username`; return the login response body."""
+    assert register(client, username).status_code == 201
+    response = login(client, username)
+    assert response.status_code == 200
+    return dict(response.get_json())
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """Assert `response` is an RFC 9457 problem with `status`; return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return dict(body)

@@ -1,0 +1,93 @@
+"""HTTP conventions: problem details, request ids, health probes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import free_port
+from helpers import assert_problem
+from memedroid import logs
+from memedroid.app import create_app
+from memedroid.settings import Settings
+
+
+def test_unknown_route_and_wrong_method_are_problems(client: FlaskClient) -> None:
+    assert_problem(client.get("/api/v1/nope"), 404)
+    response = client.get("/api/v1/auth/login")
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_oversized_body_is_413(client: FlaskClient, settings: Settings) -> None:
+    body = "x" * (settings.max_request_bytes + 1)
+    assert_problem(client.post("/api/v1/auth/login", data=body, content_type="application/json"), 413)
+
+
+def test_unexpected_exception_is_a_bare_500(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+    def explode() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app.add_url_rule("/boom", view_func=explode)
+    logs.configure("INFO", role="test")
+    response = app.test_client().get("/boom")
+    body = assert_problem(response, 500)
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "secret internals" not in text and "RuntimeError" not in text
+    # ...but the traceback is in the log, with the request id.
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    error = next(r for r in records if r.get("event") == "unhandled_exception")
+    assert "secret internals" in error["exc_info"] and error["request_id"] == body["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [("abc-123.DEF_x", True), ("bad id with spaces", False), ("x" * 65, False), ("<script>", False)],
+)
+def test_request_id_is_echoed_when_sane(client: FlaskClient, sent: str, echoed: bool) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": sent})
+    returned = response.headers["X-Request-ID"]
+    assert (returned == sent) is echoed
+    assert 1 <= len(returned) <= 64
+
+
+def test_request_id_on_every_log_line_of_the_request(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("INFO", role="test")
+    response = app.test_client().post(
+        "/api/v1/auth/login", json={"login": "nobody", "password": "hunter2hunter2"}, headers={"X-Request-ID": "trace-me-42"}
+    )
+    assert response.status_code == 401
+    assert response.headers["X-Request-ID"] == "trace-me-42"
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    access = [r for r in records if r.get("event") == "request"]
+    assert access and all(r["request_id"] == "trace-me-42" for r in access)
+    assert {"method": "POST", "path": "/api/v1/auth/login", "status": 401}.items() <= access[-1].items()
+    assert access[-1]["duration_ms"] >= 0
+    assert "hunter2hunter2" not in out  # passwords are never logged
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> None:
+    dead = settings.replace(database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing", db_timeout=1.0)
+    app = create_app(dead)
+    try:
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        started = time.monotonic()
+        response = client.get("/readyz")
+        assert_problem(response, 503)
+        assert response.headers["Retry-After"].isdigit()
+        assert time.monotonic() - started < 5
+        # Any database-backed request is a 503 too, never a 500.
+        assert_problem(client.post("/api/v1/auth/login", json={"login": "a", "password": "b"}), 503)
+    finally:
+        app.extensions["memedroid"].db.close()

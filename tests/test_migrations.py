@@ -1,0 +1,77 @@
+"""The schema: migrations from zero, idempotence, concurrent starts."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from memedroid import migrations
+
+
+def _schema(url: str) -> dict[str, list[str]]:
+    """Tables with their columns, plus the index names, as PostgreSQL reports them."""
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").fetchall()
+    schema: dict[str, list[str]] = {}
+    for table, column in columns:
+        schema.setdefault(table, []).append(column)
+    schema["<indexes>"] = [name for (name,) in indexes]
+    return schema
+
+
+def test_migrations_from_zero_build_the_schema_and_rerun_is_a_noop(empty_database_url: str) -> None:
+    applied = migrations.migrate(empty_database_url)
+    assert [m.version for m in applied] == [m.version for m in migrations.available()]
+    schema = _schema(empty_database_url)
+    assert set(schema) >= {"users", "auth_sessions", "media", "posts", "tags", "post_tags", "likes", "schema_migrations"}
+    assert {"sha256", "status", "error", "attempts", "lease_token", "heartbeat_at", "kind", "request_id"} <= set(
+        schema["media"]
+    )
+    assert {"users_username_key", "users_email_key", "posts_created_at_id_idx", "post_tags_tag_id_post_id_idx"} <= set(
+        schema["<indexes>"]
+    )
+
+    assert migrations.migrate(empty_database_url) == []
+    assert _schema(empty_database_url) == schema
+
+
+def test_concurrent_migrators_apply_each_file_once(empty_database_url: str) -> None:
+    errors: list[BaseException] = []
+    results: list[list[migrations.Migration]] = []
+
+    def run() -> None:
+        try:
+            results.append(migrations.migrate(empty_database_url))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(len(r) for r in results) == [0, 0, 0, len(migrations.available())]
+    with psycopg.connect(empty_database_url) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == [m.version for m in migrations.available()]
+
+
+def test_case_insensitive_uniqueness_is_enforced_by_the_database(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO users (username, email, password_hash) VALUES ('Bob', 'b@x.io', 'h')")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO users (username, email, password_hash) VALUES ('bOB', 'c@x.io', 'h')")
+
+
+def test_misnamed_migration_is_refused(tmp_path) -> None:
+    (tmp_path / "0001_ok.sql").write_text("SELECT 1;")
+    (tmp_path / "2_bad name.sql").write_text("SELECT 1;")
+    with pytest.raises(ValueError, match="NNNN_name.sql"):
+        migrations.available(tmp_path)
