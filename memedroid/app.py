@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
 from memedroid.accounts import Accounts
-from memedroid.api import Services, auth, health, problems, requestlog, tokens, users
+from memedroid.api import Services, auth, health, posts, problems, requestlog, tokens, users
 from memedroid.db import Database
+from memedroid.publishing import Publishing
 from memedroid.settings import Settings
+from memedroid.storage import Storage
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the API. Nothing connects here: each process opens its pool on first use."""
+def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask:
+    """Build the API. Nothing connects here: each process opens its pool on first use.
+
+    `job_queue` is the pipeline's queue; without one, uploads stay pending for the sweep."""
     if settings is None:
         settings = Settings.from_env()
         settings.warn_if_generated_secret()
@@ -20,12 +26,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     db = Database(settings)
-    accounts = Accounts(db, settings)
-    app.extensions["memedroid"] = Services(settings=settings, db=db, accounts=accounts)
+    storage = Storage(settings.storage_dir).ensure()
+    services = Services(
+        settings=settings,
+        db=db,
+        accounts=Accounts(db, settings),
+        publishing=Publishing(db, storage, settings, job_queue),
+    )
+    app.extensions["memedroid"] = services
 
     requestlog.init_app(app)
     problems.init_app(app)
-    tokens.init_app(app, settings, accounts)
-    for blueprint in (health.bp, auth.bp, users.bp):
+    tokens.init_app(app, settings, services.accounts)
+    for blueprint in (health.bp, auth.bp, users.bp, posts.bp):
         app.register_blueprint(blueprint)
+    if not settings.production:  # in production a web server serves storage/media/
+        app.register_blueprint(posts.files)
     return app

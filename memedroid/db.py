@@ -78,6 +78,16 @@ class Database:
         with translate_errors(), self.pool.connection() as conn:
             yield conn
 
+    @contextmanager
+    def session(self) -> Iterator[Connection]:
+        """A connection in autocommit mode, for session-level state such as advisory locks."""
+        with translate_errors(), self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                conn.autocommit = False
+
     def ping(self) -> None:
         """Raise `ServiceUnavailable` unless the database answers a trivial query."""
         with self.transaction() as conn:

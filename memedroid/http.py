@@ -15,9 +15,10 @@ from memedroid.settings import Settings
 class HttpServer(BaseApplication):  # type: ignore[misc]
     """gunicorn's arbiter with MemeDroid's settings; each forked worker builds its own app."""
 
-    def __init__(self, settings: Settings, ready: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, settings: Settings, ready: Callable[[], None] = lambda: None, job_queue: Any = None) -> None:
         self.settings = settings
         self.ready = ready
+        self.job_queue = job_queue
         super().__init__()
 
     def load_config(self) -> None:
@@ -28,7 +29,7 @@ class HttpServer(BaseApplication):  # type: ignore[misc]
             "threads": s.web_threads,
             "worker_class": "gthread",
             "timeout": 60,
-            "graceful_timeout": 20,
+            "graceful_timeout": max(1, s.graceful_timeout - 5),
             "keepalive": 5,
             "proc_name": "memedroid: http",
             "accesslog": None,  # the app writes its own JSON access line
@@ -41,9 +42,12 @@ class HttpServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app(self.settings)
+        """Runs in each forked worker: its own app, pool and handle on the job queue."""
+        if self.job_queue is not None:
+            self.job_queue.cancel_join_thread()  # never hang at exit on jobs the database holds
+        return create_app(self.settings, self.job_queue)
 
 
-def serve(settings: Settings, ready: Callable[[], None]) -> None:
+def serve(settings: Settings, ready: Callable[[], None], job_queue: Any = None) -> None:
     """Child-process entry: run gunicorn until it is told to stop."""
-    HttpServer(settings, ready).run()
+    HttpServer(settings, ready, job_queue).run()

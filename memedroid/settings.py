@@ -37,6 +37,24 @@ class Settings:
     db_pool_size: int = 5
     db_timeout: float = 5.0
     max_request_bytes: int = 1024 * 1024
+    media_url: str = "/media"
+    # The media pipeline.
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    job_queue_size: int = 200
+    max_backlog: int = 2000
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_image_side: int = 2048
+    max_video_side: int = 1280
+    max_video_seconds: int = 180
+    thumbnail_side: int = 480
+    job_timeout: int = 300
+    max_attempts: int = 3
+    lease_seconds: int = 60
+    heartbeat_seconds: float = 10.0
+    stuck_after: int = 30 * 60
+    janitor_interval: float = 60.0
+    orphan_grace_seconds: int = 600
+    graceful_timeout: int = 30
     generated_secret: bool = False
 
     @property
@@ -100,6 +118,23 @@ ENV: dict[str, str] = {
     "db_pool_size": "DB_POOL_SIZE",
     "db_timeout": "DB_TIMEOUT",
     "max_request_bytes": "MAX_REQUEST_BYTES",
+    "media_url": "MEDIA_URL",
+    "workers": "WORKERS",
+    "job_queue_size": "JOB_QUEUE_SIZE",
+    "max_backlog": "MAX_BACKLOG",
+    "max_upload_bytes": "MAX_UPLOAD_BYTES",
+    "max_image_side": "MAX_IMAGE_SIDE",
+    "max_video_side": "MAX_VIDEO_SIDE",
+    "max_video_seconds": "MAX_VIDEO_SECONDS",
+    "thumbnail_side": "THUMBNAIL_SIDE",
+    "job_timeout": "JOB_TIMEOUT",
+    "max_attempts": "MAX_ATTEMPTS",
+    "lease_seconds": "LEASE_SECONDS",
+    "heartbeat_seconds": "HEARTBEAT_SECONDS",
+    "stuck_after": "STUCK_AFTER",
+    "janitor_interval": "JANITOR_INTERVAL",
+    "orphan_grace_seconds": "ORPHAN_GRACE_SECONDS",
+    "graceful_timeout": "GRACEFUL_TIMEOUT",
 }
 
 _BOUNDS: dict[str, tuple[float, float]] = {
@@ -111,6 +146,22 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "db_pool_size": (1, 200),
     "db_timeout": (0.1, 300),
     "max_request_bytes": (1024, 1 << 34),
+    "workers": (1, 256),
+    "job_queue_size": (1, 1_000_000),
+    "max_backlog": (1, 10_000_000),
+    "max_upload_bytes": (1024, 1 << 40),
+    "max_image_side": (64, 16384),
+    "max_video_side": (64, 8192),
+    "max_video_seconds": (1, 24 * 3600),
+    "thumbnail_side": (16, 4096),
+    "job_timeout": (1, 24 * 3600),
+    "max_attempts": (1, 100),
+    "lease_seconds": (1, 24 * 3600),
+    "heartbeat_seconds": (0.1, 3600),
+    "stuck_after": (1, 7 * 24 * 3600),
+    "janitor_interval": (0.1, 24 * 3600),
+    "orphan_grace_seconds": (0, 30 * 24 * 3600),
+    "graceful_timeout": (1, 3600),
 }
 
 

@@ -1,9 +1,10 @@
 """The supervisor: prepares the database, then starts and watches MemeDroid's processes.
 
 Built like gunicorn's arbiter: signal handlers only queue the signal and wake the main loop,
-which reaps children, respawns the ones that died, halts when one fails at boot instead of
-respawning it forever, and stops gracefully (TERM, wait, then KILL) on SIGTERM or SIGINT.
-Every child is spawned (never forked from this threaded process) in its own process group.
+which reaps children, respawns the ones that died, kills a worker whose job ran past
+JOB_TIMEOUT, halts when a child fails at boot instead of respawning it forever, and stops in
+order on SIGTERM/SIGINT. Every child is spawned (never forked from this threaded process) in
+its own process group. The janitor runs here, on a timer thread.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -23,26 +25,33 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from memedroid import http, logs, migrations
+from memedroid import finalizer, http, logs, migrations, worker
+from memedroid.db import Database
 from memedroid.embedded import EmbeddedPostgres
 from memedroid.errors import ConfigError
+from memedroid.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
+from memedroid.storage import Storage
 
 log = logging.getLogger(__name__)
 
-GRACEFUL_SECONDS = 30.0
 EXIT_BOOT_FAILURE = 3
+KILL_GRACE = 10.0  # beyond JOB_TIMEOUT: the worker's own deadline should have fired first
+HARD_STOP_SECONDS = 3.0
 _PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
 class Role:
-    """A kind of child process: `target(settings, ready, *args)` runs in a spawned process and
-    calls `ready()` once it has booted (a child that dies before that failed at boot)."""
+    """A kind of child process. `target(settings, ready, *args)` runs in a spawned process
+    and calls `ready()` once booted (a child that dies before that failed at boot). Children
+    stop in `phase` order; `slot` (workers) shares the current job with the supervisor."""
 
     name: str
     target: Callable[..., None]
     args: tuple[Any, ...] = ()
+    phase: int = 0
+    slot: Any = None
 
 
 @dataclass
@@ -50,6 +59,7 @@ class Child:
     role: Role
     process: SpawnProcess
     booted: Event
+    killed_for_timeout: bool = False
 
 
 def _child_main(role: Role, settings: Settings, booted: Event) -> None:
@@ -76,13 +86,15 @@ def _die_with_parent() -> None:
 class Supervisor:
     """Runs the roles and keeps them running until told to stop."""
 
-    def __init__(self, settings: Settings, roles: list[Role]) -> None:
+    def __init__(self, settings: Settings, roles: list[Role], janitor: Janitor | None = None) -> None:
         self.settings = settings
         self.roles = roles
+        self.janitor = janitor
         self.context = multiprocessing.get_context("spawn")
         self.children: dict[int, Child] = {}
         self.signals: list[int] = []
         self.stopping = False
+        self.interrupted = False
         self.exit_code = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -92,19 +104,29 @@ class Supervisor:
         self._install_signals()
         for role in self.roles:
             self._spawn(role)
+        if self.janitor is not None:
+            self.janitor.start()
         log.info("supervisor started", extra={"event": "supervisor_started", "children": len(self.children)})
         while self.children:
             self._handle_signals()
             self._reap()
+            self._kill_overdue_jobs()
             if not self.children:
                 break
-            sentinels = [child.process.sentinel for child in self.children.values()]
-            wait([*sentinels, self._wakeup_r], timeout=1.0)
-            self._drain_wakeup()
+            self._wait(1.0)
+        if self.janitor is not None:
+            self.janitor.stop()
         log.info("supervisor stopped", extra={"event": "supervisor_stopped", "exit_code": self.exit_code})
         return self.exit_code
 
+    def _wait(self, timeout: float) -> None:
+        sentinels = [child.process.sentinel for child in self.children.values()]
+        wait([*sentinels, self._wakeup_r], timeout=timeout)
+        self._drain_wakeup()
+
     def _spawn(self, role: Role) -> None:
+        if role.slot is not None:
+            role.slot[:] = [0.0, 0.0, 0.0]
         booted = self.context.Event()
         process = self.context.Process(target=_child_main, args=(role, self.settings, booted), name=role.name)
         process.start()
@@ -113,12 +135,14 @@ class Supervisor:
         log.info("child started", extra={"event": "child_started", "child": role.name, "pid": process.pid})
 
     def _reap(self) -> None:
+        halt = False
         for pid, child in list(self.children.items()):
             code = child.process.exitcode
             if code is None:
                 continue
             del self.children[pid]
             how = {"exit_code": code} if code >= 0 else {"signal": signal.Signals(-code).name}
+            self._release_job(child)
             if self.stopping:
                 log.info("child stopped", extra={"event": "child_stopped", "child": child.role.name, "pid": pid, **how})
             elif not child.booted.is_set():
@@ -127,35 +151,94 @@ class Supervisor:
                     extra={"event": "child_boot_failed", "child": child.role.name, "pid": pid, **how},
                 )
                 self.exit_code = EXIT_BOOT_FAILURE
-                self.stop(graceful=False)
+                halt = True
             else:
                 log.error("child died; restarting", extra={"event": "child_died", "child": child.role.name, "pid": pid, **how})
                 self._spawn(child.role)
+        if halt:
+            self.stop(graceful=False)
+
+    def _release_job(self, child: Child) -> None:
+        """A worker that died holding a job: end that attempt now rather than at lease expiry."""
+        slot = child.role.slot
+        if slot is None:
+            return
+        if slot[2]:  # the tool it was running (FFmpeg) lives in its own group: end it too
+            _signal(int(slot[2]), signal.SIGKILL, group=True)
+        media_id = int(slot[0])
+        slot[:] = [0.0, 0.0, 0.0]
+        if not media_id or self.janitor is None:
+            return
+        if child.killed_for_timeout:
+            reason = f"processing timed out after {self.settings.job_timeout} s"
+        else:
+            reason = "the worker processing this file stopped unexpectedly"
+        self.janitor.release(media_id, reason)
+
+    def _kill_overdue_jobs(self) -> None:
+        """A job past JOB_TIMEOUT (say, ImageMagick stuck in-process): kill its whole worker."""
+        now = time.monotonic()
+        for pid, child in self.children.items():
+            slot = child.role.slot
+            if slot is None or not slot[1] or child.killed_for_timeout:
+                continue
+            if now - slot[1] > self.settings.job_timeout + KILL_GRACE:
+                log.error(
+                    "job timed out; killing its worker",
+                    extra={"event": "worker_killed_timeout", "child": child.role.name, "pid": pid, "media_id": int(slot[0])},
+                )
+                child.killed_for_timeout = True
+                _signal(pid, signal.SIGKILL, group=True)
 
     def stop(self, graceful: bool = True) -> None:
-        """Graceful: SIGTERM every child and give them time; otherwise (or after) SIGKILL."""
+        """Stop the children phase by phase (HTTP and workers, then the finalizer), each with
+        SIGTERM; workers still busy get a second SIGTERM (hand back the job) before the
+        deadline, and whatever remains is killed. Not graceful: hand back, then kill all."""
         if self.stopping and graceful:
             return
         self.stopping = True
-        for pid in self.children:
-            # TERM goes to the child, which stops its own helpers in order; KILL to its group.
-            if graceful:
+        if self.janitor is not None:
+            self.janitor.stop()
+        if not graceful:
+            self._terminate(list(self.children), time.monotonic() + HARD_STOP_SECONDS)
+            return
+        deadline = time.monotonic() + self.settings.graceful_timeout
+        phases = sorted({child.role.phase for child in self.children.values()})
+        for index, phase in enumerate(phases):
+            pids = [pid for pid, child in self.children.items() if child.role.phase == phase]
+            last = index == len(phases) - 1
+            share = deadline if last else time.monotonic() + (deadline - time.monotonic()) * 0.7
+            for pid in pids:
                 _signal(pid, signal.SIGTERM)
-            else:
-                _signal(pid, signal.SIGKILL, group=True)
-        if graceful:
-            deadline = time.monotonic() + GRACEFUL_SECONDS
-            while self.children and time.monotonic() < deadline:
-                wait([c.process.sentinel for c in self.children.values()], timeout=0.2)
-                self._reap()
-                if self.signals:  # a second TERM/INT while stopping: stop hard
-                    self.signals.clear()
-                    break
-            for pid in self.children:
-                _signal(pid, signal.SIGKILL, group=True)
-        for child in list(self.children.values()):
-            child.process.join(5)
-        self._reap()
+            if not self._wait_for(pids, time.monotonic() + (share - time.monotonic()) * 0.6):
+                if self.interrupted:  # a second signal: stop everything hard
+                    self._terminate(list(self.children), time.monotonic() + HARD_STOP_SECONDS)
+                    return
+                self._terminate(pids, share)  # a second TERM: hand back, then kill
+
+    def _terminate(self, pids: list[int], until: float) -> None:
+        for pid in pids:
+            if pid in self.children:
+                _signal(pid, signal.SIGTERM)
+        if not self._wait_for(pids, until):
+            for pid in pids:
+                if pid in self.children:
+                    _signal(pid, signal.SIGKILL, group=True)
+            self._wait_for(pids, time.monotonic() + 5)
+
+    def _wait_for(self, pids: list[int], until: float) -> bool:
+        """Reap until every pid has exited (True) or `until` passes (False). A signal that
+        arrives meanwhile means "stop hard": it cuts the wait short."""
+        while any(pid in self.children for pid in pids):
+            if self.signals:
+                self.signals.clear()
+                self.interrupted = True
+                return False
+            if time.monotonic() >= until:
+                return False
+            self._wait(min(0.2, max(0.0, until - time.monotonic())))
+            self._reap()
+        return True
 
     # --- signals ---------------------------------------------------------------------------
 
@@ -180,8 +263,7 @@ class Supervisor:
     def _handle_signals(self) -> None:
         while self.signals:
             signum = self.signals.pop(0)
-            name = signal.Signals(signum).name
-            log.info("signal received", extra={"event": "signal", "signal": name})
+            log.info("signal received", extra={"event": "signal", "signal": signal.Signals(signum).name})
             self.stop(graceful=signum != signal.SIGQUIT)
 
 
@@ -204,9 +286,29 @@ def prepare(settings: Settings) -> tuple[Settings, EmbeddedPostgres | None]:
     return settings, embedded
 
 
-def roles(settings: Settings) -> list[Role]:
-    """The processes MemeDroid runs."""
-    return [Role("http", http.serve)]
+def roles(settings: Settings, context: Any, job_queue: Any, result_queue: Any, owner: str) -> list[Role]:
+    """The processes MemeDroid runs: HTTP, the media workers, the finalizer."""
+    pipeline = [
+        Role(f"worker {n}", worker.run, (job_queue, result_queue, slot, owner), slot=slot)
+        for n, slot in ((n, context.Array("d", 3)) for n in range(1, settings.workers + 1))
+    ]
+    return [Role("http", http.serve, (job_queue,)), *pipeline, Role("finalizer", finalizer.run, (result_queue, job_queue), phase=1)]
+
+
+def serve(settings: Settings) -> int:
+    """Recover, then run every role under one supervisor until stopped."""
+    context = multiprocessing.get_context("spawn")
+    job_queue = context.Queue(maxsize=settings.job_queue_size)
+    job_queue.cancel_join_thread()  # what it holds is durable in the database
+    result_queue = context.Queue()
+    owner = lease_owner(uuid.uuid4().hex[:12])
+    db = Database(settings)
+    janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), job_queue, owner)
+    janitor.tick()  # start-up recovery, before any worker takes a job
+    try:
+        return Supervisor(settings, roles(settings, context, job_queue, result_queue, owner), janitor).run()
+    finally:
+        db.close()
 
 
 def main() -> int:
@@ -222,7 +324,7 @@ def main() -> int:
     try:
         settings, embedded = prepare(settings)
         print(f"MemeDroid is serving http://{settings.http_bind}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
-        return Supervisor(settings, roles(settings)).run()
+        return serve(settings)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -9,6 +9,7 @@ from flask import current_app
 
 from memedroid.accounts import Accounts
 from memedroid.db import Database
+from memedroid.publishing import Publishing
 from memedroid.settings import Settings
 
 PREFIX = "/api/v1"
@@ -21,6 +22,7 @@ class Services:
     settings: Settings
     db: Database
     accounts: Accounts
+    publishing: Publishing
 
 
 def services() -> Services:

@@ -54,6 +54,12 @@ def current_user_id() -> int:
     return int(get_jwt()["sub"])
 
 
+def current_user_id_or_none() -> int | None:
+    """The caller's id after an optional `verify_jwt_in_request`, or None when anonymous."""
+    claims = get_jwt()
+    return int(claims["sub"]) if claims else None
+
+
 def current_session_id() -> str:
     return str(get_jwt()["sid"])
 

@@ -1,0 +1,70 @@
+"""Redis as an optimisation only: every call degrades to "no cache" when Redis is absent,
+down or slow, logs that once, and recovers by itself when Redis answers again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+FEED_VERSION_KEY = "memedroid:feed:version"
+SOCKET_TIMEOUT = 0.25
+
+
+class Cache:
+    """A Redis client that never raises: failures turn into misses (or no-ops)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: redis.Redis | None = None
+        self._degraded = False
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> redis.Redis | None:
+        if not self.url:
+            return None
+        if self._client is None:
+            self._client = redis.Redis.from_url(
+                self.url,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=SOCKET_TIMEOUT,
+                health_check_interval=30,
+            )
+        return self._client
+
+    def call(self, method: str, *args: Any, default: Any = None) -> Any:
+        """`client.<method>(*args)`, or `default` when there is no working Redis."""
+        client = self.client
+        if client is None:
+            return default
+        try:
+            value = getattr(client, method)(*args)
+        except (redis.RedisError, OSError) as exc:
+            self._degrade(exc)
+            return default
+        self._recover()
+        return value
+
+    def bump_feed_version(self) -> None:
+        """Invalidate every cached feed page at once (their keys embed the version)."""
+        self.call("incr", FEED_VERSION_KEY)
+
+    def _degrade(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._degraded:
+                return
+            self._degraded = True
+        log.warning("redis unavailable; serving without cache", extra={"event": "cache_degraded", "error": str(exc)})
+
+    def _recover(self) -> None:
+        if self._degraded:
+            with self._lock:
+                if not self._degraded:
+                    return
+                self._degraded = False
+            log.info("redis is back; cache in use again", extra={"event": "cache_recovered"})

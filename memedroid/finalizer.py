@@ -1,0 +1,135 @@
+"""The finalizer process: the single writer of end states.
+
+For each result: lock the row if the worker's lease still holds it (else the result is late
+and discarded), move the outputs into `storage/media/` (atomic renames), record the end state
+in the same transaction, then delete the raw upload and invalidate cached feeds. The database
+says `completed` only once the files are in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from memedroid import jobs, media, posts
+from memedroid.cache import Cache
+from memedroid.db import Database
+from memedroid.errors import ServiceUnavailable
+from memedroid.jobs import Job, Result
+from memedroid.logs import request_id_var
+from memedroid.settings import Settings
+from memedroid.storage import Storage
+
+log = logging.getLogger(__name__)
+
+DRAIN_POLL = 0.5
+RETRY_PAUSE = 1.0
+
+
+def run(settings: Settings, ready: Any, result_queue: Any, job_queue: Any) -> None:
+    """Child-process entry point."""
+    Finalizer(settings, result_queue, job_queue).run(ready)
+
+
+class Finalizer:
+    def __init__(self, settings: Settings, result_queue: Any, job_queue: Any) -> None:
+        self.settings = settings
+        self.result_queue = result_queue
+        self.job_queue = job_queue
+        self.db = Database(settings.replace(db_pool_size=2))
+        self.storage = Storage(settings.storage_dir).ensure()
+        self.cache = Cache(settings.redis_url)
+        self.stopping = False
+
+    def run(self, ready: Any) -> None:
+        """Finalize results until told to stop, then drain what is already queued."""
+        signal.signal(signal.SIGTERM, self._on_term)
+        self.job_queue.cancel_join_thread()  # retries it offers are durable rows anyway
+        ready()
+        while True:
+            try:
+                result = self.result_queue.get(timeout=DRAIN_POLL)
+            except queue.Empty:
+                if self.stopping:
+                    break
+                continue
+            self._finalize_until_done(result)
+        self.db.close()
+
+    def _on_term(self, _signum: int, _frame: Any) -> None:
+        self.stopping = True
+
+    def _finalize_until_done(self, result: Result) -> None:
+        token = request_id_var.set(result.request_id)
+        try:
+            while True:
+                try:
+                    self.finalize(result)
+                    return
+                except ServiceUnavailable:
+                    if self.stopping:
+                        return  # the lease will expire; the janitor retries the job
+                    log.warning("database unavailable; will retry", extra={"event": "finalize_deferred", "media_id": result.media_id})
+                    time.sleep(RETRY_PAUSE)
+        finally:
+            request_id_var.reset(token)
+
+    def finalize(self, result: Result) -> None:
+        started = time.monotonic()
+        with self.db.transaction() as conn:
+            row = media.lock_lease(conn, result.media_id, result.lease_token)
+            sha256_hex = row["sha256"].hex() if row else ""
+            if row is None:
+                outcome = {"status": "discarded"}
+            elif result.outcome == "completed":
+                self._place_and_complete(conn, sha256_hex, result)
+                outcome = {"status": "completed"}
+            else:
+                outcome = media.fail_or_retry(
+                    conn, result.media_id, result.error or "processing failed", result.outcome == "failed", self.settings.max_attempts
+                )
+            post_ids = posts.ids_by_media(conn, result.media_id)
+        if result.work_dir:
+            self.storage.remove_tree(Path(result.work_dir))
+        status = outcome["status"]
+        if status in ("completed", "failed"):
+            self.storage.raw_path(sha256_hex).unlink(missing_ok=True)
+            self.cache.bump_feed_version()
+        elif status == "pending":
+            jobs.offer(self.job_queue, [Job(result.media_id, result.request_id)])
+        log.log(
+            logging.ERROR if status == "failed" else logging.INFO,
+            "job finalized" if status != "discarded" else "late result discarded",
+            extra={
+                "event": "job_finalized" if status != "discarded" else "late_result_discarded",
+                "media_id": result.media_id,
+                "post_id": post_ids[0] if post_ids else None,
+                "post_ids": post_ids,
+                "attempt": result.attempt,
+                "status": status,
+                "error": outcome.get("error"),
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+
+    def _place_and_complete(self, conn: Any, sha256_hex: str, result: Result) -> None:
+        assert result.rendition is not None and result.thumbnail is not None
+        names = {}
+        for label, output in (("path", result.rendition), ("thumbnail_path", result.thumbnail)):
+            names[label] = self.storage.media_name(sha256_hex, output.suffix)
+            self.storage.place(Path(output.path), names[label])
+        media.complete(
+            conn,
+            result.media_id,
+            kind=result.kind,
+            mime=result.mime,
+            width=result.width,
+            height=result.height,
+            duration_s=result.duration_s,
+            variants=result.variants,
+            **names,
+        )

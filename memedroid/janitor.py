@@ -1,0 +1,186 @@
+"""The janitor: recovery and housekeeping, run by the supervisor on a `threading.Timer`
+(and once at start-up, before workers take jobs). Only one janitor acts at a time across
+hosts, under a PostgreSQL advisory lock.
+
+Each tick: expired leases go back to pending (or to failed when attempts are used up),
+pending jobs nobody queued recently are offered again, and orphan files older than a grace
+period are deleted: raw uploads with no unfinished job, tmp folders of dead leases, and final
+files no row keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from memedroid import jobs, media
+from memedroid.db import Database, queries
+from memedroid.errors import ServiceUnavailable
+from memedroid.jobs import Job
+from memedroid.settings import Settings
+from memedroid.storage import Storage
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x6A616E69  # "jani"
+_HASH_NAME = re.compile(r"([0-9a-f]{64})")
+
+
+def lease_owner(boot_id: str) -> str:
+    """Who holds leases taken by this supervisor's workers: `<host>/<boot id>`."""
+    return f"{socket.gethostname()}/{boot_id}"
+
+
+class Janitor:
+    def __init__(self, settings: Settings, db: Database, storage: Storage, job_queue: Any, owner: str) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
+        self.job_queue = job_queue
+        self.owner = owner
+        self.host_prefix = owner.split("/", 1)[0] + "/"
+        self._timer: threading.Timer | None = None
+        self._stopped = threading.Event()
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Tick every JANITOR_INTERVAL seconds on a timer thread until `stop()`."""
+        if self._stopped.is_set():
+            return
+        self._timer = threading.Timer(self.settings.janitor_interval, self._scheduled)
+        self._timer.daemon = True
+        self._timer.name = "janitor"
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _scheduled(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            log.exception("janitor tick failed", extra={"event": "janitor_error"})
+        self.start()
+
+    # --- the work --------------------------------------------------------------------------
+
+    def tick(self, dry_run: bool = False) -> Counter[str]:
+        """One round of recovery and housekeeping; returns what was done, by action."""
+        actions: Counter[str] = Counter()
+        try:
+            with self.db.session() as lock_conn:
+                if not queries.janitor.try_lock_janitor(lock_conn, key=LOCK_KEY):
+                    return actions  # another janitor is at work
+                try:
+                    if not dry_run:
+                        self._expire_leases(actions)
+                        self._enqueue_pending(actions)
+                        with self.db.transaction() as conn:
+                            actions["sessions_deleted"] += queries.sessions.delete_expired_sessions(conn)
+                    self._remove_orphans(actions, dry_run)
+                finally:
+                    queries.janitor.unlock_janitor(lock_conn, key=LOCK_KEY)
+        except ServiceUnavailable:
+            log.warning("janitor skipped: database unavailable", extra={"event": "janitor_skipped"})
+        if actions:
+            log.info("janitor tick", extra={"event": "janitor_tick", **actions})
+        return actions
+
+    def _expire_leases(self, actions: Counter[str]) -> None:
+        s = self.settings
+        with self.db.transaction() as conn:
+            rows = list(
+                queries.media.expire_media_leases(
+                    conn,
+                    lease_seconds=s.lease_seconds,
+                    host_prefix=self.host_prefix,
+                    live_owner=self.owner,
+                    max_attempts=s.max_attempts,
+                    stuck_seconds=s.stuck_after,
+                )
+            )
+        for row in rows:
+            action = "lease_expired_requeued" if row["status"] == "pending" else "lease_expired_failed"
+            actions[action] += 1
+            log.warning(
+                "lease expired",
+                extra={"event": action, "media_id": row["id"], "attempt": row["attempts"], "request_id": row["request_id"],
+                       "error": row["error"]},
+            )  # fmt: skip
+
+    def _enqueue_pending(self, actions: Counter[str]) -> None:
+        with self.db.transaction() as conn:
+            rows = list(
+                queries.media.list_media_to_enqueue(
+                    conn, requeue_seconds=self.settings.janitor_interval, max_count=self.settings.job_queue_size
+                )
+            )
+        batch = [Job(row["id"], row["request_id"]) for row in rows]
+        offered = jobs.offer(self.job_queue, batch)
+        if offered:
+            with self.db.transaction() as conn:
+                media.mark_queued(conn, offered)
+        for row in rows:
+            if row["id"] in offered:
+                log.info("job enqueued by sweep", extra={"event": "job_requeued", "media_id": row["id"], "request_id": row["request_id"]})
+        actions["jobs_enqueued"] += len(offered)
+
+    def _remove_orphans(self, actions: Counter[str], dry_run: bool) -> None:
+        grace = self.settings.orphan_grace_seconds
+        with self.db.transaction() as conn:
+            live_raw = {row["sha256"] for row in queries.media.list_live_raw_hashes(conn)}
+            live_leases = {row["lease_token"] for row in queries.media.list_live_leases(conn)}
+            kept = {row["sha256"] for row in queries.media.list_kept_media_hashes(conn)}
+        storage = self.storage
+        for path in storage.files_older_than(storage.raw, grace):
+            if path.name not in live_raw:
+                self._delete(path, "orphan_raw_deleted", actions, dry_run)
+        for folder in list(storage.tmp.iterdir()) if storage.tmp.exists() else []:
+            if folder.name not in live_leases and _older_than(folder, grace):
+                self._delete(folder, "orphan_tmp_deleted", actions, dry_run)
+        for path in storage.files_older_than(storage.media, grace):
+            match = _HASH_NAME.match(path.name)
+            if match is None or match[1] not in kept:
+                self._delete(path, "orphan_media_deleted", actions, dry_run)
+
+    def _delete(self, path: Path, action: str, actions: Counter[str], dry_run: bool) -> None:
+        actions[action] += 1
+        log.info("orphan file" if dry_run else "orphan file deleted", extra={"event": action, "path": str(path), "dry_run": dry_run})
+        if not dry_run:
+            if path.is_dir():
+                self.storage.remove_tree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    def release(self, media_id: int, reason: str) -> None:
+        """End the attempt of a worker that died or was killed; requeue the job if it may retry."""
+        try:
+            with self.db.transaction() as conn:
+                row = media.release(conn, media_id, reason, self.settings.max_attempts)
+        except ServiceUnavailable:
+            return  # its lease will expire
+        if row is None:
+            return
+        log.warning(
+            "job released",
+            extra={"event": "job_released", "media_id": media_id, "status": row["status"], "attempt": row["attempts"],
+                   "request_id": row["request_id"], "error": reason},
+        )  # fmt: skip
+        if row["status"] == "pending":
+            jobs.offer(self.job_queue, [Job(media_id, row["request_id"])])
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return path.stat().st_mtime < time.time() - seconds
+    except FileNotFoundError:
+        return False

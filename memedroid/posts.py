@@ -1,0 +1,86 @@
+"""The posts repository: posts with their author, media and tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memedroid.db import Connection, queries
+from memedroid.errors import NotFound
+
+
+
+@dataclass(frozen=True)
+class Post:
+    id: int
+    caption: str
+    created_at: datetime
+    like_count: int
+    view_count: int
+    author_id: int
+    author_username: str
+    media_id: int
+    status: str
+    error: str | None
+    kind: str | None
+    mime: str | None
+    width: int | None
+    height: int | None
+    duration_s: float | None
+    path: str | None
+    thumbnail_path: str | None
+    tags: list[str]
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+    def to_json(self, media_url: str) -> dict[str, Any]:
+        """The API representation; `media` is null until the media is completed."""
+        media = None
+        if self.completed:
+            media = {
+                "kind": self.kind,
+                "url": f"{media_url}/{self.path}",
+                "thumbnail_url": f"{media_url}/{self.thumbnail_path}",
+                "width": self.width,
+                "height": self.height,
+                "duration_s": self.duration_s,
+                "mime": self.mime,
+                "loop": self.kind == "animated",
+            }
+        return {
+            "id": self.id,
+            "status": self.status,
+            "error": self.error,
+            "caption": self.caption,
+            "tags": self.tags,
+            "author": {"id": self.author_id, "username": self.author_username},
+            "created_at": self.created_at.isoformat(),
+            "media": media,
+        }
+
+
+def insert(conn: Connection, author_id: int, media_id: int, caption: str, tags: list[str]) -> int:
+    post_id = int(queries.posts.insert_post(conn, author_id=author_id, media_id=media_id, caption=caption)["id"])
+    if tags:
+        queries.posts.insert_tags(conn, names=tags)
+        queries.posts.tag_post(conn, post_id=post_id, names=tags)
+    return post_id
+
+
+def get(conn: Connection, post_id: int) -> Post:
+    row = queries.posts.get_post(conn, id=post_id)
+    if row is None:
+        raise NotFound(f"no post {post_id}")
+    return Post(**row)
+
+
+def status(conn: Connection, post_id: int) -> str | None:
+    value: str | None = queries.posts.get_post_status(conn, id=post_id)
+    return value
+
+
+def ids_by_media(conn: Connection, media_id: int) -> list[int]:
+    return [row["id"] for row in queries.posts.list_post_ids_by_media(conn, media_id=media_id)]

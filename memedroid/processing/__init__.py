@@ -1,0 +1,93 @@
+"""Media processing: raw upload in, optimized rendition and thumbnail out (in a work folder).
+
+Errors are data: `MediaError` carries a reason a user can read (the input is bad, do not try
+again); `JobTimeout` and anything unexpected are worth another attempt.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memedroid.settings import Settings
+from memedroid.sniff import ACCEPTED
+
+
+def _ignore(_pid: int) -> None:
+    pass
+
+
+# Called with the process-group id of each external tool as it starts (0 when it ends), so
+# that whoever watches this process can kill the tool if this process dies.
+tool_started: Callable[[int], None] = _ignore
+
+
+class MediaError(Exception):
+    """The input cannot become media; `str(error)` is shown to the user."""
+
+
+class JobTimeout(Exception):
+    """Processing ran past the job's deadline."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_image_side: int
+    max_video_side: int
+    max_video_seconds: int
+    thumbnail_side: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(settings.max_image_side, settings.max_video_side, settings.max_video_seconds, settings.thumbnail_side)
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What processing made; file paths are inside the job's work folder."""
+
+    kind: str  # image | animated | video
+    mime: str
+    width: int
+    height: int
+    rendition: Path
+    thumbnail: Path
+    duration_s: float | None = None
+    variants: dict[str, Any] = field(default_factory=dict)
+
+
+def process(source_type: str, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
+    """Run the pipeline that fits `source_type` on `raw`, writing into `work`."""
+    source = ACCEPTED[source_type]
+    if source.pipeline == "image":
+        from memedroid.processing import images  # imports Wand under our policy
+
+        return images.process(source, raw, work, limits, deadline)
+    from memedroid.processing import video
+
+    return video.process(source, raw, work, limits, deadline)
+
+
+def remaining(deadline: float) -> float:
+    """Seconds left before `deadline`; `JobTimeout` when there are none."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise JobTimeout("processing took too long")
+    return left
+
+
+_LOCATION = re.compile(r"\s*[`'(][^`']*[`')]?\s*@\s*\S+.*$|\s*@\s*(error|warning|fatal)/\S+.*$")
+
+
+def readable(message: str, *secrets: str) -> str:
+    """A tool's error message made fit for users: no file paths, no source locations."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "the file")
+    message = _LOCATION.sub("", message)
+    message = re.sub(r"/\S+", "the file", message)
+    return message.strip().rstrip(".:") or "unknown error"

@@ -1,0 +1,191 @@
+"""Video and animations with FFmpeg: probe first, then H.264/AAC MP4 with faststart.
+
+Every FFmpeg and ffprobe run reads local files only (`-protocol_whitelist file`), with the
+input format forced from the sniffed type (so a playlist or `concat:` trick is never parsed),
+no stdin, in its own process group, killed with its group at the job's deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memedroid import processing
+from memedroid.processing import JobTimeout, Limits, MediaError, Processed, readable, remaining
+from memedroid.sniff import SourceType
+
+VIDEO_CODECS = {
+    "h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "mpeg1video", "mjpeg", "prores",
+    "h263", "theora", "msmpeg4v2", "msmpeg4v3", "wmv2", "gif",
+}  # fmt: skip
+AUDIO_CODECS = {
+    "aac", "mp3", "opus", "vorbis", "ac3", "eac3", "flac", "alac", "mp2",
+    "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_u8",
+}  # fmt: skip
+FORMATS = {"mov": "mov", "matroska": "matroska", "avi": "avi", "gif": "gif"}
+MAX_SOURCE_SIDE = 8192
+CRF = "23"
+TRUNCATION_RATIO = 0.9  # an output this much shorter than its source means the source is cut
+PRESET = "veryfast"
+
+
+@dataclass(frozen=True)
+class Probe:
+    width: int
+    height: int
+    duration: float
+    video_codec: str
+    pix_fmt: str
+    rotation: int
+    audio_codec: str | None
+
+
+def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
+    probe = probe_file(raw, source.coder, limits, deadline)
+    output = work / "rendition.mp4"
+    passthrough = (
+        source.name in ("mp4", "mov")
+        and probe.video_codec == "h264"
+        and probe.pix_fmt == "yuv420p"
+        and max(probe.width, probe.height) <= limits.max_video_side
+        and probe.width % 2 == 0
+        and probe.height % 2 == 0
+        and probe.rotation == 0
+        and probe.audio_codec in (None, "aac")
+    )
+    if passthrough:
+        codecs = ["-c", "copy"]
+    else:
+        codecs = [*_h264(limits.max_video_side), *(["-c:a", "aac", "-b:a", "128k", "-ac", "2"] if probe.audio_codec else ["-an"])]
+    _ffmpeg(source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], output, deadline)
+    return _finish("video", output, work, limits, deadline, expected=probe.duration, passthrough=passthrough)
+
+
+def animated(clip: Path, work: Path, limits: Limits, deadline: float) -> Processed:
+    """An animated GIF as a silent H.264 MP4 (clients loop it) plus a poster."""
+    output = work / "rendition.mp4"
+    probe = probe_file(clip, "gif", limits, deadline)
+    _ffmpeg("gif", clip, ["-map", "0:v:0", *_h264(limits.max_video_side), "-an"], output, deadline)
+    return _finish("animated", output, work, limits, deadline, expected=probe.duration)
+
+
+def _h264(max_side: int) -> list[str]:
+    bound = (
+        f"scale=w='min(iw,{max_side})':h='min(ih,{max_side})'"
+        ":force_original_aspect_ratio=decrease:force_divisible_by=2"
+    )
+    return ["-c:v", "libx264", "-preset", PRESET, "-crf", CRF, "-pix_fmt", "yuv420p", "-vf", bound]
+
+
+def _finish(
+    kind: str, output: Path, work: Path, limits: Limits, deadline: float, expected: float, passthrough: bool = False
+) -> Processed:
+    result = probe_file(output, "mov", limits, deadline)
+    if result.duration < expected * TRUNCATION_RATIO - 0.5:
+        raise MediaError(f"the file is truncated: only {result.duration:.1f} s of {expected:.1f} s could be read")
+    thumbnail = work / "thumbnail.jpg"
+    at = f"{min(1.0, result.duration / 3):.3f}"
+    side = limits.thumbnail_side
+    scale = f"scale=w='min(iw,{side})':h='min(ih,{side})':force_original_aspect_ratio=decrease"
+    _run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
+         "-ss", at, "-f", "mov", "-i", str(output), "-frames:v", "1", "-vf", scale, "-q:v", "3",
+         "-f", "image2", "-y", str(thumbnail)],
+        deadline, output,
+    )  # fmt: skip
+    if not thumbnail.exists():
+        raise MediaError("could not extract a thumbnail frame")
+    return Processed(
+        kind, "video/mp4", result.width, result.height, output, thumbnail,
+        duration_s=round(result.duration, 3), variants={"passthrough": passthrough},
+    )  # fmt: skip
+
+
+def probe_file(path: Path, demuxer: str, limits: Limits, deadline: float) -> Probe:
+    """Streams and duration via ffprobe, checked against the allow-lists and limits."""
+    out = _run(
+        ["ffprobe", "-v", "error", "-protocol_whitelist", "file", "-f", FORMATS[demuxer],
+         "-show_format", "-show_streams", "-of", "json", str(path)],
+        deadline, path,
+    )  # fmt: skip
+    try:
+        info: dict[str, Any] = json.loads(out or "{}")
+    except json.JSONDecodeError:
+        raise MediaError("not a valid video: unreadable stream information") from None
+    streams = info.get("streams") or []
+    videos = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    if not videos:
+        if audios:
+            raise MediaError("the file has no video stream: audio-only files are not accepted")
+        raise MediaError("not a valid video: no video stream found")
+    video = videos[0]
+    codec = str(video.get("codec_name", "unknown"))
+    if codec not in VIDEO_CODECS:
+        raise MediaError(f"unsupported video codec: {codec}")
+    audio_codec = str(audios[0].get("codec_name", "unknown")) if audios else None
+    if audio_codec is not None and audio_codec not in AUDIO_CODECS:
+        raise MediaError(f"unsupported audio codec: {audio_codec}")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if not (0 < width <= MAX_SOURCE_SIDE and 0 < height <= MAX_SOURCE_SIDE):
+        raise MediaError(f"unsupported video size {width}x{height} (at most {MAX_SOURCE_SIDE} px per side)")
+    duration = _duration(info.get("format", {}), video)
+    if duration > limits.max_video_seconds:
+        raise MediaError(f"video longer than {limits.max_video_seconds} s ({duration:.0f} s)")
+    return Probe(width, height, duration, codec, str(video.get("pix_fmt", "")), _rotation(video), audio_codec)
+
+
+def _duration(fmt: dict[str, Any], video: dict[str, Any]) -> float:
+    for value in (fmt.get("duration"), video.get("duration")):
+        try:
+            duration = float(value)
+        except (TypeError, ValueError):
+            continue
+        if duration > 0:
+            return duration
+    raise MediaError("not a valid video: its duration cannot be read")
+
+
+def _rotation(video: dict[str, Any]) -> int:
+    for side_data in video.get("side_data_list") or []:
+        if "rotation" in side_data:
+            return int(float(side_data["rotation"])) % 360
+    return int(float((video.get("tags") or {}).get("rotate", 0))) % 360
+
+
+def _ffmpeg(demuxer: str, source: Path, options: list[str], output: Path, deadline: float) -> None:
+    _run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
+         "-f", FORMATS[demuxer], "-i", str(source), *options,
+         "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn",
+         "-movflags", "+faststart", "-f", "mp4", "-y", str(output)],
+        deadline, source,
+    )  # fmt: skip
+
+
+def _run(args: list[str], deadline: float, subject: Path) -> str:
+    """Run a tool in its own process group; kill the whole group at the deadline (or when
+    the worker is interrupted). A failure is a `MediaError` with the tool's last words."""
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
+    )
+    processing.tool_started(process.pid)
+    try:
+        out, err = process.communicate(timeout=remaining(deadline))
+    except subprocess.TimeoutExpired:
+        raise JobTimeout(f"{args[0]} ran past the job timeout") from None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+        processing.tool_started(0)
+    if process.returncode != 0:
+        last = next((line for line in reversed(err.decode("utf-8", "replace").splitlines()) if line.strip()), "")
+        what = "video" if args[0] == "ffprobe" else "media"
+        raise MediaError(f"not a valid {what}: {readable(last, str(subject), str(subject.parent))}")
+    return out.decode("utf-8", "replace")

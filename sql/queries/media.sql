@@ -1,0 +1,173 @@
+-- name: insert_media(sha256, source_type, source_bytes, request_id)^
+-- Records new bytes as a pending job; returns nothing when the same bytes are already known.
+INSERT INTO media (sha256, source_type, source_bytes, request_id)
+VALUES (:sha256, :source_type, :source_bytes, :request_id)
+ON CONFLICT (sha256) DO NOTHING
+RETURNING id, sha256, status, error, attempts, source_type, request_id;
+
+-- name: get_media_by_sha256(sha256)^
+-- The media row for some bytes, locked against a concurrent finalizer until the upload commits.
+SELECT id, sha256, status, error, attempts, source_type, request_id
+FROM media
+WHERE sha256 = :sha256
+FOR SHARE;
+
+-- name: count_backlog()$
+-- Media accepted but not finished: the durable backlog behind MAX_BACKLOG.
+SELECT count(*) AS backlog
+FROM media
+WHERE status IN ('pending', 'processing');
+
+-- name: mark_media_queued(ids)!
+-- Notes when rows were last put on the job queue, so the sweep leaves them alone for a while.
+UPDATE media
+SET queued_at = now()
+WHERE id = ANY(:ids) AND status = 'pending';
+
+-- name: claim_media(id, lease_token, lease_owner)^
+-- A worker takes a pending job: one conditional update; no row means someone else has it.
+UPDATE media
+SET status = 'processing',
+    attempts = attempts + 1,
+    lease_token = :lease_token,
+    lease_owner = :lease_owner,
+    heartbeat_at = now(),
+    updated_at = now()
+WHERE id = :id AND status = 'pending'
+RETURNING id, sha256, source_type, source_bytes, attempts, request_id;
+
+-- name: heartbeat_media(id, lease_token)!
+-- Keeps a lease alive while its worker is busy.
+UPDATE media
+SET heartbeat_at = now()
+WHERE id = :id AND lease_token = :lease_token AND status = 'processing';
+
+-- name: lock_leased_media(id, lease_token)^
+-- The finalizer's fence: the row, locked, only while this lease still holds it.
+SELECT id, sha256, attempts, request_id
+FROM media
+WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
+FOR UPDATE;
+
+-- name: complete_media(id, kind, mime, width, height, duration_s, path, thumbnail_path, variants)^
+-- Records a finished job (the caller holds the fenced row lock).
+UPDATE media
+SET status = 'completed',
+    error = NULL,
+    kind = :kind,
+    mime = :mime,
+    width = :width,
+    height = :height,
+    duration_s = :duration_s,
+    path = :path,
+    thumbnail_path = :thumbnail_path,
+    variants = :variants,
+    lease_token = NULL,
+    lease_owner = NULL,
+    heartbeat_at = NULL,
+    updated_at = now(),
+    finished_at = now()
+WHERE id = :id
+RETURNING id, status;
+
+-- name: fail_or_retry_media(id, error, permanent, max_attempts)^
+-- Ends an attempt that did not succeed: failed for good when the input is bad or attempts are
+-- used up, otherwise pending again for another try.
+UPDATE media
+SET status = CASE WHEN :permanent OR attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+    error = CASE WHEN :permanent OR attempts >= :max_attempts THEN :error END,
+    lease_token = NULL,
+    lease_owner = NULL,
+    heartbeat_at = NULL,
+    queued_at = NULL,
+    updated_at = now(),
+    finished_at = CASE WHEN :permanent OR attempts >= :max_attempts THEN now() END
+WHERE id = :id
+RETURNING id, status, attempts, error, request_id;
+
+-- name: hand_back_media(id, lease_token)^
+-- A worker that is stopping returns its job untouched: the attempt does not count.
+UPDATE media
+SET status = 'pending',
+    attempts = greatest(attempts - 1, 0),
+    lease_token = NULL,
+    lease_owner = NULL,
+    heartbeat_at = NULL,
+    queued_at = NULL,
+    updated_at = now()
+WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
+RETURNING id, request_id;
+
+-- name: release_media_by_id(id, error, max_attempts)^
+-- The supervisor ends the attempt of a worker it killed (timeout) or lost (crash).
+UPDATE media
+SET status = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+    error = CASE WHEN attempts >= :max_attempts THEN :error END,
+    lease_token = NULL,
+    lease_owner = NULL,
+    heartbeat_at = NULL,
+    queued_at = NULL,
+    updated_at = now(),
+    finished_at = CASE WHEN attempts >= :max_attempts THEN now() END
+WHERE id = :id AND status = 'processing'
+RETURNING id, status, attempts, request_id;
+
+-- name: expire_media_leases(lease_seconds, host_prefix, live_owner, max_attempts, stuck_seconds)
+-- The janitor's recovery: processing rows whose heartbeat stopped (or whose owner is a dead
+-- supervisor of this host) go back to pending, or to failed when attempts are used up or the
+-- job has been processing for longer than anything should.
+UPDATE media
+SET status = CASE
+        WHEN attempts >= :max_attempts OR updated_at < now() - make_interval(secs => :stuck_seconds)
+            THEN 'failed'
+        ELSE 'pending'
+    END,
+    error = CASE
+        WHEN updated_at < now() - make_interval(secs => :stuck_seconds)
+            THEN 'processing took too long and was abandoned'
+        WHEN attempts >= :max_attempts
+            THEN 'processing was interrupted too many times (the worker crashed or timed out)'
+    END,
+    finished_at = CASE
+        WHEN attempts >= :max_attempts OR updated_at < now() - make_interval(secs => :stuck_seconds)
+            THEN now()
+    END,
+    lease_token = NULL,
+    lease_owner = NULL,
+    heartbeat_at = NULL,
+    queued_at = NULL,
+    updated_at = now()
+WHERE status = 'processing'
+    AND (
+        heartbeat_at < now() - make_interval(secs => :lease_seconds)
+        OR updated_at < now() - make_interval(secs => :stuck_seconds)
+        OR (starts_with(lease_owner, :host_prefix) AND lease_owner <> :live_owner)
+    )
+RETURNING id, status, attempts, error, request_id;
+
+-- name: list_media_to_enqueue(requeue_seconds, max_count)
+-- Pending jobs nobody has queued recently, oldest first.
+SELECT id, request_id
+FROM media
+WHERE status = 'pending'
+    AND (queued_at IS NULL OR queued_at < now() - make_interval(secs => :requeue_seconds))
+ORDER BY id
+LIMIT :max_count;
+
+-- name: list_live_raw_hashes()
+-- Hashes whose raw file is still needed (the job is not finished).
+SELECT encode(sha256, 'hex') AS sha256
+FROM media
+WHERE status IN ('pending', 'processing');
+
+-- name: list_live_leases()
+-- Lease tokens of jobs being processed: their tmp folders are in use.
+SELECT lease_token::text AS lease_token
+FROM media
+WHERE status = 'processing' AND lease_token IS NOT NULL;
+
+-- name: list_kept_media_hashes()
+-- Hashes whose final files must be kept (anything not failed).
+SELECT encode(sha256, 'hex') AS sha256
+FROM media
+WHERE status <> 'failed';

@@ -1,0 +1,67 @@
+-- name: insert_post(author_id, media_id, caption)^
+-- Creates a post for some media.
+INSERT INTO posts (author_id, media_id, caption)
+VALUES (:author_id, :media_id, :caption)
+RETURNING id;
+
+-- name: insert_tags(names)!
+-- Makes sure every named tag exists.
+INSERT INTO tags (name)
+SELECT unnest(CAST(:names AS text []))
+ON CONFLICT (name) DO NOTHING;
+
+-- name: tag_post(post_id, names)!
+-- Attaches the named tags to a post.
+INSERT INTO post_tags (post_id, tag_id)
+SELECT :post_id, tags.id
+FROM tags
+WHERE tags.name = ANY(:names)
+ON CONFLICT DO NOTHING;
+
+-- name: get_post(id)^
+-- One post with its author, media and tags, whatever its status.
+SELECT
+    p.id,
+    p.caption,
+    p.created_at,
+    p.like_count,
+    p.view_count,
+    u.id AS author_id,
+    u.username AS author_username,
+    m.id AS media_id,
+    m.status,
+    m.error,
+    m.kind,
+    m.mime,
+    m.width,
+    m.height,
+    m.duration_s,
+    m.path,
+    m.thumbnail_path,
+    coalesce(
+        (
+            SELECT json_agg(t.name ORDER BY t.name)
+            FROM post_tags AS pt
+            INNER JOIN tags AS t ON pt.tag_id = t.id
+            WHERE pt.post_id = p.id
+        ),
+        '[]'
+    ) AS tags
+FROM posts AS p
+INNER JOIN users AS u ON p.author_id = u.id
+INNER JOIN media AS m ON p.media_id = m.id
+WHERE p.id = :id;
+
+-- name: get_post_status(id)$
+-- The status of a post's media, for long-polling clients.
+SELECT m.status
+FROM posts AS p
+INNER JOIN media AS m ON p.media_id = m.id
+WHERE p.id = :id;
+
+-- name: list_post_ids_by_media(media_id)
+-- The posts that show some media (several, when the same bytes were uploaded again).
+SELECT id
+FROM posts
+WHERE media_id = :media_id
+ORDER BY id;

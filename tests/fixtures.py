@@ -1,0 +1,177 @@
+"""Media fixtures generated on the spot with ImageMagick, FFmpeg and piexif.
+
+Each function writes a file into `folder` and returns its path; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import piexif
+
+GPS_LATITUDE = ((48, 1), (51, 1), (2997, 100))
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def _convert(*args: str) -> None:
+    """ImageMagick's CLI under the system policy (the pipeline's own policy forbids generators)."""
+    env = {k: v for k, v in os.environ.items() if k != "MAGICK_CONFIGURE_PATH"}
+    subprocess.run(["/usr/bin/convert", *args], check=True, env=env)
+
+
+def jpeg(folder: Path, name: str = "photo.jpg", width: int = 64, height: int = 32, seed: str = "red") -> Path:
+    """A plain JPEG, wider than tall; `seed` changes its colour and so its bytes."""
+    path = folder / name
+    _convert("-size", f"{width}x{height}", f"gradient:{seed}-blue", f"JPEG:{path}")
+    return path
+
+
+def jpeg_with_gps_and_rotation(folder: Path) -> Path:
+    """64×32 pixels stored, EXIF orientation 6 (display rotated 90°: 32×64), GPS position."""
+    path = jpeg(folder, "gps.jpg", seed="green")
+    exif = {
+        "0th": {piexif.ImageIFD.Orientation: 6, piexif.ImageIFD.Make: b"SpyCam"},
+        "GPS": {
+            piexif.GPSIFD.GPSLatitudeRef: b"N",
+            piexif.GPSIFD.GPSLatitude: GPS_LATITUDE,
+            piexif.GPSIFD.GPSLongitudeRef: b"E",
+            piexif.GPSIFD.GPSLongitude: ((2, 1), (17, 1), (4000, 100)),
+        },
+    }
+    piexif.insert(piexif.dump(exif), str(path))
+    return path
+
+
+def png_with_alpha(folder: Path) -> Path:
+    path = folder / "alpha.png"
+    _convert("-size", "40x30", "xc:rgba(255,0,0,0.5)", f"PNG32:{path}")
+    return path
+
+
+def cmyk_jpeg(folder: Path) -> Path:
+    path = folder / "cmyk.jpg"
+    _convert("-size", "50x40", "gradient:yellow-cyan", "-colorspace", "CMYK", f"JPEG:{path}")
+    return path
+
+
+def large_jpeg(folder: Path, side: int = 3000) -> Path:
+    return jpeg(folder, "large.jpg", width=side, height=side // 2, seed="orange")
+
+
+def animated_gif(folder: Path) -> Path:
+    path = folder / "anim.gif"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=10", str(path))
+    return path
+
+
+def animated_webp(folder: Path) -> Path:
+    path = folder / "anim.webp"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=duration=1:size=64x48:rate=10", "-c:v", "libwebp_anim", "-loop", "0", str(path))
+    return path
+
+
+def mp4_h264_aac(folder: Path, seconds: float = 1.0, size: str = "320x240", name: str = "clip.mp4") -> Path:
+    path = folder / name
+    _ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=25",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+        "-movflags", "+faststart", str(path),
+    )  # fmt: skip
+    return path
+
+
+def webm_vp9(folder: Path) -> Path:
+    path = folder / "clip.webm"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=25",
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+        "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-shortest", str(path),
+    )  # fmt: skip
+    return path
+
+
+def silent_mov(folder: Path) -> Path:
+    """MPEG-4 Part 2 video, no audio track, in a QuickTime container, rotated 90° by metadata."""
+    path = folder / "silent.mov"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=25",
+        "-c:v", "mpeg4", "-metadata:s:v:0", "rotate=90", "-an", str(path),
+    )  # fmt: skip
+    return path
+
+
+def rotated_mp4(folder: Path) -> Path:
+    """A 320×240 H.264 MP4 whose track matrix says "display rotated by 90°" (as phones write)."""
+    path = mp4_h264_aac(folder, size="320x240", name="rotated.mp4")
+    data = bytearray(path.read_bytes())
+    tkhd = data.find(b"tkhd")  # the first track is the video one
+    matrix = tkhd - 4 + 48  # box start + fixed fields of a version-0 track header
+    rotation_90 = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    data[matrix : matrix + 36] = rotation_90
+    path.write_bytes(bytes(data))
+    return path
+
+
+def audio_only_mp4(folder: Path) -> Path:
+    path = folder / "audio.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", "-f", "mp4", "-brand", "isom", str(path))
+    return path
+
+
+def long_video(folder: Path, seconds: int) -> Path:
+    """A cheap clip longer than `seconds` (tiny frames, 1 fps)."""
+    path = folder / "long.mp4"
+    _ffmpeg(
+        "-f", "lavfi", "-i", f"color=black:size=32x32:rate=1:duration={seconds + 5}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    return path
+
+
+def truncated(source: Path, folder: Path, name: str) -> Path:
+    """The first half of `source`'s bytes."""
+    data = source.read_bytes()
+    path = folder / name
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def png_bomb(folder: Path, side: int = 30000) -> Path:
+    """A tiny PNG whose header declares `side`×`side` pixels."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    row = b"\x00" + b"\x00" * (side * 3)
+    data = zlib.compress(row * 4, 9)
+    path = folder / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+MVG_PAYLOAD = (
+    b"push graphic-context\nviewbox 0 0 640 480\n"
+    b"fill 'url(https://example.com/x.jpg\"|touch \"{marker})'\npop graphic-context\n"
+)
+SVG_XXE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&xxe;</text></svg>\n'
+)
+HLS_PLAYLIST = (
+    b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+)
+POSTSCRIPT = b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont 72 72 moveto (hi) show showpage\n"
