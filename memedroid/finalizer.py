@@ -50,6 +50,7 @@ class Finalizer:
         signal.signal(signal.SIGTERM, self._on_term)
         self.job_queue.cancel_join_thread()  # retries it offers are durable rows anyway
         ready()
+        log.info("finalizer ready", extra={"event": "finalizer_ready"})
         while True:
             try:
                 result = self.result_queue.get(timeout=DRAIN_POLL)
@@ -59,6 +60,7 @@ class Finalizer:
                 continue
             self._finalize_until_done(result)
         self.db.close()
+        log.info("finalizer stopped", extra={"event": "finalizer_stopped"})
 
     def _on_term(self, _signum: int, _frame: Any) -> None:
         self.stopping = True

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from memedroid.errors import PayloadTooLarge
 
-CHUNK = 256 * 1024
 HEAD_BYTES = 4096  # what the type sniffer sees
 
 

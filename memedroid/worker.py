@@ -74,6 +74,7 @@ class Worker:
         processing.tool_started = self.slot.tool
         self.slot.idle()
         ready()
+        log.info("worker ready", extra={"event": "worker_ready"})
         while not self.stopping:
             try:
                 job = self.job_queue.get(timeout=IDLE_POLL)
@@ -84,6 +85,7 @@ class Worker:
             except HardStop:
                 break
         self.db.close()
+        log.info("worker stopped", extra={"event": "worker_stopped"})
 
     def _on_term(self, _signum: int, _frame: Any) -> None:
         if self.stopping and self.busy:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -24,17 +22,14 @@ from memedroid.app import create_app
 from memedroid.embedded import EmbeddedPostgres
 from memedroid.settings import ENV, Settings
 
+from helpers import free_port, wait_for_port
+from system import System
+
 # A developer's shell must not leak into the tests (subprocesses inherit os.environ).
 for _var in ENV.values():
     os.environ.pop(_var, None)
 
 TEST_SECRET = "test-secret-" + "s" * 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -101,17 +96,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(10)
 
 
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
-
-
 @pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -136,3 +120,33 @@ def app(settings: Settings) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def make_client(settings: Settings) -> Iterator[Callable[..., FlaskClient]]:
+    """A client of another app on the same database, with some settings changed."""
+    apps: list[Flask] = []
+
+    def make(**changes: object) -> FlaskClient:
+        apps.append(create_app(settings.replace(**changes)))
+        return apps[-1].test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["memedroid"].db.close()
+
+
+@pytest.fixture
+def start_system(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Callable[..., System]]:
+    """Start the real supervisor (HTTP, workers, finalizer, janitor) on this test's database."""
+    started: list[System] = []
+
+    def start(**env: str) -> System:
+        system = System({"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}, tmp_path)
+        started.append(system)
+        return system
+
+    yield start
+    for system in started:
+        if system.process.poll() is None:
+            system.kill_everything()

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 from flask.testing import FlaskClient
 
 PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
 def register(client: FlaskClient, username: str = "alice", email: str | None = None, password: str = PASSWORD) -> Any:

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import free_port
+from helpers import free_port
 from helpers import assert_problem
 from memedroid import logs
 from memedroid.app import create_app

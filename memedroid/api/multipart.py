@@ -11,11 +11,13 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from memedroid.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from memedroid.storage import CHUNK, Storage, StoredUpload, UploadSink
+from memedroid.storage import Storage, StoredUpload, UploadSink
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 16 * 1024
 MAX_PARTS = 32
+READ_BYTES = 64 * 1024
+DECODER_BUFFER = 4 * READ_BYTES  # what the decoder may hold while it looks for a boundary
 FORM_OVERHEAD = 64 * 1024 + MAX_PARTS * MAX_FIELD_BYTES  # what may surround the file in a body
 
 
@@ -52,14 +54,14 @@ def read_upload(storage: Storage, limit: int) -> UploadForm:
 
 
 def _decode(storage: Storage, limit: int, boundary: bytes, form: UploadForm) -> None:
-    decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS)
+    decoder = MultipartDecoder(boundary, max_form_memory_size=DECODER_BUFFER, max_parts=MAX_PARTS)
     part: Field | File | None = None
     text = bytearray()
     sink: UploadSink | None = None
     stream = request.stream
     try:
         while True:
-            chunk = stream.read(CHUNK)
+            chunk = stream.read(READ_BYTES)
             decoder.receive_data(chunk or None)
             event = decoder.next_event()
             while not isinstance(event, (NeedData, Epilogue)):
@@ -86,7 +88,7 @@ def _decode(storage: Storage, limit: int, boundary: bytes, form: UploadForm) -> 
     except ValueError:
         raise BadRequest("the multipart body is malformed") from None
     except RequestEntityTooLarge:
-        raise BadRequest(f"a form field is longer than {MAX_FIELD_BYTES} bytes or there are over {MAX_PARTS} parts") from None
+        raise BadRequest(f"the form has too many parts (at most {MAX_PARTS}) or a malformed part") from None
     finally:
         if sink is not None:
             sink.discard()

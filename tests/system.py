@@ -1,0 +1,149 @@
+"""The whole system as an operator runs it: `bin/memedroid-supervisor` in a subprocess,
+spoken to over real HTTP, its JSON log collected from stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from helpers import PASSWORD, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPERVISOR = ROOT / "bin" / "memedroid-supervisor"
+
+
+class System:
+    """One supervisor process tree; `restart()` runs a new one on the same database and storage."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "HTTP_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": "1",
+            "BCRYPT_ROUNDS": "4",
+            "VAR_DIR": str(folder / "var"),
+            "STORAGE_DIR": str(folder / "storage"),
+            "JWT_SECRET_KEY": "system-test-secret-" + "x" * 40,
+            **env,
+        }
+        self.storage = Path(self.env["STORAGE_DIR"])
+        self.runs = 0
+        self.http = requests.Session()
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.runs += 1
+        self.log_path = self.folder / f"supervisor-{self.runs}.log"
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(SUPERVISOR)], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, timeout: float = 60) -> System:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log()
+            try:
+                if self.http.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(self.log())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def kill_everything(self) -> None:
+        """kill -9 the supervisor and every process it started (as a power cut would)."""
+        tree = self.tree()
+        self.process.kill()
+        for process in tree:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.process.wait(10)
+        psutil.wait_procs(tree, timeout=10)
+
+    def tree(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def role(self, name: str) -> list[psutil.Process]:
+        """Processes whose title names `name` (e.g. "worker", "finalizer", "http")."""
+        found = []
+        for process in self.tree():
+            try:
+                if f"memedroid: {name}" in " ".join(process.cmdline()):
+                    found.append(process)
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+    def log(self) -> str:
+        return "\n".join(path.read_text() for path in sorted(self.folder.glob("supervisor-*.log")))
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+
+    def events(self, event: str, **match: Any) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r.get("event") == event and all(r.get(k) == v for k, v in match.items())]
+
+    # --- API -------------------------------------------------------------------------------
+
+    def sign_up(self, username: str = "alice") -> dict[str, str]:
+        """Register and log in; return headers that authenticate as `username`."""
+        body = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
+        assert self.http.post(f"{self.url}/api/v1/auth/register", json=body).status_code == 201
+        tokens = self.http.post(f"{self.url}/api/v1/auth/login", json={"login": username, "password": PASSWORD}).json()
+        return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def upload(self, auth: dict[str, str], path: Path, name: str | None = None, **fields: Any) -> requests.Response:
+        with path.open("rb") as file:
+            return self.http.post(
+                f"{self.url}/api/v1/posts",
+                headers=auth,
+                files={"file": (name or path.name, file, "application/octet-stream")},
+                data=fields,
+                timeout=60,
+            )
+
+    def post(self, auth: dict[str, str], post_id: int, wait: float = 0) -> dict[str, Any]:
+        response = self.http.get(f"{self.url}/api/v1/posts/{post_id}", headers=auth, params={"wait": wait}, timeout=wait + 30)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_done(self, auth: dict[str, str], post_id: int, timeout: float = 90) -> dict[str, Any]:
+        """Long-poll a post until it is completed or failed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            post = self.post(auth, post_id, wait=min(10.0, max(0.0, deadline - time.monotonic())))
+            if post["status"] in ("completed", "failed") or time.monotonic() >= deadline:
+                return post
+
+    def fetch(self, url: str) -> bytes:
+        response = self.http.get(f"{self.url}{url}", timeout=30)
+        assert response.status_code == 200, url
+        return response.content
+
+    def files(self, area: str) -> list[Path]:
+        return sorted(p for p in (self.storage / area).rglob("*") if p.is_file())
