@@ -36,7 +36,7 @@ from memedroid.storage import Storage
 log = logging.getLogger(__name__)
 
 EXIT_BOOT_FAILURE = 3
-KILL_GRACE = 10.0  # beyond JOB_TIMEOUT: the worker's own deadline should have fired first
+KILL_GRACE = 10.0  # beyond JOB_TIMEOUT (at most half of it): the worker's own deadline fires first
 HARD_STOP_SECONDS = 3.0
 _PR_SET_PDEATHSIG = 1
 
@@ -178,11 +178,12 @@ class Supervisor:
     def _kill_overdue_jobs(self) -> None:
         """A job past JOB_TIMEOUT (say, ImageMagick stuck in-process): kill its whole worker."""
         now = time.monotonic()
+        limit = self.settings.job_timeout + min(KILL_GRACE, self.settings.job_timeout / 2)
         for pid, child in self.children.items():
             slot = child.role.slot
             if slot is None or not slot[1] or child.killed_for_timeout:
                 continue
-            if now - slot[1] > self.settings.job_timeout + KILL_GRACE:
+            if now - slot[1] > limit:
                 log.error(
                     "job timed out; killing its worker",
                     extra={"event": "worker_killed_timeout", "child": child.role.name, "pid": pid, "media_id": int(slot[0])},

@@ -291,6 +291,22 @@ def test_a_stopped_ffmpeg_is_killed_at_the_timeout_and_the_slot_freed(start_syst
     assert system.wait_done(auth, second["id"])["status"] == "completed"
 
 
+def test_a_hung_worker_is_killed_by_the_supervisor_and_replaced(start_system, tmp_path: Path) -> None:
+    system = start_system(WORKERS="1", JOB_TIMEOUT="4").wait_ready()
+    auth = system.sign_up()
+    post = system.upload(auth, avi_clip(tmp_path, 0)).json()
+    ffmpeg = wait_for(lambda: _tool_of(system, "ffmpeg"), what="processing to start")
+    worker = ffmpeg.parent()
+    worker.send_signal(signal.SIGSTOP)  # hangs in-process, as a stuck ImageMagick call would
+    done = system.wait_done(auth, post["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert system.events("worker_killed_timeout", pid=worker.pid)
+    released = system.events("job_released")
+    assert released and "timed out after 4 s" in released[0]["error"]
+    assert media_row(system)[0]["attempts"] == 2
+    assert worker.pid not in {p.pid for p in system.role("worker")} and len(system.role("worker")) == 1
+
+
 def test_full_queue_still_accepts_and_the_sweep_catches_up(start_system, tmp_path: Path) -> None:
     system = start_system(WORKERS="1", JOB_QUEUE_SIZE="1", JANITOR_INTERVAL="0.5").wait_ready()
     auth = system.sign_up()

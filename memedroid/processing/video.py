@@ -29,6 +29,7 @@ AUDIO_CODECS = {
 }  # fmt: skip
 FORMATS = {"mov": "mov", "matroska": "matroska", "avi": "avi", "gif": "gif"}
 MAX_SOURCE_SIDE = 8192
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file"]
 CRF = "23"
 TRUNCATION_RATIO = 0.9  # an output this much shorter than its source means the source is cut
 PRESET = "veryfast"
@@ -43,11 +44,11 @@ class Probe:
     pix_fmt: str
     rotation: int
     audio_codec: str | None
+    audio_channels: int
 
 
 def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
     probe = probe_file(raw, source.coder, limits, deadline)
-    output = work / "rendition.mp4"
     passthrough = (
         source.name in ("mp4", "mov")
         and probe.video_codec == "h264"
@@ -61,41 +62,48 @@ def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline:
     if passthrough:
         codecs = ["-c", "copy"]
     else:
-        codecs = [*_h264(limits.max_video_side), *(["-c:a", "aac", "-b:a", "128k", "-ac", "2"] if probe.audio_codec else ["-an"])]
-    _ffmpeg(source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], output, deadline)
-    return _finish("video", output, work, limits, deadline, expected=probe.duration, passthrough=passthrough)
+        downmix = ["-ac", "2"] if probe.audio_channels > 2 else []
+        audio = ["-c:a", "aac", "-b:a", "128k", *downmix] if probe.audio_codec else ["-an"]
+        codecs = [*_h264(limits.max_video_side), *audio]
+    return _encode("video", source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], work, limits, deadline, probe, passthrough)
 
 
 def animated(clip: Path, work: Path, limits: Limits, deadline: float) -> Processed:
     """An animated GIF as a silent H.264 MP4 (clients loop it) plus a poster."""
-    output = work / "rendition.mp4"
     probe = probe_file(clip, "gif", limits, deadline)
-    _ffmpeg("gif", clip, ["-map", "0:v:0", *_h264(limits.max_video_side), "-an"], output, deadline)
-    return _finish("animated", output, work, limits, deadline, expected=probe.duration)
+    options = ["-map", "0:v:0", *_h264(limits.max_video_side), "-an"]
+    return _encode("animated", "gif", clip, options, work, limits, deadline, probe)
 
 
 def _h264(max_side: int) -> list[str]:
-    bound = (
-        f"scale=w='min(iw,{max_side})':h='min(ih,{max_side})'"
-        ":force_original_aspect_ratio=decrease:force_divisible_by=2"
-    )
-    return ["-c:v", "libx264", "-preset", PRESET, "-crf", CRF, "-pix_fmt", "yuv420p", "-vf", bound]
+    return ["-c:v", "libx264", "-preset", PRESET, "-crf", CRF, "-pix_fmt", "yuv420p", "-vf", _fit(max_side, even=True)]
 
 
-def _finish(
-    kind: str, output: Path, work: Path, limits: Limits, deadline: float, expected: float, passthrough: bool = False
-) -> Processed:
-    result = probe_file(output, "mov", limits, deadline)
-    if result.duration < expected * TRUNCATION_RATIO - 0.5:
-        raise MediaError(f"the file is truncated: only {result.duration:.1f} s of {expected:.1f} s could be read")
-    thumbnail = work / "thumbnail.jpg"
-    at = f"{min(1.0, result.duration / 3):.3f}"
-    side = limits.thumbnail_side
+def _fit(side: int, even: bool = False) -> str:
+    """Scale down (never up) to fit a `side`×`side` box, keeping the aspect ratio."""
     scale = f"scale=w='min(iw,{side})':h='min(ih,{side})':force_original_aspect_ratio=decrease"
+    return scale + (":force_divisible_by=2" if even else "")
+
+
+def _encode(
+    kind: str, demuxer: str, source: Path, options: list[str], work: Path, limits: Limits, deadline: float,
+    probe: Probe, passthrough: bool = False,
+) -> Processed:  # fmt: skip
+    """Write the MP4, check that all of the source made it, and take a poster frame from it.
+    (A poster taken in the same pass costs more: every frame then goes to two filter graphs.)"""
+    output, thumbnail = work / "rendition.mp4", work / "thumbnail.jpg"
     _run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
-         "-ss", at, "-f", "mov", "-i", str(output), "-frames:v", "1", "-vf", scale, "-q:v", "3",
-         "-f", "image2", "-y", str(thumbnail)],
+        [*FFMPEG, "-f", FORMATS[demuxer], "-i", str(source), *options,
+         "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn",
+         "-movflags", "+faststart", "-f", "mp4", "-y", str(output)],
+        deadline, source,
+    )  # fmt: skip
+    result = probe_file(output, "mov", limits, deadline)
+    if result.duration < probe.duration * TRUNCATION_RATIO - 0.5:
+        raise MediaError(f"the file is truncated: only {result.duration:.1f} s of {probe.duration:.1f} s could be read")
+    _run(
+        [*FFMPEG, "-ss", f"{min(1.0, result.duration / 3):.3f}", "-f", "mov", "-i", str(output),
+         "-frames:v", "1", "-vf", _fit(limits.thumbnail_side), "-q:v", "3", "-f", "image2", "-y", str(thumbnail)],
         deadline, output,
     )  # fmt: skip
     if not thumbnail.exists():
@@ -137,7 +145,8 @@ def probe_file(path: Path, demuxer: str, limits: Limits, deadline: float) -> Pro
     duration = _duration(info.get("format", {}), video)
     if duration > limits.max_video_seconds:
         raise MediaError(f"video longer than {limits.max_video_seconds} s ({duration:.0f} s)")
-    return Probe(width, height, duration, codec, str(video.get("pix_fmt", "")), _rotation(video), audio_codec)
+    channels = int(audios[0].get("channels") or 0) if audios else 0
+    return Probe(width, height, duration, codec, str(video.get("pix_fmt", "")), _rotation(video), audio_codec, channels)
 
 
 def _duration(fmt: dict[str, Any], video: dict[str, Any]) -> float:
@@ -156,16 +165,6 @@ def _rotation(video: dict[str, Any]) -> int:
         if "rotation" in side_data:
             return int(float(side_data["rotation"])) % 360
     return int(float((video.get("tags") or {}).get("rotate", 0))) % 360
-
-
-def _ffmpeg(demuxer: str, source: Path, options: list[str], output: Path, deadline: float) -> None:
-    _run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
-         "-f", FORMATS[demuxer], "-i", str(source), *options,
-         "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn",
-         "-movflags", "+faststart", "-f", "mp4", "-y", str(output)],
-        deadline, source,
-    )  # fmt: skip
 
 
 def _run(args: list[str], deadline: float, subject: Path) -> str:

@@ -1,0 +1,184 @@
+"""Pipeline benchmark: the running system against the same transforms run directly.
+
+    .venv/bin/python bench/pipeline.py [--images 40] [--clips 8]
+
+In one run, on one machine: N images and M clips go through the real system (upload → 202 →
+workers → finalizer → completed) and, separately, through `convert`/`ffmpeg` called directly
+with the same parallelism (one process per core). Prints both throughputs and their ratio,
+the 202 latency while every worker is busy against idle, and the workers' peak RSS.
+Uses an embedded PostgreSQL in a temporary folder unless DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import fixtures  # noqa: E402  (the test suite's media generators)
+from system import System  # noqa: E402  (the test suite's supervisor harness)
+
+from memedroid import migrations  # noqa: E402
+from memedroid.embedded import EmbeddedPostgres  # noqa: E402
+
+TARGETS = {"images": 0.85, "clips": 0.9, "latency": 1.5, "rss_mb": 400}
+CONVERT = "/usr/bin/convert"
+
+
+def make_inputs(folder: Path, images: int, clips: int, tag: str = "") -> tuple[list[Path], list[Path]]:
+    """Distinct photos (noise, so they compress like photos) and clips that need transcoding."""
+    env = {k: v for k, v in os.environ.items() if k != "MAGICK_CONFIGURE_PATH"}
+    photos = []
+    for n in range(images):
+        path = folder / f"photo{n}.jpg"
+        subprocess.run(
+            [CONVERT, "-size", "2400x1600", f"plasma:gray{n % 90}-white", "-seed", str(n), "+noise", "Gaussian",
+             "-quality", "92", str(path)],
+            check=True, env=env,
+        )  # fmt: skip
+        photos.append(path)
+    videos = []
+    for n in range(clips):
+        source = fixtures.mp4_h264_aac(folder, seconds=4, size="1280x720", name=f"src{n}.mp4")
+        path = folder / f"clip{n}.avi"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c:v", "mpeg4", "-q:v", "4", "-c:a", "mp3",
+                        "-metadata", f"title={tag}{n}", str(path)], check=True)  # fmt: skip
+        videos.append(path)
+    return photos, videos
+
+
+def direct(paths: list[Path], kind: str, out: Path, parallel: int) -> float:
+    """Items per second doing the same transforms with the tools themselves."""
+    env = {k: v for k, v in os.environ.items() if k != "MAGICK_CONFIGURE_PATH"}
+
+    def image(path: Path) -> None:
+        rendition, thumb = out / f"{path.stem}.jpg", out / f"{path.stem}.thumb.jpg"
+        subprocess.run([CONVERT, str(path), "-auto-orient", "-strip", "-resize", "2048x2048>", "-quality", "85",
+                        "-interlace", "plane", str(rendition)], check=True, env=env)  # fmt: skip
+        subprocess.run([CONVERT, str(rendition), "-resize", "480x480>", str(thumb)], check=True, env=env)
+
+    def clip(path: Path) -> None:
+        rendition = out / f"{path.stem}.mp4"
+        subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+                       check=True, capture_output=True)  # fmt: skip
+        scale = "scale=w='min(iw,1280)':h='min(ih,1280)':force_original_aspect_ratio=decrease:force_divisible_by=2"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-c:v", "libx264", "-preset",
+                        "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-vf", scale, "-c:a", "aac", "-b:a", "128k",
+                        "-movflags", "+faststart", str(rendition)], check=True)  # fmt: skip
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "1", "-i", str(rendition), "-frames:v", "1",
+                        "-vf", "scale=480:-2", str(out / f"{path.stem}.jpg")], check=True)  # fmt: skip
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(image if kind == "images" else clip, paths))
+    return len(paths) / (time.perf_counter() - started)
+
+
+class RssWatcher(threading.Thread):
+    """Samples the workers' resident memory until stopped; keeps the peak."""
+
+    def __init__(self, system: System) -> None:
+        super().__init__(daemon=True)
+        self.system, self.peak, self.running = system, 0, True
+
+    def run(self) -> None:
+        while self.running:
+            for worker in self.system.role("worker"):
+                try:
+                    self.peak = max(self.peak, worker.memory_info().rss)
+                except Exception:  # noqa: BLE001 - a worker may be gone between listing and sampling
+                    pass
+            time.sleep(0.05)
+
+
+def through_system(system: System, auth: dict[str, str], paths: list[Path]) -> float:
+    started = time.perf_counter()
+    ids = []
+    for path in paths:
+        response = system.upload(auth, path)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    if os.environ.get("BENCH_DEBUG"):
+        print(f"uploads done after {time.perf_counter() - started:.2f} s", flush=True)
+    for post_id in ids:
+        post = system.wait_done(auth, post_id, timeout=600)
+        assert post["status"] == "completed", post
+    return len(paths) / (time.perf_counter() - started)
+
+
+def upload_latency(system: System, auth: dict[str, str], folder: Path, label: str, count: int = 15) -> float:
+    timings = []
+    for n in range(count):
+        path = fixtures.jpeg(folder, f"lat-{label}-{n}.jpg", seed=f"gray{n}")
+        started = time.perf_counter()
+        assert system.upload(auth, path).status_code == 202
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--clips", type=int, default=8)
+    args = parser.parse_args()
+    parallel = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="memedroid-bench-") as tmp:
+        folder = Path(tmp)
+        embedded = None
+        url = os.environ.get("DATABASE_URL")
+        if not url:
+            embedded = EmbeddedPostgres(folder / "pgdata", cleanup="delete")
+            url = embedded.start("memedroid")
+        migrations.migrate(url)
+        print(f"generating {args.images} images and {args.clips} clips...", flush=True)
+        photos, clips = make_inputs(folder, args.images, args.clips)
+        out = folder / "direct"
+        out.mkdir()
+        system = System({"DATABASE_URL": url, "WORKERS": str(parallel), "LOG_LEVEL": "WARNING"}, folder).wait_ready()
+        try:
+            auth = system.sign_up("bench")
+            watcher = RssWatcher(system)
+            watcher.start()
+            idle = upload_latency(system, auth, folder, "idle")
+            results = {}
+            for kind, paths in (("images", photos), ("clips", clips)):
+                results[kind] = (direct(paths, kind, out, parallel), through_system(system, auth, paths))
+            # 202 latency while every worker is busy: fresh copies of the clips keep them so.
+            (folder / "busy").mkdir()
+            busy_paths = make_inputs(folder / "busy", 0, parallel * 2, tag="busy")[1]
+            loader = threading.Thread(target=through_system, args=(system, auth, busy_paths))
+            loader.start()
+            time.sleep(1.0)
+            busy = upload_latency(system, auth, folder, "busy")
+            loader.join()
+            watcher.running = False
+        finally:
+            system.stop()
+            if embedded is not None:
+                embedded.stop()
+
+    print(f"\nparallelism: {parallel} (workers = direct tool processes)")
+    for kind, (baseline, measured) in results.items():
+        ratio = measured / baseline
+        verdict = "ok" if ratio >= TARGETS[kind] else "MISSED"
+        print(f"{kind:7} direct {baseline:7.2f}/s   system {measured:7.2f}/s   ratio {ratio:.2f} (target >= {TARGETS[kind]}) {verdict}")
+    latency_ratio = busy / idle
+    print(f"202 latency idle {idle * 1000:.1f} ms, busy {busy * 1000:.1f} ms, ratio {latency_ratio:.2f} (target <= {TARGETS['latency']}) "
+          f"{'ok' if latency_ratio <= TARGETS['latency'] else 'MISSED'}")
+    rss_mb = watcher.peak / 2**20
+    print(f"worker peak RSS {rss_mb:.0f} MB (target <= {TARGETS['rss_mb']}) {'ok' if rss_mb <= TARGETS['rss_mb'] else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
