@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+
+import psycopg
 
 from memedroid import logs
 from memedroid.errors import ConfigError
@@ -22,10 +25,10 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _supervisor(_settings: Settings, _args: argparse.Namespace) -> int:
+def _supervisor(settings: Settings, _args: argparse.Namespace) -> int:
     from memedroid import supervisor
 
-    return supervisor.main()
+    return supervisor.main(settings)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,5 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"memedroid: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level, role="cli")
-    return int(args.run(settings, args))
+    logs.configure(settings.log_level, role="supervisor" if args.command == "supervisor" else "cli")
+    try:
+        return int(args.run(settings, args))
+    except psycopg.Error as exc:
+        print(f"memedroid: the database failed: {exc}".rstrip(), file=sys.stderr)
+    except subprocess.CalledProcessError as exc:
+        print(f"memedroid: {exc.cmd[0]} failed with exit code {exc.returncode}", file=sys.stderr)
+    return 1

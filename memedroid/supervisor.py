@@ -28,7 +28,6 @@ from typing import Any
 from memedroid import finalizer, http, logs, migrations, worker
 from memedroid.db import Database
 from memedroid.embedded import EmbeddedPostgres
-from memedroid.errors import ConfigError
 from memedroid.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -312,14 +311,8 @@ def serve(settings: Settings) -> int:
         db.close()
 
 
-def main() -> int:
-    """`bin/memedroid-supervisor` and `memedroid supervisor`."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"memedroid: {exc}", file=sys.stderr)
-        return 2
-    logs.configure(settings.log_level, role="supervisor")
+def main(settings: Settings) -> int:
+    """`bin/memedroid-supervisor` and `memedroid supervisor` (which load the settings)."""
     settings.warn_if_generated_secret()
     embedded = None
     try:

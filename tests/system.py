@@ -55,16 +55,23 @@ class System:
             )
 
     def wait_ready(self, timeout: float = 60) -> System:
+        """Wait until the API is ready and every pipeline process of this run has booted."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log()
             try:
-                if self.http.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if self.http.get(f"{self.url}/readyz", timeout=2).status_code == 200 and self._pipeline_booted():
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         raise TimeoutError(self.log())
+
+    def _pipeline_booted(self) -> bool:
+        lines = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+        events = [r.get("event") for r in lines]
+        workers = int(self.env.get("WORKERS") or os.cpu_count() or 1)
+        return events.count("worker_ready") >= workers and "finalizer_ready" in events
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         self.process.send_signal(sig)
