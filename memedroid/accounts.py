@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from uuid import UUID
 
 from memedroid import passwords, sessions, users
@@ -64,6 +65,6 @@ class Accounts:
         with self.db.transaction() as conn:
             return users.get(conn, user_id)
 
-    def get_by_username(self, username: str) -> User:
+    def profile(self, username: str) -> dict[str, Any]:
         with self.db.transaction() as conn:
-            return users.get_by_username(conn, username)
+            return users.profile(conn, username)

@@ -7,8 +7,10 @@ from typing import Any
 from flask import Flask
 
 from memedroid.accounts import Accounts
-from memedroid.api import Services, auth, health, posts, problems, requestlog, tokens, users
+from memedroid.cache import Cache
+from memedroid.api import Services, auth, health, posts, problems, requestlog, tags, tokens, users
 from memedroid.db import Database
+from memedroid.feeds import Feeds
 from memedroid.publishing import Publishing
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -27,18 +29,20 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
 
     db = Database(settings)
     storage = Storage(settings.storage_dir).ensure()
+    cache = Cache(settings.redis_url)
     services = Services(
         settings=settings,
         db=db,
         accounts=Accounts(db, settings),
         publishing=Publishing(db, storage, settings, job_queue),
+        feeds=Feeds(db, cache, storage, settings),
     )
     app.extensions["memedroid"] = services
 
     requestlog.init_app(app)
     problems.init_app(app)
     tokens.init_app(app, settings, services.accounts)
-    for blueprint in (health.bp, auth.bp, users.bp, posts.bp):
+    for blueprint in (health.bp, auth.bp, users.bp, posts.bp, tags.bp):
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -23,6 +24,8 @@ class Cache:
         self._client: redis.Redis | None = None
         self._degraded = False
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
     @property
     def client(self) -> redis.Redis | None:
@@ -37,18 +40,40 @@ class Cache:
             )
         return self._client
 
-    def call(self, method: str, *args: Any, default: Any = None) -> Any:
-        """`client.<method>(*args)`, or `default` when there is no working Redis."""
+    def call(self, method: str, *args: Any, default: Any = None, **kwargs: Any) -> Any:
+        """`client.<method>(*args, **kwargs)`, or `default` when there is no working Redis."""
         client = self.client
         if client is None:
             return default
         try:
-            value = getattr(client, method)(*args)
+            value = getattr(client, method)(*args, **kwargs)
         except (redis.RedisError, OSError) as exc:
             self._degrade(exc)
             return default
         self._recover()
         return value
+
+    def pipeline(self, build: Callable[[Any], Any]) -> list[Any] | None:
+        """Queue commands with `build(pipe)` and run them in one round trip; None on failure."""
+        client = self.client
+        if client is None:
+            return None
+        try:
+            pipe = client.pipeline(transaction=False)
+            build(pipe)
+            results: list[Any] = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            self._degrade(exc)
+            return None
+        self._recover()
+        return results
+
+    def count(self, hit: bool) -> None:
+        """Record a cache lookup's outcome (for metrics and tests)."""
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
 
     def bump_feed_version(self) -> None:
         """Invalidate every cached feed page at once (their keys embed the version)."""

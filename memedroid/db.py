@@ -4,6 +4,7 @@ one boundary where database errors become MemeDroid errors.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -38,6 +39,21 @@ CONFLICT_FIELDS = {
 }
 
 
+class CountingCursor(psycopg.Cursor[Any]):
+    """Counts the statements this process sends (an N+1 shows up as a count that grows)."""
+
+    statements = itertools.count()
+    executed = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        CountingCursor.executed = next(CountingCursor.statements) + 1
+        return super().execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        CountingCursor.executed = next(CountingCursor.statements) + 1
+        return super().executemany(*args, **kwargs)
+
+
 class Database:
     """A connection pool for this process, opened lazily after fork (never at import time)."""
 
@@ -64,7 +80,11 @@ class Database:
             min_size=1,
             max_size=self.size,
             timeout=self.timeout,
-            kwargs={"row_factory": dict_row, "connect_timeout": max(1, round(self.timeout))},
+            kwargs={
+                "row_factory": dict_row,
+                "cursor_factory": CountingCursor,
+                "connect_timeout": max(1, round(self.timeout)),
+            },
             open=False,
             name=f"memedroid-{os.getpid()}",
         )

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from memedroid import jobs, media
+from memedroid.cache import Cache
+from memedroid.counters import Counters
 from memedroid.db import Database, queries
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job
@@ -40,6 +42,7 @@ def lease_owner(boot_id: str) -> str:
 class Janitor:
     def __init__(self, settings: Settings, db: Database, storage: Storage, job_queue: Any, owner: str) -> None:
         self.settings = settings
+        self.counters = Counters(Cache(settings.redis_url))
         self.db = db
         self.storage = storage
         self.job_queue = job_queue
@@ -84,6 +87,7 @@ class Janitor:
                     if not dry_run:
                         self._expire_leases(actions)
                         self._enqueue_pending(actions)
+                        self._flush_views(actions)
                         with self.db.transaction() as conn:
                             actions["sessions_deleted"] += queries.sessions.delete_expired_sessions(conn)
                     self._remove_orphans(actions, dry_run)
@@ -133,6 +137,16 @@ class Janitor:
             if row["id"] in offered:
                 log.info("job enqueued by sweep", extra={"event": "job_requeued", "media_id": row["id"], "request_id": row["request_id"]})
         actions["jobs_enqueued"] += len(offered)
+
+    def _flush_views(self, actions: Counter[str]) -> None:
+        """Move the views counted in Redis into PostgreSQL, in one statement."""
+        pending = self.counters.take_pending_views()
+        if not pending:
+            return
+        with self.db.transaction() as conn:
+            queries.likes.add_view_counts(conn, post_ids=list(pending), counts=list(pending.values()))
+        self.counters.flushed()
+        actions["views_flushed"] += sum(pending.values())
 
     def _remove_orphans(self, actions: Counter[str], dry_run: bool) -> None:
         grace = self.settings.orphan_grace_seconds

@@ -41,10 +41,14 @@ class Claim:
 def insert_or_find(conn: Connection, sha256: bytes, source_type: str, size: int, request_id: str | None) -> tuple[MediaRow, bool]:
     """The media row for these bytes and whether this call created it. Concurrent uploads of
     the same bytes race safely on the unique hash."""
-    row = queries.media.insert_media(conn, sha256=sha256, source_type=source_type, source_bytes=size, request_id=request_id)
-    if row is not None:
-        return MediaRow(**row), True
-    return MediaRow(**queries.media.get_media_by_sha256(conn, sha256=sha256)), False
+    while True:
+        row = queries.media.insert_media(conn, sha256=sha256, source_type=source_type, source_bytes=size, request_id=request_id)
+        if row is not None:
+            return MediaRow(**row), True
+        row = queries.media.get_media_by_sha256(conn, sha256=sha256)
+        if row is not None:
+            return MediaRow(**row), False
+        # The row that conflicted was deleted (its last post went) before we could see it.
 
 
 def backlog(conn: Connection) -> int:

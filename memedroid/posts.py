@@ -30,6 +30,7 @@ class Post:
     duration_s: float | None
     path: str | None
     thumbnail_path: str | None
+    blurhash: str | None
     tags: list[str]
 
     @property
@@ -48,6 +49,7 @@ class Post:
                 "height": self.height,
                 "duration_s": self.duration_s,
                 "mime": self.mime,
+                "blurhash": self.blurhash,
                 "loop": self.kind == "animated",
             }
         return {
@@ -59,6 +61,8 @@ class Post:
             "author": {"id": self.author_id, "username": self.author_username},
             "created_at": self.created_at.isoformat(),
             "media": media,
+            "like_count": self.like_count,
+            "view_count": self.view_count,
         }
 
 
@@ -80,6 +84,14 @@ def get(conn: Connection, post_id: int) -> Post:
 def status(conn: Connection, post_id: int) -> str | None:
     value: str | None = queries.posts.get_post_status(conn, id=post_id)
     return value
+
+
+def delete(conn: Connection, post_id: int, media_id: int) -> dict[str, Any] | None:
+    """Delete a post; when no other post shows its media, the media row too (returned, so its
+    files can go)."""
+    queries.posts.delete_post(conn, id=post_id)
+    gone: dict[str, Any] | None = queries.posts.delete_unused_media(conn, id=media_id)
+    return gone
 
 
 def ids_by_media(conn: Connection, media_id: int) -> list[int]:

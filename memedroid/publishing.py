@@ -131,14 +131,13 @@ class Publishing:
             raise NotFound(f"no post {post_id}")
         return post
 
-    def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> Post:
-        """Like `get`, but waits up to `seconds` for the status to change first."""
-        post = self.get(post_id, viewer_id)
+    def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> None:
+        """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing."""
+        status = self.get(post_id, viewer_id).status
         deadline = time.monotonic() + seconds
-        while post.status in ("pending", "processing") and time.monotonic() < deadline:
+        while status in ("pending", "processing") and time.monotonic() < deadline:
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             with self.db.transaction() as conn:
-                status = posts.status(conn, post_id)
-            if status != post.status:
-                return self.get(post_id, viewer_id)
-        return post
+                now = posts.status(conn, post_id)
+            if now != status:
+                return

@@ -43,8 +43,9 @@ def find_by_login(conn: Connection, login: str) -> User | None:
     return None if row is None else User(**row)
 
 
-def get_by_username(conn: Connection, username: str) -> User:
-    row = queries.users.get_user_by_username(conn, username=username)
+def profile(conn: Connection, username: str) -> dict[str, Any]:
+    """The public profile of `username`: id, name, join date, post and like totals."""
+    row = queries.users.get_profile(conn, username=username)
     if row is None:
         raise NotFound(f"no user named {username!r}")
-    return User(**row)
+    return {**row, "created_at": row["created_at"].isoformat()}

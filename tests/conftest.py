@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from psycopg import sql
@@ -98,6 +99,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    redis.Redis.from_url(redis_url).flushdb()  # no cached page of another test's database
     return Settings(
         env="test",
         database_url=database_url,

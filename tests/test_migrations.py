@@ -33,7 +33,7 @@ def test_migrations_from_zero_build_the_schema_and_rerun_is_a_noop(empty_databas
     assert {"sha256", "status", "error", "attempts", "lease_token", "heartbeat_at", "kind", "request_id"} <= set(
         schema["media"]
     )
-    assert {"users_username_key", "users_email_key", "posts_created_at_id_idx", "post_tags_tag_id_post_id_idx"} <= set(
+    assert {"users_username_key", "users_email_key", "posts_created_at_id_idx", "post_tags_tag_feed_idx"} <= set(
         schema["<indexes>"]
     )
 

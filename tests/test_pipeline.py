@@ -352,3 +352,24 @@ def test_graceful_sigterm_exits_0_and_loses_no_job(start_system, tmp_path: Path)
     system.wait_ready()
     assert [system.wait_done(auth, post_id)["status"] for post_id in ids] == ["completed"] * 4
     assert system.stop() == 0
+
+
+def test_feed_sees_completion_and_shared_media_survives_one_delete(start_system, tmp_path: Path) -> None:
+    system = start_system(WORKERS="1").wait_ready()
+    alice, bob = system.sign_up("alice"), system.sign_up("bob")
+    image = fixtures.jpeg(tmp_path, "shared.jpg", seed="teal")
+    assert system.http.get(f"{system.url}/api/v1/posts").json()["items"] == []  # now cached
+    first = system.upload(alice, image).json()
+    done = system.wait_done(alice, first["id"])
+    feed = system.http.get(f"{system.url}/api/v1/posts").json()["items"]
+    assert [item["id"] for item in feed] == [first["id"]]  # the finalizer invalidated the cache
+
+    second = system.upload(bob, image).json()
+    assert second["status"] == "completed" and second["media"] == done["media"]
+    urls = [done["media"]["url"], done["media"]["thumbnail_url"]]
+    assert system.http.delete(f"{system.url}/api/v1/posts/{first['id']}", headers=alice).status_code == 204
+    assert all(system.http.get(system.url + url).status_code == 200 for url in urls)  # bob's post still works
+    assert [i["id"] for i in system.http.get(f"{system.url}/api/v1/posts").json()["items"]] == [second["id"]]
+    assert system.http.delete(f"{system.url}/api/v1/posts/{second['id']}", headers=bob).status_code == 204
+    assert all(system.http.get(system.url + url).status_code == 404 for url in urls)
+    assert system.files("media") == [] and media_row(system) == []

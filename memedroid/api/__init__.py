@@ -9,6 +9,7 @@ from flask import current_app
 
 from memedroid.accounts import Accounts
 from memedroid.db import Database
+from memedroid.feeds import Feeds
 from memedroid.publishing import Publishing
 from memedroid.settings import Settings
 
@@ -23,6 +24,7 @@ class Services:
     db: Database
     accounts: Accounts
     publishing: Publishing
+    feeds: Feeds
 
 
 def services() -> Services:

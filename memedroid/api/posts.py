@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import Blueprint, Response, g, request, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
@@ -14,6 +16,9 @@ bp = Blueprint("posts", __name__, url_prefix=f"{PREFIX}/posts")
 files = Blueprint("media_files", __name__)
 
 MAX_WAIT_SECONDS = 30
+MEDIA_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4"}
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
 
 
 @bp.post("")
@@ -40,34 +45,82 @@ def create() -> tuple[dict[str, object], int, dict[str, str]]:
     return post.to_json(services().settings.media_url), 202, {"Location": location}
 
 
+@bp.get("")
+def index() -> dict[str, object]:
+    """The feed of completed posts, newest first; `tag` or `author` narrow it."""
+    viewer = _optional_viewer()
+    args = request.args
+    unknown = args.keys() - {"cursor", "limit", "tag", "author"}
+    if unknown:
+        raise ValidationError({name: "is not a known parameter" for name in unknown})
+    if args.get("tag") is not None and args.get("author") is not None:
+        raise ValidationError({"tag": "use either tag or author, not both"})
+    tag = args.get("tag")
+    if tag is not None:
+        tag = normalise_tags([tag])[0] if tag.strip() else _invalid("tag", "must not be empty")
+    limit = _number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True)
+    return services().feeds.page(tag, args.get("author"), args.get("cursor"), int(limit), viewer)
+
+
 @bp.get("/<int:post_id>")
 def show(post_id: int) -> dict[str, object]:
+    viewer = _optional_viewer()
+    wait = _number("wait", 0, MAX_WAIT_SECONDS, default=0)
+    if wait:
+        services().publishing.wait(post_id, viewer, wait)
+    return services().feeds.post(post_id, viewer)
+
+
+@bp.delete("/<int:post_id>")
+@tokens.authenticated()
+def delete(post_id: int) -> Response:
+    services().feeds.delete(post_id, g.user_id)
+    return Response(status=204)
+
+
+@bp.put("/<int:post_id>/like")
+@tokens.authenticated()
+def like(post_id: int) -> Response:
+    services().feeds.like(post_id, g.user_id, liked=True)
+    return Response(status=204)
+
+
+@bp.delete("/<int:post_id>/like")
+@tokens.authenticated()
+def unlike(post_id: int) -> Response:
+    services().feeds.like(post_id, g.user_id, liked=False)
+    return Response(status=204)
+
+
+def _optional_viewer() -> int | None:
     verify_jwt_in_request(optional=True)
-    viewer = tokens.current_user_id_or_none()
-    g.user_id = viewer
-    wait = _wait_seconds()
-    publishing = services().publishing
-    post = publishing.wait(post_id, viewer, wait) if wait else publishing.get(post_id, viewer)
-    return post.to_json(services().settings.media_url)
+    g.user_id = tokens.current_user_id_or_none()
+    return g.user_id  # type: ignore[no-any-return]
 
 
-def _wait_seconds() -> float:
-    raw = request.args.get("wait")
+def _number(name: str, low: float, high: float, default: float, integer: bool = False) -> float:
+    """A numeric query parameter within [low, high], or a 400 naming it."""
+    raw = request.args.get(name)
     if raw is None:
-        return 0.0
+        return default
     try:
-        seconds = float(raw)
+        value = int(raw) if integer else float(raw)
     except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= MAX_WAIT_SECONDS:
-        raise ValidationError({"wait": f"must be a number of seconds from 0 to {MAX_WAIT_SECONDS}"})
-    return seconds
+        value = low - 1
+    if not low <= value <= high:  # also false for NaN
+        _invalid(name, f"must be {'an integer' if integer else 'a number'} from {low:g} to {high:g}")
+    return value
+
+
+def _invalid(name: str, message: str) -> NoReturn:
+    raise ValidationError({name: message})
 
 
 @files.get("/media/<path:name>")
 def media_file(name: str) -> Response:
     """Development only: production serves `storage/media/` from a web server."""
-    response = send_from_directory(services().publishing.storage.media, name, max_age=365 * 24 * 3600)
+    mimetype = MEDIA_TYPES.get(name[name.rfind(".") :].lower(), "application/octet-stream")
+    response = send_from_directory(services().publishing.storage.media, name, mimetype=mimetype, max_age=365 * 24 * 3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

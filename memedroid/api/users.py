@@ -17,4 +17,5 @@ def me() -> dict[str, object]:
 
 @bp.get("/<username>")
 def profile(username: str) -> dict[str, object]:
-    return services().accounts.get_by_username(username).public()
+    """A public profile with the totals of the user's completed posts and their likes."""
+    return services().accounts.profile(username)

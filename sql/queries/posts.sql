@@ -11,11 +11,12 @@ SELECT unnest(CAST(:names AS text []))
 ON CONFLICT (name) DO NOTHING;
 
 -- name: tag_post(post_id, names)!
--- Attaches the named tags to a post.
-INSERT INTO post_tags (post_id, tag_id)
-SELECT :post_id, tags.id
-FROM tags
-WHERE tags.name = ANY(:names)
+-- Attaches the named tags to a post (with the post's time, for tag feeds).
+INSERT INTO post_tags (post_id, tag_id, created_at)
+SELECT p.id, t.id, p.created_at
+FROM posts AS p
+CROSS JOIN tags AS t
+WHERE p.id = :post_id AND t.name = ANY(:names)
 ON CONFLICT DO NOTHING;
 
 -- name: get_post(id)^
@@ -38,6 +39,7 @@ SELECT
     m.duration_s,
     m.path,
     m.thumbnail_path,
+    m.blurhash,
     coalesce(
         (
             SELECT json_agg(t.name ORDER BY t.name)
@@ -65,3 +67,17 @@ SELECT id
 FROM posts
 WHERE media_id = :media_id
 ORDER BY id;
+
+-- name: delete_post(id)^
+-- Deletes a post (its tags and likes go with it); returns its media.
+DELETE FROM posts
+WHERE id = :id
+RETURNING id, media_id;
+
+-- name: delete_unused_media(id)^
+-- Deletes a media row no post shows any more; returns what its files were.
+DELETE FROM media
+WHERE
+    id = :id
+    AND NOT EXISTS (SELECT 1 FROM posts WHERE posts.media_id = :id)
+RETURNING id, encode(sha256, 'hex') AS sha256, path, thumbnail_path;

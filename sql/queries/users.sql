@@ -22,3 +22,19 @@ LIMIT 1;
 SELECT id, username, email, password_hash, created_at
 FROM users
 WHERE lower(username) = lower(:username);
+
+-- name: get_profile(username)^
+-- A public profile: the account and the totals of its completed posts.
+SELECT
+    u.id,
+    u.username,
+    u.created_at,
+    count(p.id) AS post_count,
+    coalesce(sum(p.like_count), 0) AS like_count
+FROM users AS u
+LEFT JOIN posts AS p
+    ON
+        u.id = p.author_id
+        AND EXISTS (SELECT 1 FROM media AS m WHERE m.id = p.media_id AND m.status = 'completed')
+WHERE lower(u.username) = lower(:username)
+GROUP BY u.id;

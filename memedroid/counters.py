@@ -1,0 +1,76 @@
+"""Hot counters in Redis: like and view counts for display, and views waiting to be flushed.
+
+PostgreSQL stays the truth. Likes are written there synchronously and only mirrored here, so
+a Redis restart never loses one. A view is only an increment here (`VIEWS_PENDING`), never a
+write to PostgreSQL on the request path; the janitor flushes the increments in one batch,
+so a Redis restart loses at most one flush interval of views.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memedroid.cache import Cache
+
+COUNTERS = "memedroid:counters:{}"  # hash: likes, views (what clients see)
+VIEWS_PENDING = "memedroid:views:pending"  # hash: post id -> views not yet in PostgreSQL
+VIEWS_FLUSHING = "memedroid:views:flushing"
+TTL_SECONDS = 24 * 3600
+
+# Count a view: pending for the flush, and on the displayed counter when one is cached.
+_VIEW = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], 'views', 1)
+end
+"""
+# Take the pending views for a flush, unless an earlier flush did not finish.
+_TAKE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+end
+return redis.call('HGETALL', KEYS[2])
+"""
+
+
+class Counters:
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    def count_view(self, post_id: int) -> None:
+        self.cache.call("eval", _VIEW, 2, VIEWS_PENDING, COUNTERS.format(post_id), str(post_id))
+
+    def set_likes(self, post_id: int, likes: int) -> None:
+        """Mirror a like count PostgreSQL just returned."""
+        key = COUNTERS.format(post_id)
+        self.cache.pipeline(lambda p: p.hset(key, "likes", likes).expire(key, TTL_SECONDS))
+
+    def remember(self, items: list[dict[str, Any]]) -> None:
+        """Seed the displayed counters from freshly read rows (existing values win: they are newer)."""
+        def seed(pipe: Any) -> None:
+            for item in items:
+                key = COUNTERS.format(item["id"])
+                pipe.hsetnx(key, "likes", item["like_count"]).hsetnx(key, "views", item["view_count"]).expire(key, TTL_SECONDS)
+
+        if items:
+            self.cache.pipeline(seed)
+
+    def overlay(self, items: list[dict[str, Any]]) -> None:
+        """Replace the counters in `items` with the hot ones, in one round trip."""
+        if not items:
+            return
+        found = self.cache.pipeline(lambda p: [p.hmget(COUNTERS.format(item["id"]), "likes", "views") for item in items])
+        for item, (likes, views) in zip(items, found or []):
+            if likes is not None:
+                item["like_count"] = int(likes)
+            if views is not None:
+                item["view_count"] = int(views)
+
+    def take_pending_views(self) -> dict[int, int]:
+        """Views counted since the last flush (they stay in Redis until `flushed()`)."""
+        raw = self.cache.call("eval", _TAKE, 2, VIEWS_PENDING, VIEWS_FLUSHING, default=[]) or []
+        return {int(raw[i]): int(raw[i + 1]) for i in range(0, len(raw), 2)}
+
+    def flushed(self) -> None:
+        self.cache.call("delete", VIEWS_FLUSHING)

@@ -1,0 +1,31 @@
+-- name: list_tags_by_prefix(pattern, max_count)
+-- Autocomplete: tags whose name matches a LIKE prefix pattern, with their completed posts.
+SELECT
+    t.name,
+    (
+        SELECT count(*)
+        FROM post_tags AS pt
+        INNER JOIN posts AS p ON pt.post_id = p.id
+        INNER JOIN media AS m ON p.media_id = m.id
+        WHERE pt.tag_id = t.id AND m.status = 'completed'
+    ) AS post_count
+FROM tags AS t
+WHERE t.name LIKE :pattern
+ORDER BY t.name
+LIMIT :max_count;
+
+-- name: list_trending_tags(hours, max_count)
+-- The tags with the most completed posts lately.
+SELECT
+    t.name,
+    count(*) AS post_count
+FROM posts AS p
+INNER JOIN media AS m ON p.media_id = m.id
+INNER JOIN post_tags AS pt ON p.id = pt.post_id
+INNER JOIN tags AS t ON pt.tag_id = t.id
+WHERE
+    p.created_at > now() - make_interval(hours => :hours)
+    AND m.status = 'completed'
+GROUP BY t.name
+ORDER BY post_count DESC, t.name
+LIMIT :max_count;

@@ -1,0 +1,339 @@
+"""The read path: feeds, keyset pagination, likes, views, deletes, cache-aside and media files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from helpers import assert_problem, bearer, free_port, login, register, signed_up, wait_for_port
+from memedroid.app import create_app
+from memedroid.db import CountingCursor
+from memedroid.settings import Settings
+
+
+def seed(database_url: str, count: int, author: str = "alice", tags: tuple[str, ...] = (), status: str = "completed") -> list[int]:
+    """`count` posts of `author` with completed (or `status`) media, one second apart, newest last."""
+    with psycopg.connect(database_url) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (username, email, password_hash) VALUES (%s, %s, 'x') "
+            "ON CONFLICT (lower(username)) DO UPDATE SET username = excluded.username RETURNING id",
+            (author, f"{author}@example.com"),
+        ).fetchone()[0]
+        ids = conn.execute(
+            """
+            WITH m AS (
+                INSERT INTO media (sha256, status, error, source_type, source_bytes, kind, mime, width, height, path, thumbnail_path)
+                SELECT sha256(convert_to(%(author)s || %(status)s || n || clock_timestamp(), 'UTF8')), %(status)s,
+                       CASE WHEN %(status)s = 'failed' THEN 'bad' END, 'jpeg', 10, 'image', 'image/jpeg', 4, 3,
+                       'ab/cd/' || n || '.jpg', 'ab/cd/' || n || '.thumb.jpg'
+                FROM generate_series(1, %(count)s) AS n
+                RETURNING id
+            )
+            INSERT INTO posts (author_id, media_id, caption, created_at)
+            SELECT %(user_id)s, m.id, 'post ' || m.id,
+                   coalesce((SELECT max(created_at) FROM posts), now() - interval '30 days')
+                       + make_interval(secs => row_number() OVER (ORDER BY m.id))
+            FROM m
+            RETURNING id
+            """,
+            {"author": author, "status": status, "count": count, "user_id": user_id},
+        ).fetchall()
+        post_ids = sorted(i for (i,) in ids)
+        for tag in tags:
+            conn.execute("INSERT INTO tags (name) VALUES (%s) ON CONFLICT DO NOTHING", (tag,))
+            conn.execute(
+                "INSERT INTO post_tags (post_id, tag_id, created_at) SELECT p.id, t.id, p.created_at "
+                "FROM posts p, tags t WHERE p.id = ANY(%s) AND t.name = %s",
+                (post_ids, tag),
+            )
+    return post_ids
+
+
+def walk(client: FlaskClient, query: str = "", limit: int = 20, between_pages: Any = None, **kw: Any) -> list[int]:
+    seen: list[int] = []
+    cursor = None
+    while True:
+        url = f"/api/v1/posts?limit={limit}{query}" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(url, **kw)
+        assert response.status_code == 200, response.get_json()
+        page = response.get_json()
+        assert len(page["items"]) <= limit
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+        if between_pages:
+            between_pages()
+
+
+def test_walk_250_posts_each_once_in_order(client: FlaskClient, settings: Settings) -> None:
+    ids = seed(settings.database_url, 250)
+    assert walk(client) == ids[::-1]
+
+
+def test_walk_is_stable_while_new_posts_arrive(client: FlaskClient, settings: Settings) -> None:
+    ids = seed(settings.database_url, 250)
+    assert walk(client, between_pages=lambda: seed(settings.database_url, 3, "bob")) == ids[::-1]
+
+
+def test_feed_item_shape(client: FlaskClient, settings: Settings) -> None:
+    seed(settings.database_url, 1, tags=("cats", "memes"))
+    [item] = client.get("/api/v1/posts").get_json()["items"]
+    assert set(item) >= {"id", "caption", "created_at", "author", "tags", "media", "like_count", "view_count"}
+    assert "liked_by_me" not in item
+    assert item["author"]["username"] == "alice" and item["tags"] == ["cats", "memes"]
+    assert set(item["media"]) >= {"kind", "url", "thumbnail_url", "width", "height", "duration_s", "mime", "blurhash"}
+
+
+def test_only_completed_posts_appear(client: FlaskClient, settings: Settings) -> None:
+    done = seed(settings.database_url, 3)
+    seed(settings.database_url, 2, status="pending")
+    seed(settings.database_url, 2, status="failed")
+    assert walk(client, limit=2) == done[::-1]
+
+
+def test_tag_and_author_filters(client: FlaskClient, settings: Settings) -> None:
+    cats = seed(settings.database_url, 30, "alice", tags=("cats",))
+    dogs = seed(settings.database_url, 25, "bob", tags=("dogs",))
+    both = seed(settings.database_url, 5, "carol", tags=("cats", "dogs"))
+    assert walk(client, "&tag=cats", limit=7) == (cats + both)[::-1]
+    assert walk(client, "&tag=DOGS", limit=7) == (dogs + both)[::-1]
+    assert walk(client, "&tag=nobody") == []
+    assert walk(client, "&author=Bob", limit=7) == dogs[::-1]
+    assert_problem(client.get("/api/v1/posts?author=nobody"), 404)
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=ten", "cursor=garbage", "cursor=W10", "cursor=WyIyMDIwIiwgLTFd", "tag=a+b", "page=2"]
+)
+def test_bad_parameters_are_400(client: FlaskClient, query: str) -> None:
+    assert_problem(client.get(f"/api/v1/posts?{query}"), 400)
+
+
+def test_one_query_per_page_whatever_its_size(make_client, settings: Settings) -> None:
+    seed(settings.database_url, 120, tags=("cats",))
+    client = make_client(redis_url="")  # no cache: every page from PostgreSQL
+    tokens = signed_up(client, "viewer")
+    counts = {}
+    for limit in (5, 100):
+        for query, auth in (("", {}), ("&tag=cats", {}), ("&author=alice", {}), ("", bearer(tokens["access_token"]))):
+            before = CountingCursor.executed
+            assert client.get(f"/api/v1/posts?limit={limit}{query}", headers=auth).status_code == 200
+            counts[(limit, query, bool(auth))] = CountingCursor.executed - before
+    assert counts[(5, "", False)] == 1 and counts[(100, "", False)] == 1
+    assert counts[(5, "&tag=cats", False)] == counts[(100, "&tag=cats", False)] == 1
+    assert counts[(5, "&author=alice", False)] == counts[(100, "&author=alice", False)] == 1
+    # Signed in: the session check and liked_by_me, still independent of the page size.
+    assert counts[(5, "", True)] == counts[(100, "", True)] == 3
+
+
+def test_feed_queries_use_indexes(settings: Settings) -> None:
+    seed(settings.database_url, 20_000, tags=("cats",))
+    seed(settings.database_url, 500, "bob", tags=("dogs",))
+    queries = {
+        "global": ("list_feed", {}),
+        "tag": ("list_feed_by_tag", {"tag": "dogs"}),
+        "author": ("list_feed_by_author", {"author": "bob"}),
+    }
+    from memedroid.db import queries as loaded
+
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("ANALYZE")
+        for name, (query, args) in queries.items():
+            sql = getattr(loaded.feed, query).sql
+            params = {"before_created_at": "infinity", "before_id": 2**63 - 1, "page_size": 20, **args}
+            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", params))
+            assert "Seq Scan on posts" not in plan, (name, plan)
+            assert "Index" in plan and "Sort" not in plan.split("SubPlan")[0], (name, plan)
+
+
+def test_likes_are_idempotent_and_counted(client: FlaskClient, settings: Settings) -> None:
+    [post_id] = seed(settings.database_url, 1)
+    auth = bearer(signed_up(client, "fan")["access_token"])
+    for _ in range(2):
+        assert client.put(f"/api/v1/posts/{post_id}/like", headers=auth).status_code == 204
+    body = client.get(f"/api/v1/posts/{post_id}", headers=auth).get_json()
+    assert (body["like_count"], body["liked_by_me"]) == (1, True)
+    assert client.get("/api/v1/posts", headers=auth).get_json()["items"][0]["liked_by_me"] is True
+    for _ in range(2):
+        assert client.delete(f"/api/v1/posts/{post_id}/like", headers=auth).status_code == 204
+    body = client.get(f"/api/v1/posts/{post_id}", headers=auth).get_json()
+    assert (body["like_count"], body["liked_by_me"]) == (0, False)
+    assert_problem(client.put(f"/api/v1/posts/{post_id}/like"), 401)
+    assert_problem(client.put("/api/v1/posts/999999/like", headers=auth), 404)
+    [pending] = seed(settings.database_url, 1, status="pending")
+    assert_problem(client.put(f"/api/v1/posts/{pending}/like", headers=auth), 404)
+
+
+def test_concurrent_likes_are_all_counted(app: Flask, client: FlaskClient, settings: Settings) -> None:
+    [post_id] = seed(settings.database_url, 1)
+    users = [bearer(signed_up(client, f"fan{n}")["access_token"]) for n in range(20)]
+    results: list[int] = []
+
+    def like(auth: dict[str, str]) -> None:
+        results.append(app.test_client().put(f"/api/v1/posts/{post_id}/like", headers=auth).status_code)
+
+    threads = [threading.Thread(target=like, args=(auth,)) for auth in users * 2]  # each twice
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [204] * 40
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT like_count, (SELECT count(*) FROM likes) FROM posts WHERE id = %s", (post_id,)).fetchone() == (20, 20)
+    assert client.get(f"/api/v1/posts/{post_id}").get_json()["like_count"] == 20
+
+
+def test_views_count_in_redis_and_flush_to_postgresql(app: Flask, client: FlaskClient, settings: Settings) -> None:
+    [post_id] = seed(settings.database_url, 1)
+    views = [client.get(f"/api/v1/posts/{post_id}").get_json()["view_count"] for _ in range(3)]
+    assert views == [1, 2, 3]
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT view_count FROM posts WHERE id = %s", (post_id,)).fetchone() == (0,)  # not on the request path
+    from memedroid.janitor import Janitor
+    from memedroid.storage import Storage
+
+    services = app.extensions["memedroid"]
+    janitor = Janitor(settings, services.db, Storage(settings.storage_dir), None, "test/boot")
+    assert janitor.tick()["views_flushed"] == 3
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT view_count FROM posts WHERE id = %s", (post_id,)).fetchone() == (3,)
+    assert client.get(f"/api/v1/posts/{post_id}").get_json()["view_count"] == 4
+    assert janitor.tick()["views_flushed"] == 1
+
+
+def test_delete_rules(client: FlaskClient, settings: Settings) -> None:
+    alice = bearer(signed_up(client, "alice")["access_token"])
+    bob = bearer(signed_up(client, "bob")["access_token"])
+    [done] = seed(settings.database_url, 1, "alice")
+    [pending] = seed(settings.database_url, 1, "alice", status="pending")
+    assert_problem(client.delete(f"/api/v1/posts/{done}", headers=bob), 403)
+    assert_problem(client.delete(f"/api/v1/posts/{pending}", headers=bob), 404)
+    assert_problem(client.delete(f"/api/v1/posts/{done}"), 401)
+    assert client.delete(f"/api/v1/posts/{done}", headers=alice).status_code == 204
+    assert_problem(client.get(f"/api/v1/posts/{done}"), 404)
+    assert_problem(client.delete(f"/api/v1/posts/{done}", headers=alice), 404)
+    assert client.delete(f"/api/v1/posts/{pending}", headers=alice).status_code == 204
+
+
+def test_cache_hit_miss_and_invalidation(app: Flask, client: FlaskClient, settings: Settings) -> None:
+    first = seed(settings.database_url, 3)
+    cache = app.extensions["memedroid"].feeds.cache
+    assert [i["id"] for i in client.get("/api/v1/posts").get_json()["items"]] == first[::-1]
+    assert (cache.hits, cache.misses) == (0, 1)
+    assert [i["id"] for i in client.get("/api/v1/posts").get_json()["items"]] == first[::-1]
+    assert (cache.hits, cache.misses) == (1, 1)
+    newer = seed(settings.database_url, 1)
+    assert len(client.get("/api/v1/posts").get_json()["items"]) == 3  # served from the cache
+    cache.bump_feed_version()  # what the finalizer does when a post completes
+    assert [i["id"] for i in client.get("/api/v1/posts").get_json()["items"]] == (first + newer)[::-1]
+    assert cache.misses == 2
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A redis-server this test may stop and start again on the same port."""
+    port = free_port()
+    command = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    state: dict[str, Any] = {"url": f"redis://127.0.0.1:{port}/0"}
+
+    def start() -> None:
+        state["process"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(port)
+
+    def stop() -> None:
+        state["process"].kill()
+        state["process"].wait()
+
+    state["start"], state["stop"] = start, stop
+    start()
+    yield state
+    stop()
+
+
+def test_redis_outage_is_invisible_to_clients(own_redis: dict[str, Any], settings: Settings, capsys) -> None:
+    from memedroid import logs
+
+    ids = seed(settings.database_url, 30, tags=("cats",))
+    app = create_app(settings.replace(redis_url=own_redis["url"]))
+    try:
+        client = app.test_client()
+        cache = app.extensions["memedroid"].feeds.cache
+        urls = ["/api/v1/posts?limit=10", "/api/v1/posts?tag=cats", f"/api/v1/posts/{ids[0]}", "/api/v1/tags?prefix=c"]
+
+        def bodies() -> list[Any]:
+            out = []
+            for url in urls:
+                response = client.get(url)
+                assert response.status_code == 200, url
+                body = response.get_json()
+                if "view_count" in body:
+                    body.pop("view_count")
+                out.append(body)
+            return out
+
+        warm = bodies()
+        logs.configure("INFO", role="test")
+        own_redis["stop"]()
+        assert bodies() == warm and bodies() == warm  # from PostgreSQL, same bodies
+        degraded = [line for line in capsys.readouterr().out.splitlines() if "cache_degraded" in line]
+        assert len(degraded) == 1  # logged once, not per request
+        own_redis["start"]()
+        hits = cache.hits
+        bodies()
+        bodies()
+        assert cache.hits > hits  # back on the cache by itself
+    finally:
+        app.extensions["memedroid"].db.close()
+
+
+def test_media_files_ranges_etags_and_no_traversal(client: FlaskClient, settings: Settings) -> None:
+    data = bytes(range(256)) * 40
+    name = "ab/cd/" + hashlib.sha256(data).hexdigest() + ".mp4"
+    (settings.storage_dir / "media" / "ab" / "cd").mkdir(parents=True)
+    (settings.storage_dir / "media" / name).write_bytes(data)
+    full = client.get(f"/media/{name}")
+    assert full.status_code == 200 and full.data == data
+    assert full.headers["Content-Type"] == "video/mp4" and full.headers["X-Content-Type-Options"] == "nosniff"
+    assert "immutable" in full.headers["Cache-Control"] and full.headers["ETag"] and full.headers["Last-Modified"]
+    part = client.get(f"/media/{name}", headers={"Range": "bytes=1000-1099"})
+    assert part.status_code == 206 and part.data == data[1000:1100]
+    assert part.headers["Content-Range"] == f"bytes 1000-1099/{len(data)}"
+    assert client.get(f"/media/{name}", headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
+    for bad in ("../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "/etc/passwd", "ab/cd/missing.jpg"):
+        assert client.get(f"/media/{bad}", follow_redirects=True).status_code == 404, bad
+
+
+def test_tags_autocomplete_trending_and_profiles(client: FlaskClient, settings: Settings) -> None:
+    seed(settings.database_url, 3, "alice", tags=("cats", "cat_memes"))
+    seed(settings.database_url, 1, "bob", tags=("catalog",))
+    seed(settings.database_url, 2, "bob", tags=("cats",), status="pending")
+    assert client.get("/api/v1/tags?prefix=cat").get_json()["items"] == [
+        {"name": "cat_memes", "post_count": 3}, {"name": "catalog", "post_count": 1}, {"name": "cats", "post_count": 3},
+    ]  # fmt: skip
+    assert client.get("/api/v1/tags?prefix=cat_").get_json()["items"] == [{"name": "cat_memes", "post_count": 3}]
+    trending = client.get("/api/v1/tags/trending").get_json()["items"]
+    assert trending == []  # the seeded posts are a month old
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE posts SET created_at = now() - interval '1 hour'")
+        conn.execute("UPDATE post_tags SET created_at = now() - interval '1 hour'")
+    client.application.extensions["memedroid"].feeds.cache.call("flushdb")
+    assert client.get("/api/v1/tags/trending").get_json()["items"][:2] == [
+        {"name": "cat_memes", "post_count": 3}, {"name": "cats", "post_count": 3},
+    ]  # fmt: skip
+    register(client, "carol")
+    login(client, "carol")
+    profile = client.get("/api/v1/users/ALICE").get_json()
+    assert (profile["username"], profile["post_count"], profile["like_count"]) == ("alice", 3, 0)
+    assert_problem(client.get("/api/v1/tags?prefix=No!"), 400)
