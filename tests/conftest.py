@@ -141,6 +141,7 @@ def make_client(settings: Settings) -> Iterator[Callable[..., FlaskClient]]:
 @pytest.fixture
 def start_system(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Callable[..., System]]:
     """Start the real supervisor (HTTP, workers, finalizer, janitor) on this test's database."""
+    redis.Redis.from_url(redis_url).flushdb()
     started: list[System] = []
 
     def start(**env: str) -> System:
