@@ -26,6 +26,7 @@ class Cache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self._scripts: dict[str, Any] = {}
 
     @property
     def client(self) -> redis.Redis | None:
@@ -50,6 +51,22 @@ class Cache:
         except (redis.RedisError, OSError) as exc:
             self._degrade(exc)
             return default
+        self._recover()
+        return value
+
+    def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script by its SHA (sent in full only the first time)."""
+        client = self.client
+        if client is None:
+            return None
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = client.register_script(source)
+        try:
+            value = script(keys=keys, args=args)
+        except (redis.RedisError, OSError) as exc:
+            self._degrade(exc)
+            return None
         self._recover()
         return value
 

@@ -39,7 +39,7 @@ class Counters:
         self.cache = cache
 
     def count_view(self, post_id: int) -> None:
-        self.cache.call("eval", _VIEW, 2, VIEWS_PENDING, COUNTERS.format(post_id), str(post_id))
+        self.cache.script(_VIEW, [VIEWS_PENDING, COUNTERS.format(post_id)], [str(post_id)])
 
     def set_likes(self, post_id: int, likes: int) -> None:
         """Mirror a like count PostgreSQL just returned."""
@@ -69,7 +69,7 @@ class Counters:
 
     def take_pending_views(self) -> dict[int, int]:
         """Views counted since the last flush (they stay in Redis until `flushed()`)."""
-        raw = self.cache.call("eval", _TAKE, 2, VIEWS_PENDING, VIEWS_FLUSHING, default=[]) or []
+        raw = self.cache.script(_TAKE, [VIEWS_PENDING, VIEWS_FLUSHING], []) or []
         return {int(raw[i]): int(raw[i + 1]) for i in range(0, len(raw), 2)}
 
     def flushed(self) -> None:

@@ -133,5 +133,6 @@ class Finalizer:
             height=result.height,
             duration_s=result.duration_s,
             variants=result.variants,
+            blurhash=result.blurhash,
             **names,
         )

@@ -45,6 +45,7 @@ class Result:
     rendition: Output | None = None
     thumbnail: Output | None = None
     variants: dict[str, Any] = field(default_factory=dict)
+    blurhash: str | None = None
     work_dir: str | None = None
 
 

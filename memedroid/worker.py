@@ -144,6 +144,7 @@ class Worker:
                 rendition=Output(str(done.rendition), done.rendition.suffix),
                 thumbnail=Output(str(done.thumbnail), ".thumb" + done.thumbnail.suffix),
                 variants=done.variants,
+                blurhash=done.blurhash,
                 work_dir=str(work),
             )
         except MediaError as exc:

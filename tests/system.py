@@ -68,10 +68,8 @@ class System:
         raise TimeoutError(self.log())
 
     def _pipeline_booted(self) -> bool:
-        lines = [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
-        events = [r.get("event") for r in lines]
         workers = int(self.env.get("WORKERS") or os.cpu_count() or 1)
-        return events.count("worker_ready") >= workers and "finalizer_ready" in events
+        return len(self.role("worker")) >= workers and len(self.role("finalizer")) == 1
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         self.process.send_signal(sig)

@@ -79,6 +79,7 @@ def test_every_supported_kind_is_processed(start_system, tmp_path: Path) -> None
         assert post["status"] == "completed", (name, post)
         media = post["media"]
         assert system.fetch(media["thumbnail_url"]), name
+        assert len(media["blurhash"] or "") >= 6, name
         posts[name]["bytes"] = system.fetch(media["url"])
 
     gps = posts["gps"]

@@ -46,7 +46,7 @@ def create() -> tuple[dict[str, object], int, dict[str, str]]:
 
 
 @bp.get("")
-def index() -> dict[str, object]:
+def index() -> Response:
     """The feed of completed posts, newest first; `tag` or `author` narrow it."""
     viewer = _optional_viewer()
     args = request.args
@@ -59,7 +59,8 @@ def index() -> dict[str, object]:
     if tag is not None:
         tag = normalise_tags([tag])[0] if tag.strip() else _invalid("tag", "must not be empty")
     limit = _number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True)
-    return services().feeds.page(tag, args.get("author"), args.get("cursor"), int(limit), viewer)
+    page = services().feeds.page(tag, args.get("author"), args.get("cursor"), int(limit), viewer)
+    return Response(page, mimetype="application/json")
 
 
 @bp.get("/<int:post_id>")

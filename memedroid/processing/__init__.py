@@ -6,12 +6,15 @@ again); `JobTimeout` and anything unexpected are worth another attempt.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import blurhash
 
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED
@@ -58,18 +61,17 @@ class Processed:
     thumbnail: Path
     duration_s: float | None = None
     variants: dict[str, Any] = field(default_factory=dict)
+    blurhash: str | None = None  # a placeholder clients paint while the file loads
 
 
 def process(source_type: str, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
     """Run the pipeline that fits `source_type` on `raw`, writing into `work`."""
+    from memedroid.processing import images, video  # images imports Wand under our policy
+
     source = ACCEPTED[source_type]
-    if source.pipeline == "image":
-        from memedroid.processing import images  # imports Wand under our policy
-
-        return images.process(source, raw, work, limits, deadline)
-    from memedroid.processing import video
-
-    return video.process(source, raw, work, limits, deadline)
+    pipeline = images.process if source.pipeline == "image" else video.process
+    done = pipeline(source, raw, work, limits, deadline)
+    return dataclasses.replace(done, blurhash=blurhash.encode(images.small_rgb(done.thumbnail), 4, 3))
 
 
 def remaining(deadline: float) -> float:

@@ -152,6 +152,17 @@ def _save(img: Image, path: Path, transparent: bool) -> None:
     img.save(filename=f"{img.format.upper()}:{path}")
 
 
+def small_rgb(path: Path, side: int = 32) -> list[list[list[int]]]:
+    """A thumbnail's pixels, shrunk to at most `side` px, as rows of [r, g, b]."""
+    coder = "WEBP" if path.suffix == ".webp" else "JPEG"
+    with Image(filename=f"{coder}:{path}") as img:
+        img.transform(resize=f"{side}x{side}")
+        img.alpha_channel = "remove"
+        flat = img.export_pixels(channel_map="RGB", storage="char")
+        width, height = img.width, img.height
+    return [[flat[(y * width + x) * 3 : (y * width + x) * 3 + 3] for x in range(width)] for y in range(height)]
+
+
 def _webp_to_gif(source: SourceType, raw: Path, work: Path) -> Path:
     """FFmpeg cannot decode animated WebP: hand it the frames as a GIF instead."""
     gif = work / "frames.gif"

@@ -49,7 +49,7 @@ FROM media
 WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
 FOR UPDATE;
 
--- name: complete_media(id, kind, mime, width, height, duration_s, path, thumbnail_path, variants)^
+-- name: complete_media(id, kind, mime, width, height, duration_s, path, thumbnail_path, variants, blurhash)^
 -- Records a finished job (the caller holds the fenced row lock).
 UPDATE media
 SET status = 'completed',
@@ -62,6 +62,7 @@ SET status = 'completed',
     path = :path,
     thumbnail_path = :thumbnail_path,
     variants = :variants,
+    blurhash = :blurhash,
     lease_token = NULL,
     lease_owner = NULL,
     heartbeat_at = NULL,
