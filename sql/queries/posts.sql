@@ -22,37 +22,11 @@ ON CONFLICT DO NOTHING;
 -- name: get_post(id)^
 -- One post with its author, media and tags, whatever its status.
 SELECT
-    p.id,
-    p.caption,
-    p.created_at,
-    p.like_count,
-    p.view_count,
-    u.id AS author_id,
-    u.username AS author_username,
-    m.id AS media_id,
-    m.status,
-    m.error,
-    m.kind,
-    m.mime,
-    m.width,
-    m.height,
-    m.duration_s,
-    m.path,
-    m.thumbnail_path,
-    m.blurhash,
-    coalesce(
-        (
-            SELECT json_agg(t.name ORDER BY t.name)
-            FROM post_tags AS pt
-            INNER JOIN tags AS t ON pt.tag_id = t.id
-            WHERE pt.post_id = p.id
-        ),
-        '[]'
-    ) AS tags
-FROM posts AS p
-INNER JOIN users AS u ON p.author_id = u.id
-INNER JOIN media AS m ON p.media_id = m.id
-WHERE p.id = :id;
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags
+FROM post_details AS d
+WHERE d.id = :id;
 
 -- name: get_post_status(id)$
 -- The status of a post's media, for long-polling clients.
