@@ -1,16 +1,27 @@
-"""The `memedroid` operator command (also `python -m memedroid`)."""
+"""The `memedroid` operator command (also `python -m memedroid`).
+
+Every subcommand prints a clear result and exits non-zero on failure. Settings come from the
+same environment variables as the server.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
-from memedroid import logs
-from memedroid.errors import ConfigError
+from memedroid import logs, passwords
+from memedroid.accounts import Accounts, email_problem, username_problem
+from memedroid.db import Database, queries
+from memedroid.errors import ConfigError, MemeDroidError
 from memedroid.settings import ENV, Settings
+from memedroid.storage import Storage
 
 ENV_HELP = "settings come from the environment: " + ", ".join(sorted(ENV.values()))
 
@@ -31,18 +42,105 @@ def _supervisor(settings: Settings, _args: argparse.Namespace) -> int:
     return supervisor.main(settings)
 
 
+def _janitor(settings: Settings, args: argparse.Namespace, recover: bool = True) -> int:
+    from memedroid.janitor import Janitor, lease_owner
+
+    with _database(settings) as db:
+        janitor = Janitor(settings, db, Storage(settings.storage_dir), None, lease_owner("cli"), reclaim_host=False)
+        actions = janitor.tick(dry_run=args.dry_run, recover=recover)
+    verb = "would do" if args.dry_run else "did"
+    print(f"janitor {verb}: " + (", ".join(f"{k}={v}" for k, v in sorted(actions.items())) or "nothing"))
+    return 0
+
+
+def _remove_orphans(settings: Settings, args: argparse.Namespace) -> int:
+    return _janitor(settings, args, recover=False)
+
+
+def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
+    storage = Storage(settings.storage_dir)
+    with _database(settings) as db, db.transaction() as conn:
+        if args.failed:
+            ids = [row["id"] for row in queries.media.list_failed_media_ids(conn)]
+        else:
+            row = queries.posts.get_post(conn, id=args.post_id)
+            if row is None:
+                print(f"memedroid: no post {args.post_id}", file=sys.stderr)
+                return 1
+            ids = [row["media_id"]]
+        requeued = list(queries.media.requeue_failed_media(conn, ids=ids))
+        missing = [row["id"] for row in requeued if not storage.raw_path(row["sha256"]).exists()]
+        if missing or not (requeued or args.failed):
+            conn.rollback()
+            why = f"the original upload of media {missing} is no longer stored" if missing else "it has not failed"
+            print(f"memedroid: cannot reprocess: {why}", file=sys.stderr)
+            return 1
+    print(f"requeued {len(requeued)} media {[row['id'] for row in requeued]}; the pipeline's sweep picks them up")
+    return 0
+
+
+def _stats(settings: Settings, _args: argparse.Namespace) -> int:
+    with _database(settings) as db, db.transaction() as conn:
+        by_status = {row["status"]: row["media"] for row in queries.media.count_media_by_status(conn)}
+        backlog = queries.media.count_backlog(conn)
+    report = {"media": by_status, "backlog": backlog, "storage_bytes": Storage(settings.storage_dir).size_bytes()}
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    for name, problem in (("username", username_problem(args.username)), ("email", email_problem(args.email)),
+                          ("password", passwords.problem(password))):  # fmt: skip
+        if problem:
+            print(f"memedroid: {name} {problem}", file=sys.stderr)
+            return 1
+    with _database(settings) as db:
+        user = Accounts(db, settings).register(args.username, args.email, password)
+    print(f"created user {user.username} (id {user.id})")
+    return 0
+
+
+class _database:
+    """A pool for one command, closed afterwards."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.database_url:
+            raise ConfigError("DATABASE_URL must be set (or use `make run`, which starts the embedded database)")
+        self.db = Database(settings.replace(db_pool_size=2))
+
+    def __enter__(self) -> Database:
+        return self.db
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.db.close()
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="memedroid", description="Operate MemeDroid.", epilog=ENV_HELP)
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
-        "migrate", help="apply pending database migrations", description="Apply pending migrations.", epilog=ENV_HELP
-    ).set_defaults(run=_migrate)
-    commands.add_parser(
-        "supervisor",
-        help="run the whole system (same as bin/memedroid-supervisor)",
-        description="Run the HTTP server and pipeline processes under one supervisor.",
-        epilog=ENV_HELP,
-    ).set_defaults(run=_supervisor)
+
+    def command(name: str, run: Callable[..., int], summary: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=summary, description=summary, epilog=ENV_HELP)
+        sub.set_defaults(run=run)
+        return sub
+
+    command("migrate", _migrate, "Apply pending database migrations.")
+    command("supervisor", _supervisor, "Run the whole system (same as bin/memedroid-supervisor).")
+    janitor = command("janitor", _janitor, "Run the janitor: recover expired leases, flush views, delete orphan files.")
+    janitor.add_argument("--once", action="store_true", required=True, help="run one tick and exit")
+    janitor.add_argument("--dry-run", action="store_true", help="change nothing; list the orphan files it would delete")
+    orphans = command("remove-orphans", _remove_orphans, "Delete files no row needs (older than ORPHAN_GRACE_SECONDS).")
+    orphans.add_argument("--dry-run", action="store_true", help="list them without deleting")
+    reprocess = command("reprocess", _reprocess, "Give failed media another set of attempts.")
+    which = reprocess.add_mutually_exclusive_group(required=True)
+    which.add_argument("post_id", nargs="?", type=int, help="the post whose media to reprocess")
+    which.add_argument("--failed", action="store_true", help="every failed media")
+    command("stats", _stats, "Print media counts by status, the backlog and storage use (JSON).")
+    create = command("create-user", _create_user, "Create an account.")
+    create.add_argument("username")
+    create.add_argument("email")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     return root
 
 
@@ -50,12 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        logs.configure(settings.log_level, role="supervisor" if args.command == "supervisor" else "cli")
+        return int(args.run(settings, args))
     except ConfigError as exc:
         print(f"memedroid: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level, role="supervisor" if args.command == "supervisor" else "cli")
-    try:
-        return int(args.run(settings, args))
+    except MemeDroidError as exc:
+        print(f"memedroid: {exc.detail}", file=sys.stderr)
     except psycopg.Error as exc:
         print(f"memedroid: the database failed: {exc}".rstrip(), file=sys.stderr)
     except subprocess.CalledProcessError as exc:

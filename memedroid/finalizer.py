@@ -98,8 +98,9 @@ class Finalizer:
         if result.work_dir:
             self.storage.remove_tree(Path(result.work_dir))
         status = outcome["status"]
+        if status == "completed":
+            self.storage.raw_path(sha256_hex).unlink(missing_ok=True)  # a failed one is kept a while
         if status in ("completed", "failed"):
-            self.storage.raw_path(sha256_hex).unlink(missing_ok=True)
             self.cache.bump_feed_version()
         elif status == "pending":
             jobs.offer(self.job_queue, [Job(result.media_id, result.request_id)])

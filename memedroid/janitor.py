@@ -31,6 +31,7 @@ from memedroid.storage import Storage
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6A616E69  # "jani"
+FAILED_RETENTION_SECONDS = 7 * 24 * 3600  # raw files of failed jobs, for `memedroid reprocess`
 _HASH_NAME = re.compile(r"([0-9a-f]{64})")
 
 
@@ -40,13 +41,19 @@ def lease_owner(boot_id: str) -> str:
 
 
 class Janitor:
-    def __init__(self, settings: Settings, db: Database, storage: Storage, job_queue: Any, owner: str) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, storage: Storage, job_queue: Any, owner: str, reclaim_host: bool = True
+    ) -> None:
+        """`owner` is this supervisor's lease owner. With `reclaim_host`, leases held by an
+        earlier boot of this host are known dead and reclaimed at once (the supervisor's
+        janitor); without it (an operator's one-off run), only expired leases are."""
         self.settings = settings
         self.counters = Counters(Cache(settings.redis_url))
         self.db = db
         self.storage = storage
         self.job_queue = job_queue
         self.owner = owner
+        self.reclaim_host = reclaim_host
         self.host_prefix = owner.split("/", 1)[0] + "/"
         self._timer: threading.Timer | None = None
         self._stopped = threading.Event()
@@ -76,15 +83,17 @@ class Janitor:
 
     # --- the work --------------------------------------------------------------------------
 
-    def tick(self, dry_run: bool = False) -> Counter[str]:
-        """One round of recovery and housekeeping; returns what was done, by action."""
+    def tick(self, dry_run: bool = False, recover: bool = True) -> Counter[str]:
+        """One round of recovery and housekeeping; returns what was done, by action.
+        `dry_run` changes nothing (orphans are only listed); `recover=False` only looks
+        for orphan files."""
         actions: Counter[str] = Counter()
         try:
             with self.db.session() as lock_conn:
                 if not queries.janitor.try_lock_janitor(lock_conn, key=LOCK_KEY):
                     return actions  # another janitor is at work
                 try:
-                    if not dry_run:
+                    if recover and not dry_run:
                         self._expire_leases(actions)
                         self._enqueue_pending(actions)
                         self._flush_views(actions)
@@ -106,6 +115,7 @@ class Janitor:
                 queries.media.expire_media_leases(
                     conn,
                     lease_seconds=s.lease_seconds,
+                    reclaim_host=self.reclaim_host,
                     host_prefix=self.host_prefix,
                     live_owner=self.owner,
                     max_attempts=s.max_attempts,
@@ -122,6 +132,8 @@ class Janitor:
             )  # fmt: skip
 
     def _enqueue_pending(self, actions: Counter[str]) -> None:
+        if self.job_queue is None:
+            return  # a one-off run has no workers to feed: the supervisor's sweep will
         with self.db.transaction() as conn:
             rows = list(
                 queries.media.list_media_to_enqueue(
@@ -151,7 +163,10 @@ class Janitor:
     def _remove_orphans(self, actions: Counter[str], dry_run: bool) -> None:
         grace = self.settings.orphan_grace_seconds
         with self.db.transaction() as conn:
-            live_raw = {row["sha256"] for row in queries.media.list_live_raw_hashes(conn)}
+            live_raw = {
+                row["sha256"]
+                for row in queries.media.list_live_raw_hashes(conn, failed_retention_seconds=FAILED_RETENTION_SECONDS)
+            }
             live_leases = {row["lease_token"] for row in queries.media.list_live_leases(conn)}
             kept = {row["sha256"] for row in queries.media.list_kept_media_hashes(conn)}
         storage = self.storage

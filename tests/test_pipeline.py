@@ -160,7 +160,11 @@ def test_hostile_inputs_fail_cleanly_and_no_worker_is_lost(start_system, tmp_pat
 
     assert {p.pid for p in system.role("worker")} == workers and not system.events("child_died")
     assert not marker.exists()
-    assert system.files("raw") == [] and system.files("tmp") == []
+    assert system.files("tmp") == []
+    # Only failed uploads keep their raw bytes (for `memedroid reprocess`), nothing else.
+    with psycopg.connect(system.env["DATABASE_URL"]) as conn:
+        failed = {h for (h,) in conn.execute("SELECT encode(sha256, 'hex') FROM media WHERE status = 'failed'")}
+    assert {p.name for p in system.files("raw")} == failed and len(failed) == len(in_pipeline)
     # No byte of /etc/passwd reached any output.
     passwd = Path("/etc/passwd").read_bytes()[:32]
     assert all(passwd not in path.read_bytes() for path in system.files("media"))

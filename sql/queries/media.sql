@@ -113,7 +113,7 @@ SET status = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'pending' EN
 WHERE id = :id AND status = 'processing'
 RETURNING id, status, attempts, request_id;
 
--- name: expire_media_leases(lease_seconds, host_prefix, live_owner, max_attempts, stuck_seconds)
+-- name: expire_media_leases(lease_seconds, reclaim_host, host_prefix, live_owner, max_attempts, stuck_seconds)
 -- The janitor's recovery: processing rows whose heartbeat stopped (or whose owner is a dead
 -- supervisor of this host) go back to pending, or to failed when attempts are used up or the
 -- job has been processing for longer than anything should.
@@ -142,7 +142,7 @@ WHERE status = 'processing'
     AND (
         heartbeat_at < now() - make_interval(secs => :lease_seconds)
         OR updated_at < now() - make_interval(secs => :stuck_seconds)
-        OR (starts_with(lease_owner, :host_prefix) AND lease_owner <> :live_owner)
+        OR (:reclaim_host AND starts_with(lease_owner, :host_prefix) AND lease_owner <> :live_owner)
     )
 RETURNING id, status, attempts, error, request_id;
 
@@ -155,11 +155,14 @@ WHERE status = 'pending'
 ORDER BY id
 LIMIT :max_count;
 
--- name: list_live_raw_hashes()
--- Hashes whose raw file is still needed (the job is not finished).
+-- name: list_live_raw_hashes(failed_retention_seconds)
+-- Hashes whose raw file is still needed: the job is not finished, or it failed recently
+-- (kept so that an operator can `reprocess` it).
 SELECT encode(sha256, 'hex') AS sha256
 FROM media
-WHERE status IN ('pending', 'processing');
+WHERE
+    status IN ('pending', 'processing')
+    OR (status = 'failed' AND finished_at > now() - make_interval(secs => :failed_retention_seconds));
 
 -- name: list_live_leases()
 -- Lease tokens of jobs being processed: their tmp folders are in use.
@@ -172,3 +175,29 @@ WHERE status = 'processing' AND lease_token IS NOT NULL;
 SELECT encode(sha256, 'hex') AS sha256
 FROM media
 WHERE status <> 'failed';
+
+-- name: count_media_by_status()
+-- How many media rows are in each state.
+SELECT status, count(*) AS media
+FROM media
+GROUP BY status
+ORDER BY status;
+
+-- name: requeue_failed_media(ids)
+-- Gives failed media a fresh set of attempts (the operator's `reprocess`).
+UPDATE media
+SET status = 'pending',
+    attempts = 0,
+    error = NULL,
+    queued_at = NULL,
+    finished_at = NULL,
+    updated_at = now()
+WHERE id = ANY(:ids) AND status = 'failed'
+RETURNING id, encode(sha256, 'hex') AS sha256;
+
+-- name: list_failed_media_ids()
+-- Every failed media row.
+SELECT id
+FROM media
+WHERE status = 'failed'
+ORDER BY id;
