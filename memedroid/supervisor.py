@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
@@ -27,7 +28,7 @@ from typing import Any
 
 from memedroid import finalizer, http, logs, migrations, worker
 from memedroid.db import Database
-from memedroid.embedded import EmbeddedPostgres
+from memedroid.embedded import EmbeddedPostgres, EmbeddedRedis
 from memedroid.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -276,14 +277,22 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
             raise
 
 
-def prepare(settings: Settings) -> tuple[Settings, EmbeddedPostgres | None]:
-    """Start the embedded PostgreSQL when no `DATABASE_URL` is given, then migrate."""
-    embedded = None
+def prepare(settings: Settings, services: ExitStack | None = None) -> Settings:
+    """Start an embedded PostgreSQL when no `DATABASE_URL` is given (and, with `services`, a
+    local Redis when no `REDIS_URL` is), then migrate. `services` stops them on exit."""
+    stack = services or ExitStack()
     if not settings.database_url:
-        embedded = EmbeddedPostgres(settings.var_dir / "pgdata")
-        settings = settings.replace(database_url=embedded.start())
+        postgres = EmbeddedPostgres(settings.var_dir / "pgdata")
+        settings = settings.replace(database_url=postgres.start())
+        stack.callback(postgres.stop)
+    if services is not None and not settings.redis_url:
+        redis = EmbeddedRedis(settings.var_dir)
+        settings = settings.replace(redis_url=redis.start())
+        stack.callback(redis.stop)
     migrations.migrate(settings.database_url)
-    return settings, embedded
+    if services is None:
+        stack.close()
+    return settings
 
 
 def roles(settings: Settings, context: Any, job_queue: Any, result_queue: Any, owner: str) -> list[Role]:
@@ -314,11 +323,7 @@ def serve(settings: Settings) -> int:
 def main(settings: Settings) -> int:
     """`bin/memedroid-supervisor` and `memedroid supervisor` (which load the settings)."""
     settings.warn_if_generated_secret()
-    embedded = None
-    try:
-        settings, embedded = prepare(settings)
+    with ExitStack() as services:
+        settings = prepare(settings, services)
         print(f"MemeDroid is serving http://{settings.http_bind}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
         return serve(settings)
-    finally:
-        if embedded is not None:
-            embedded.stop()
