@@ -8,7 +8,7 @@ from flask import Flask
 
 from memedroid.accounts import Accounts
 from memedroid.cache import Cache
-from memedroid.api import Services, auth, health, posts, problems, requestlog, tags, tokens, users
+from memedroid.api import Services, auth, health, limits, posts, problems, requestlog, tags, tokens, users
 from memedroid.db import Database
 from memedroid.feeds import Feeds
 from memedroid.publishing import Publishing
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
 
     requestlog.init_app(app)
     problems.init_app(app)
+    limits.init_app(app, settings)
     tokens.init_app(app, settings, services.accounts)
     for blueprint in (health.bp, auth.bp, users.bp, posts.bp, tags.bp):
         app.register_blueprint(blueprint)

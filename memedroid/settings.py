@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ class Settings:
     db_timeout: float = 5.0
     max_request_bytes: int = 1024 * 1024
     media_url: str = "/media"
+    rate_limits: bool = True
+    login_rate_limit: str = "5/minute"
+    upload_rate_limit: str = "60/hour"
+    read_rate_limit: str = "600/minute"
     # The media pipeline.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     job_queue_size: int = 200
@@ -119,6 +124,10 @@ ENV: dict[str, str] = {
     "db_timeout": "DB_TIMEOUT",
     "max_request_bytes": "MAX_REQUEST_BYTES",
     "media_url": "MEDIA_URL",
+    "rate_limits": "RATE_LIMITS",
+    "login_rate_limit": "LOGIN_RATE_LIMIT",
+    "upload_rate_limit": "UPLOAD_RATE_LIMIT",
+    "read_rate_limit": "READ_RATE_LIMIT",
     "workers": "WORKERS",
     "job_queue_size": "JOB_QUEUE_SIZE",
     "max_backlog": "MAX_BACKLOG",
@@ -179,6 +188,14 @@ def _convert(name: str, var: str, raw: str) -> object:
     except ValueError as exc:
         reason = str(exc) if "between" in str(exc) else f"must be {'an integer' if kind == 'int' else 'a number'}"
         raise ConfigError(f"{var}={raw!r}: {reason}") from None
+    if name == "redis_url" and not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{var}={raw!r}: must start with redis://, rediss:// or unix://")
+    if kind == "bool":
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"{var}={raw!r}: must be true or false")
+        return raw.lower() in ("1", "true", "yes", "on")
+    if name.endswith("_rate_limit") and not re.fullmatch(r"\d+\s*(/|per)\s*(second|minute|hour|day)", raw):
+        raise ConfigError(f"{var}={raw!r}: must look like 5/minute (per second, minute, hour or day)")
     if name == "log_level":
         raw = raw.upper()
         if raw not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

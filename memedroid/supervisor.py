@@ -36,6 +36,9 @@ from memedroid.storage import Storage
 log = logging.getLogger(__name__)
 
 EXIT_BOOT_FAILURE = 3
+# A child exiting with one of these failed to boot even if it had said it was ready
+# (gunicorn's master exits 3 when a worker cannot boot, 4 when the app cannot load).
+BOOT_FAILURE_CODES = {3, 4}
 KILL_GRACE = 10.0  # beyond JOB_TIMEOUT (at most half of it): the worker's own deadline fires first
 HARD_STOP_SECONDS = 3.0
 _PR_SET_PDEATHSIG = 1
@@ -145,7 +148,7 @@ class Supervisor:
             self._release_job(child)
             if self.stopping:
                 log.info("child stopped", extra={"event": "child_stopped", "child": child.role.name, "pid": pid, **how})
-            elif not child.booted.is_set():
+            elif not child.booted.is_set() or code in BOOT_FAILURE_CODES:
                 log.critical(
                     "child failed at boot; halting",
                     extra={"event": "child_boot_failed", "child": child.role.name, "pid": pid, **how},

@@ -109,6 +109,8 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         jwt_secret_key=TEST_SECRET,
         bcrypt_rounds=4,
         db_timeout=2.0,
+        login_rate_limit="1000/minute",  # tests/test_limits.py checks the real limits
+        upload_rate_limit="1000/hour",
     )
 
 

@@ -35,6 +35,8 @@ class System:
             "VAR_DIR": str(folder / "var"),
             "STORAGE_DIR": str(folder / "storage"),
             "JWT_SECRET_KEY": "system-test-secret-" + "x" * 40,
+            "LOGIN_RATE_LIMIT": "1000/minute",
+            "UPLOAD_RATE_LIMIT": "10000/hour",
             **env,
         }
         self.storage = Path(self.env["STORAGE_DIR"])
