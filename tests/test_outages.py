@@ -1,0 +1,107 @@
+"""Outage drills against real services: PostgreSQL goes away behind a TCP proxy this test
+controls, then comes back; the API answers 503 quickly meanwhile and recovers by itself."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from helpers import assert_problem, bearer, signed_up
+from memedroid.app import create_app
+from memedroid.settings import Settings
+
+
+class Proxy:
+    """Forwards 127.0.0.1:<port> to PostgreSQL; `cut()` drops every connection and refuses new
+    ones, as a network partition would; `restore()` lets them through again."""
+
+    def __init__(self, target: dict[str, str]) -> None:
+        host, port = target.get("host", "127.0.0.1"), int(target.get("port", 5432))
+        self.target = (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/") else (socket.AF_INET, (host, port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            server = socket.socket(self.target[0], socket.SOCK_STREAM)
+            server.connect(self.target[1])
+            self.open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.up = False
+        for s in self.open:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.open.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+
+@pytest.fixture
+def proxied(settings: Settings) -> Iterator[tuple[Settings, Proxy]]:
+    target = conninfo_to_dict(settings.database_url)
+    proxy = Proxy(target)  # type: ignore[arg-type]
+    url = make_conninfo(settings.database_url, host="127.0.0.1", port=str(proxy.port))
+    yield settings.replace(database_url=url, db_timeout=2.0), proxy
+    proxy.listener.close()
+
+
+def test_database_outage_is_503_quickly_and_recovery_needs_no_restart(proxied) -> None:
+    settings, proxy = proxied
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        auth = bearer(signed_up(client)["access_token"])
+        assert client.get("/readyz").status_code == 200
+
+        proxy.cut()
+        for url in ("/readyz", "/api/v1/posts", "/api/v1/users/me"):
+            started = time.monotonic()
+            response = client.get(url, headers=auth)
+            assert_problem(response, 503)
+            assert time.monotonic() - started < 5, url
+            assert response.headers["Retry-After"]
+        assert client.get("/healthz").status_code == 200  # alive, just not ready
+
+        proxy.restore()
+        deadline = time.monotonic() + 15
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "did not recover"
+            time.sleep(0.2)
+        assert client.get("/api/v1/users/me", headers=auth).status_code == 200
+        assert client.get("/api/v1/posts").status_code == 200
+    finally:
+        app.extensions["memedroid"].db.close()
