@@ -41,10 +41,10 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
 
     requestlog.init_app(app)
     problems.init_app(app)
-    limits.init_app(app, settings)
     tokens.init_app(app, settings, services.accounts)
     for blueprint in (health.bp, auth.bp, users.bp, posts.bp, tags.bp):
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)
+    limits.init_app(app, settings)
     return app

@@ -12,6 +12,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from helpers import assert_problem, bearer, signed_up
+from test_feeds import own_redis  # noqa: F401 - the fixture
 from memedroid.app import create_app
 from memedroid.settings import Settings
 
@@ -103,5 +104,41 @@ def test_database_outage_is_503_quickly_and_recovery_needs_no_restart(proxied) -
             time.sleep(0.2)
         assert client.get("/api/v1/users/me", headers=auth).status_code == 200
         assert client.get("/api/v1/posts").status_code == 200
+    finally:
+        app.extensions["memedroid"].db.close()
+
+
+def test_redis_killed_and_restarted_under_load_fails_no_read(own_redis, settings: Settings) -> None:  # noqa: F811
+    from test_feeds import seed
+
+    ids = seed(settings.database_url, 40, tags=("cats",))
+    app = create_app(settings.replace(redis_url=own_redis["url"], read_rate_limit="1000000/minute"))
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def reader(n: int) -> None:
+        client = app.test_client()
+        urls = ["/api/v1/posts", "/api/v1/posts?tag=cats", f"/api/v1/posts/{ids[n]}"]
+        while not stop.is_set():
+            for url in urls:
+                statuses.append(client.get(url).status_code)
+
+    try:
+        threads = [threading.Thread(target=reader, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+        own_redis["stop"]()
+        time.sleep(1.5)
+        own_redis["start"]()
+        time.sleep(1.5)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+        cache = app.extensions["memedroid"].feeds.cache
+        hits = cache.hits
+        app.test_client().get("/api/v1/posts")
+        assert cache.hits == hits + 1  # back on the cache
     finally:
         app.extensions["memedroid"].db.close()

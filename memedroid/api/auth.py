@@ -7,14 +7,14 @@ from flask import Blueprint, Response, url_for
 from memedroid import passwords
 from memedroid.accounts import email_problem, username_problem
 from memedroid.api import PREFIX, services, tokens
-from memedroid.api.limits import limiter, login_name
+from memedroid.api.limits import limited, login_name
 from memedroid.api.validation import json_object, length, string_fields
 
 bp = Blueprint("auth", __name__, url_prefix=f"{PREFIX}/auth")
 
 
 @bp.post("/register")
-@limiter.limit(lambda: services().settings.login_rate_limit)
+@limited("login_rate_limit")
 def register() -> tuple[dict[str, object], int, dict[str, str]]:
     body = string_fields(
         json_object(), username=username_problem, email=email_problem, password=passwords.problem
@@ -24,8 +24,8 @@ def register() -> tuple[dict[str, object], int, dict[str, str]]:
 
 
 @bp.post("/login")
-@limiter.limit(lambda: services().settings.login_rate_limit)
-@limiter.limit(lambda: services().settings.login_rate_limit, key_func=login_name)
+@limited("login_rate_limit")
+@limited("login_rate_limit", key_func=login_name)
 def login() -> dict[str, object]:
     body = string_fields(json_object(), login=length(1, 254), password=length(1, 1024))
     user, session_id = services().accounts.login(body["login"], body["password"])

@@ -3,19 +3,45 @@ generous for reads. Counters live in Redis when it is configured, in memory othe
 
 When the limiter's Redis is down, reads fail open (served, unlimited) and login and register
 fail closed (503): an outage must not become a window for password guessing.
+
+Views declare their limits with `limited(...)` / `exempt`; `init_app` builds one Limiter per
+app from its settings and applies them (so that several apps in one process do not share one).
 """
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, request
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from memedroid.errors import ServiceUnavailable
 from memedroid.settings import Settings
 
-limiter = Limiter(get_remote_address, swallow_errors=True, headers_enabled=True, strategy="fixed-window")
+F = TypeVar("F", bound=Callable[..., Any])
 GUARDED = {"auth.login", "auth.register"}
+
+_declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None]]] = {}
+_exempt: set[Callable[..., Any]] = set()
+
+
+def limited(setting: str, key_func: Callable[[], str] | None = None) -> Callable[[F], F]:
+    """Limit a view by the rate in `Settings.<setting>`, per client IP unless `key_func`.
+    Put it right under the route decorator, above any other wrapper."""
+
+    def declare(view: F) -> F:
+        _declared.setdefault(view, []).append((setting, key_func))
+        return view
+
+    return declare
+
+
+def exempt(view: F) -> F:
+    _exempt.add(view)
+    return view
 
 
 def login_name() -> str:
@@ -26,12 +52,14 @@ def login_name() -> str:
 
 
 def current_user() -> str:
-    return f"user:{g.get('user_id')}"
-
-
-def _fail_closed() -> None:
-    if request.endpoint in GUARDED and limiter.enabled and not limiter.storage.check():
-        raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
+    """The signed-in user (limits are checked before the view runs, so read the token here);
+    the client address when there is no valid token (the view then answers 401)."""
+    try:
+        verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity()
+    except Exception:  # noqa: BLE001 - any bad token: the view reports it
+        identity = None
+    return f"user:{identity}" if identity else get_remote_address()
 
 
 def _storage_uri(redis_url: str) -> str:
@@ -42,12 +70,28 @@ def _storage_uri(redis_url: str) -> str:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    app.config.update(
-        RATELIMIT_ENABLED=settings.rate_limits,
-        RATELIMIT_STORAGE_URI=_storage_uri(settings.redis_url),
-        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
-        RATELIMIT_DEFAULT=settings.read_rate_limit,
-        RATELIMIT_KEY_PREFIX="memedroid",
+    """Call after the blueprints are registered: it wraps their views."""
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        default_limits=[settings.read_rate_limit],
+        storage_uri=_storage_uri(settings.redis_url),
+        storage_options={"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
+        strategy="fixed-window",
+        headers_enabled=True,
+        swallow_errors=True,
+        key_prefix="memedroid",
+        enabled=settings.rate_limits,
     )
-    limiter.init_app(app)
-    app.before_request(_fail_closed)
+    for endpoint, view in list(app.view_functions.items()):
+        wrapped = view
+        for setting, key_func in _declared.get(view, []):
+            wrapped = limiter.limit(getattr(settings, setting), key_func=key_func)(wrapped)
+        if view in _exempt:
+            wrapped = limiter.exempt(wrapped)
+        app.view_functions[endpoint] = wrapped
+
+    @app.before_request
+    def fail_closed() -> None:
+        if request.endpoint in GUARDED and limiter.enabled and not limiter.storage.check():
+            raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)

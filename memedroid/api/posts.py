@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, request, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
 from memedroid.api import PREFIX, services, tokens
-from memedroid.api.limits import current_user, limiter
+from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.errors import ValidationError
 from memedroid.publishing import check_caption, normalise_tags
@@ -23,8 +23,8 @@ MAX_PAGE = 100
 
 
 @bp.post("")
+@limited("upload_rate_limit", key_func=current_user)
 @tokens.authenticated()
-@limiter.limit(lambda: services().settings.upload_rate_limit, key_func=current_user)
 def create() -> tuple[dict[str, object], int, dict[str, str]]:
     publishing = services().publishing
     publishing.check_capacity()
