@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask
 
 from memedroid.accounts import Accounts
-from memedroid.cache import Cache
 from memedroid.api import Services, auth, health, limits, posts, problems, requestlog, tags, tokens, users
+from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.feeds import Feeds
 from memedroid.publishing import Publishing

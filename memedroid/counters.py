@@ -61,7 +61,7 @@ class Counters:
         if not items:
             return
         found = self.cache.pipeline(lambda p: [p.hmget(COUNTERS.format(item["id"]), "likes", "views") for item in items])
-        for item, (likes, views) in zip(items, found or []):
+        for item, (likes, views) in zip(items, found or [], strict=False):  # no Redis: nothing found
             if likes is not None:
                 item["like_count"] = int(likes)
             if views is not None:

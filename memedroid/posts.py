@@ -10,7 +10,6 @@ from memedroid.db import Connection, queries
 from memedroid.errors import NotFound
 
 
-
 @dataclass(frozen=True)
 class Post:
     id: int

@@ -14,7 +14,7 @@ from typing import Any
 
 from memedroid import jobs, media, posts
 from memedroid.db import Database
-from memedroid.errors import NotFound, ServiceUnavailable, UnsupportedMediaType, Unprocessable, ValidationError
+from memedroid.errors import NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
 from memedroid.posts import Post
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED, sniff

@@ -16,15 +16,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from helpers import free_port, wait_for_port
 from psycopg import sql
+from system import System
 
 from memedroid import migrations
 from memedroid.app import create_app
 from memedroid.embedded import EmbeddedPostgres
 from memedroid.settings import ENV, Settings
-
-from helpers import free_port, wait_for_port
-from system import System
 
 # A developer's shell must not leak into the tests (subprocesses inherit os.environ).
 for _var in ENV.values():

@@ -14,7 +14,6 @@ from typing import Any
 
 import psutil
 import requests
-
 from helpers import PASSWORD, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 import pytest
+from conftest import TEST_SECRET
 from flask import Flask
 from flask.testing import FlaskClient
-
 from helpers import PASSWORD, assert_problem, bearer, login, register, signed_up
-from conftest import TEST_SECRET
 
 
 def test_register_login_me_round_trip(client: FlaskClient) -> None:

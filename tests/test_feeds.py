@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
 from helpers import assert_problem, bearer, free_port, login, register, signed_up, wait_for_port
+
 from memedroid.app import create_app
 from memedroid.db import CountingCursor
 from memedroid.settings import Settings

@@ -8,9 +8,8 @@ import time
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from helpers import assert_problem, free_port
 
-from helpers import free_port
-from helpers import assert_problem
 from memedroid import logs
 from memedroid.app import create_app
 from memedroid.settings import Settings

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import io
 
-from flask.testing import FlaskClient
-
 import fixtures
+from flask.testing import FlaskClient
 from helpers import PASSWORD, assert_problem, bearer, signed_up
 from test_feeds import own_redis  # noqa: F401 - the fixture
 

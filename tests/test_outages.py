@@ -9,10 +9,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from helpers import assert_problem, bearer, signed_up
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_feeds import own_redis  # noqa: F401 - the fixture
+
 from memedroid.app import create_app
 from memedroid.settings import Settings
 

@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import fixtures
 import piexif
 import psutil
 import psycopg
 import pytest
-
-import fixtures
 from system import System
 
 pytestmark = pytest.mark.slow

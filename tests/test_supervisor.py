@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from system import SUPERVISOR, System
 
 

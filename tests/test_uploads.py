@@ -12,13 +12,13 @@ import threading
 import time
 from pathlib import Path
 
+import fixtures
 import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-import fixtures
 from helpers import assert_problem, bearer, login, register, signed_up
+
 from memedroid.settings import Settings
 
 
