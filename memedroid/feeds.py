@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 PAGE_TTL = 15
 POST_TTL = 60
 TAGS_TTL = 60
-MAX_LIMIT = 100
 FIRST_PAGE = ("infinity", 2**63 - 1)  # before every (created_at, id)
 
 # One round trip: the current feed version, and the entry cached under it.
