@@ -75,6 +75,11 @@ class Unprocessable(MemeDroidError):
     title = "Unprocessable Content"
 
 
+class InsufficientStorage(MemeDroidError):
+    status = 507
+    title = "Insufficient Storage"
+
+
 class ServiceUnavailable(MemeDroidError):
     """A dependency is down or the system is saturated; the client should retry later."""
 

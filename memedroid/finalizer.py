@@ -88,8 +88,7 @@ class Finalizer:
             if row is None:
                 outcome = {"status": "discarded"}
             elif result.outcome == "completed":
-                self._place_and_complete(conn, sha256_hex, result)
-                outcome = {"status": "completed"}
+                outcome = self._place_and_complete(conn, sha256_hex, result)
             else:
                 outcome = media.fail_or_retry(
                     conn, result.media_id, result.error or "processing failed", result.outcome == "failed", self.settings.max_attempts
@@ -119,12 +118,19 @@ class Finalizer:
             },
         )
 
-    def _place_and_complete(self, conn: Any, sha256_hex: str, result: Result) -> None:
+    def _place_and_complete(self, conn: Any, sha256_hex: str, result: Result) -> dict[str, Any]:
+        """Move the outputs into place, then mark the media completed. If the files cannot be
+        placed (disk full, storage gone), the attempt ends and the job is tried again later."""
         assert result.rendition is not None and result.thumbnail is not None
         names = {}
-        for label, output in (("path", result.rendition), ("thumbnail_path", result.thumbnail)):
-            names[label] = self.storage.media_name(sha256_hex, output.suffix)
-            self.storage.place(Path(output.path), names[label])
+        try:
+            for label, output in (("path", result.rendition), ("thumbnail_path", result.thumbnail)):
+                names[label] = self.storage.media_name(sha256_hex, output.suffix)
+                self.storage.place(Path(output.path), names[label])
+        except OSError as exc:
+            log.error("cannot place media files", extra={"event": "storage_error", "media_id": result.media_id, "error": str(exc)})
+            reason = "the server could not store the processed files"
+            return dict(media.fail_or_retry(conn, result.media_id, reason, False, self.settings.max_attempts))
         media.complete(
             conn,
             result.media_id,
@@ -137,3 +143,4 @@ class Finalizer:
             blurhash=result.blurhash,
             **names,
         )
+        return {"status": "completed"}

@@ -8,16 +8,21 @@ every file appears under its final name by an atomic rename.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from memedroid.errors import PayloadTooLarge
+from memedroid.errors import InsufficientStorage, PayloadTooLarge, ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 HEAD_BYTES = 4096  # what the type sniffer sees
 
@@ -44,7 +49,8 @@ class UploadSink:
         self.size = 0
         self.head = bytearray()
         self._hash = hashlib.sha256()
-        self._file = path.open("xb")
+        with storage_errors():
+            self._file = path.open("xb")
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -54,17 +60,35 @@ class UploadSink:
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
         self._hash.update(data)
-        self._file.write(data)
+        with storage_errors(self):
+            self._file.write(data)
 
     def finish(self) -> StoredUpload:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        with storage_errors(self):
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
         return StoredUpload(self.path, self._hash.digest(), self.size, bytes(self.head))
 
     def discard(self) -> None:
-        self._file.close()
+        with suppress(OSError):
+            self._file.close()
         self.path.unlink(missing_ok=True)
+
+
+@contextmanager
+def storage_errors(sink: UploadSink | None = None) -> Iterator[None]:
+    """A full or unwritable disk is the server's problem, said clearly: 507 or 503, and the
+    partial file is removed."""
+    try:
+        yield
+    except OSError as exc:
+        if sink is not None:
+            sink.discard()
+        log.error("storage write failed", extra={"event": "storage_error", "error": str(exc)})
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage("the server has no room for this file right now") from None
+        raise ServiceUnavailable("the server cannot store files right now; try again later", retry_after=30) from None
 
 
 class Storage:
@@ -92,7 +116,8 @@ class Storage:
     def keep_raw(self, upload: StoredUpload) -> Path:
         """Rename an upload to its content-addressed raw name (atomic)."""
         target = self.raw_path(upload.sha256.hex())
-        os.replace(upload.path, target)
+        with storage_errors():
+            os.replace(upload.path, target)
         return target
 
     # --- work in progress ------------------------------------------------------------------

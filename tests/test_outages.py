@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from helpers import assert_problem, bearer, signed_up
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -142,3 +143,20 @@ def test_redis_killed_and_restarted_under_load_fails_no_read(own_redis, settings
         assert cache.hits == hits + 1  # back on the cache
     finally:
         app.extensions["memedroid"].db.close()
+
+
+def test_unwritable_storage_is_a_clear_503_and_leaves_nothing(client, settings: Settings, tmp_path) -> None:
+    import io
+
+    import fixtures
+
+    auth = bearer(signed_up(client)["access_token"])
+    raw = settings.storage_dir / "raw"
+    raw.rmdir()
+    raw.write_text("not a folder any more")  # as root, permissions would not stop us; this does
+    data = {"file": (io.BytesIO(fixtures.jpeg(tmp_path).read_bytes()), "a.jpg")}
+    response = client.post("/api/v1/posts", headers=auth, data=data, content_type="multipart/form-data")
+    assert_problem(response, 503)
+    assert "cannot store files" in response.get_json()["detail"]
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM media").fetchone() == (0,)  # no row without its file
