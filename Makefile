@@ -3,14 +3,19 @@
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup setup-test migrate clean
+.PHONY: run test lint setup setup-test migrate clean
 
 run: setup
 	@$(PYTHON) bin/memedroid-supervisor
 
-test: setup-test
+test: setup-test lint
 	@echo "==> running the test suite"
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: setup-test
+	@echo "==> ruff check and ruff format --check"
+	@.venv/bin/ruff check --quiet .
+	@.venv/bin/ruff format --check --quiet .
 
 setup:
 	@bin/bootstrap

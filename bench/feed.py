@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -45,7 +45,7 @@ BATCH = 100_000
 def seed(url: str, posts: int) -> None:
     """Users, tags, completed media, posts and post tags, streamed in with COPY."""
     rng = random.Random(42)
-    start = datetime.now(timezone.utc) - timedelta(days=365)
+    start = datetime.now(UTC) - timedelta(days=365)
     step = timedelta(days=365) / posts
     with psycopg.connect(url) as conn:
         with conn.cursor().copy("COPY users (username, email, password_hash) FROM STDIN") as copy:
@@ -124,7 +124,9 @@ def main() -> int:
             embedded = EmbeddedPostgres(folder / "pgdata", cleanup="delete")
             url = embedded.start("memedroid")
         redis_port = free_port()
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+        )
         try:
             migrations.migrate(url)
             print(f"seeding {args.posts:,} posts...", flush=True)
@@ -141,8 +143,14 @@ def main() -> int:
 
 
 def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    load = {"WORKERS": "1", "WEB_CONCURRENCY": "2", "WEB_THREADS": "8", "LOG_LEVEL": "WARNING", "DATABASE_URL": url,
-            "READ_RATE_LIMIT": "100000000/minute"}  # limits are checked (and cost), but never bite
+    load = {
+        "WORKERS": "1",
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "8",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": url,
+        "READ_RATE_LIMIT": "100000000/minute",
+    }  # limits are checked (and cost), but never bite
     results: dict[str, dict[str, float]] = {}
     for cache in (True, False):
         system = System({**load, "REDIS_URL": redis_url if cache else ""}, folder).wait_ready()
@@ -158,7 +166,9 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
                 session = requests.Session()
                 cursor, pages = None, 1
                 while pages < 1000:
-                    cursor = session.get(f"{base}/api/v1/posts", params={"cursor": cursor} if cursor else {}).json()["next_cursor"]
+                    cursor = session.get(f"{base}/api/v1/posts", params={"cursor": cursor} if cursor else {}).json()[
+                        "next_cursor"
+                    ]
                     pages += 1
                 results["depth"] = {
                     "page1": latency(session, f"{base}/api/v1/posts"),
@@ -178,10 +188,16 @@ def report(results: dict[str, dict[str, float]]) -> None:
     cached = results["feed cached"]["rps"] / ceiling
     uncached = results["feed uncached"]["rps"] / ceiling
     depth = results["depth"]["page1000"] / results["depth"]["page1"]
-    print(f"\ncached feed / healthz   {cached:.2f} (target >= {TARGETS['cached']}) {'ok' if cached >= TARGETS['cached'] else 'MISSED'}")
-    print(f"uncached feed / healthz {uncached:.2f} (target >= {TARGETS['uncached']}) {'ok' if uncached >= TARGETS['uncached'] else 'MISSED'}")
-    print(f"page 1000 / page 1      {depth:.2f} ({results['depth']['page1000']:.2f} ms vs {results['depth']['page1']:.2f} ms, "
-          f"target <= {TARGETS['depth']}) {'ok' if depth <= TARGETS['depth'] else 'MISSED'}")
+    print(
+        f"\ncached feed / healthz   {cached:.2f} (target >= {TARGETS['cached']}) {'ok' if cached >= TARGETS['cached'] else 'MISSED'}"
+    )
+    print(
+        f"uncached feed / healthz {uncached:.2f} (target >= {TARGETS['uncached']}) {'ok' if uncached >= TARGETS['uncached'] else 'MISSED'}"
+    )
+    print(
+        f"page 1000 / page 1      {depth:.2f} ({results['depth']['page1000']:.2f} ms vs {results['depth']['page1']:.2f} ms, "
+        f"target <= {TARGETS['depth']}) {'ok' if depth <= TARGETS['depth'] else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

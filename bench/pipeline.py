@@ -178,10 +178,14 @@ def main() -> int:
     for kind, (baseline, measured) in results.items():
         ratio = measured / baseline
         verdict = "ok" if ratio >= TARGETS[kind] else "MISSED"
-        print(f"{kind:7} direct {baseline:7.2f}/s   system {measured:7.2f}/s   ratio {ratio:.2f} (target >= {TARGETS[kind]}) {verdict}")
+        print(
+            f"{kind:7} direct {baseline:7.2f}/s   system {measured:7.2f}/s   ratio {ratio:.2f} (target >= {TARGETS[kind]}) {verdict}"
+        )
     latency_ratio = busy / idle
-    print(f"202 latency idle {idle * 1000:.1f} ms, busy {busy * 1000:.1f} ms, ratio {latency_ratio:.2f} (target <= {TARGETS['latency']}) "
-          f"{'ok' if latency_ratio <= TARGETS['latency'] else 'MISSED'}")
+    print(
+        f"202 latency idle {idle * 1000:.1f} ms, busy {busy * 1000:.1f} ms, ratio {latency_ratio:.2f} (target <= {TARGETS['latency']}) "
+        f"{'ok' if latency_ratio <= TARGETS['latency'] else 'MISSED'}"
+    )
     rss_mb = watcher.peak / 2**20
     print(f"worker peak RSS {rss_mb:.0f} MB (target <= {TARGETS['rss_mb']}) {'ok' if rss_mb <= TARGETS['rss_mb'] else 'MISSED'}")
     return 0

@@ -48,6 +48,7 @@ class Counters:
 
     def remember(self, items: list[dict[str, Any]]) -> None:
         """Seed the displayed counters from freshly read rows (existing values win: they are newer)."""
+
         def seed(pipe: Any) -> None:
             for item in items:
                 key = COUNTERS.format(item["id"])

@@ -127,13 +127,18 @@ class Feeds:
         if viewer_id is None or not items:
             return
         with self.db.transaction() as conn:
-            liked = {row["post_id"] for row in queries.likes.list_liked_post_ids(conn, user_id=viewer_id, post_ids=[i["id"] for i in items])}
+            liked = {
+                row["post_id"]
+                for row in queries.likes.list_liked_post_ids(conn, user_id=viewer_id, post_ids=[i["id"] for i in items])
+            }
         for item in items:
             item["liked_by_me"] = item["id"] in liked
 
     def tags(self, prefix: str, limit: int) -> list[dict[str, Any]]:
         pattern = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
-        return self._cached_rows(f"memedroid:tags:prefix:{prefix}:{limit}", "list_tags_by_prefix", pattern=pattern, max_count=limit)
+        return self._cached_rows(
+            f"memedroid:tags:prefix:{prefix}:{limit}", "list_tags_by_prefix", pattern=pattern, max_count=limit
+        )
 
     def trending(self, limit: int) -> list[dict[str, Any]]:
         return self._cached_rows(f"memedroid:tags:trending:{limit}", "list_trending_tags", hours=24, max_count=limit)

@@ -75,7 +75,9 @@ class Finalizer:
                 except ServiceUnavailable:
                     if self.stopping:
                         return  # the lease will expire; the janitor retries the job
-                    log.warning("database unavailable; will retry", extra={"event": "finalize_deferred", "media_id": result.media_id})
+                    log.warning(
+                        "database unavailable; will retry", extra={"event": "finalize_deferred", "media_id": result.media_id}
+                    )
                     time.sleep(RETRY_PAUSE)
         finally:
             request_id_var.reset(token)
@@ -91,7 +93,11 @@ class Finalizer:
                 outcome = self._place_and_complete(conn, sha256_hex, result)
             else:
                 outcome = media.fail_or_retry(
-                    conn, result.media_id, result.error or "processing failed", result.outcome == "failed", self.settings.max_attempts
+                    conn,
+                    result.media_id,
+                    result.error or "processing failed",
+                    result.outcome == "failed",
+                    self.settings.max_attempts,
                 )
             post_ids = posts.ids_by_media(conn, result.media_id)
         if result.work_dir:
@@ -128,7 +134,9 @@ class Finalizer:
                 names[label] = self.storage.media_name(sha256_hex, output.suffix)
                 self.storage.place(Path(output.path), names[label])
         except OSError as exc:
-            log.error("cannot place media files", extra={"event": "storage_error", "media_id": result.media_id, "error": str(exc)})
+            log.error(
+                "cannot place media files", extra={"event": "storage_error", "media_id": result.media_id, "error": str(exc)}
+            )
             reason = "the server could not store the processed files"
             return dict(media.fail_or_retry(conn, result.media_id, reason, False, self.settings.max_attempts))
         media.complete(

@@ -147,7 +147,10 @@ class Janitor:
                 media.mark_queued(conn, offered)
         for row in rows:
             if row["id"] in offered:
-                log.info("job enqueued by sweep", extra={"event": "job_requeued", "media_id": row["id"], "request_id": row["request_id"]})
+                log.info(
+                    "job enqueued by sweep",
+                    extra={"event": "job_requeued", "media_id": row["id"], "request_id": row["request_id"]},
+                )
         actions["jobs_enqueued"] += len(offered)
 
     def _flush_views(self, actions: Counter[str]) -> None:
@@ -183,7 +186,9 @@ class Janitor:
 
     def _delete(self, path: Path, action: str, actions: Counter[str], dry_run: bool) -> None:
         actions[action] += 1
-        log.info("orphan file" if dry_run else "orphan file deleted", extra={"event": action, "path": str(path), "dry_run": dry_run})
+        log.info(
+            "orphan file" if dry_run else "orphan file deleted", extra={"event": action, "path": str(path), "dry_run": dry_run}
+        )
         if not dry_run:
             if path.is_dir():
                 self.storage.remove_tree(path)

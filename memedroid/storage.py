@@ -162,6 +162,5 @@ class Storage:
     def size_bytes(self) -> dict[str, int]:
         """Bytes used by each area, for operators."""
         return {
-            area.name: sum(p.stat().st_size for p in area.rglob("*") if p.is_file())
-            for area in (self.raw, self.tmp, self.media)
+            area.name: sum(p.stat().st_size for p in area.rglob("*") if p.is_file()) for area in (self.raw, self.tmp, self.media)
         }

@@ -304,7 +304,11 @@ def roles(settings: Settings, context: Any, job_queue: Any, result_queue: Any, o
         Role(f"worker {n}", worker.run, (job_queue, result_queue, slot, owner), slot=slot)
         for n, slot in ((n, context.Array("d", 3)) for n in range(1, settings.workers + 1))
     ]
-    return [Role("http", http.serve, (job_queue,)), *pipeline, Role("finalizer", finalizer.run, (result_queue, job_queue), phase=1)]
+    return [
+        Role("http", http.serve, (job_queue,)),
+        *pipeline,
+        Role("finalizer", finalizer.run, (result_queue, job_queue), phase=1),
+    ]
 
 
 def serve(settings: Settings) -> int:

@@ -126,7 +126,12 @@ class Worker:
         started = time.monotonic()
         work = self.storage.work_dir(claim.lease_token)
         raw = self.storage.raw_path(claim.sha256.hex())
-        common = {"media_id": claim.id, "lease_token": claim.lease_token, "request_id": claim.request_id, "attempt": claim.attempts}
+        common = {
+            "media_id": claim.id,
+            "lease_token": claim.lease_token,
+            "request_id": claim.request_id,
+            "attempt": claim.attempts,
+        }
         log.info("job started", extra={"event": "job_started", **_fields(common), "source_type": claim.source_type})
         try:
             if not raw.exists():

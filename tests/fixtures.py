@@ -146,6 +146,7 @@ def truncated(source: Path, folder: Path, name: str) -> Path:
 
 def png_bomb(folder: Path, side: int = 30000) -> Path:
     """A tiny PNG whose header declares `side`×`side` pixels."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -164,14 +165,11 @@ def write(folder: Path, name: str, data: bytes) -> Path:
 
 
 MVG_PAYLOAD = (
-    b"push graphic-context\nviewbox 0 0 640 480\n"
-    b"fill 'url(https://example.com/x.jpg\"|touch \"{marker})'\npop graphic-context\n"
+    b"push graphic-context\nviewbox 0 0 640 480\nfill 'url(https://example.com/x.jpg\"|touch \"{marker})'\npop graphic-context\n"
 )
 SVG_XXE = (
     b'<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
     b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&xxe;</text></svg>\n'
 )
-HLS_PLAYLIST = (
-    b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
-)
+HLS_PLAYLIST = b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
 POSTSCRIPT = b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont 72 72 moveto (hi) show showpage\n"

@@ -51,9 +51,7 @@ class System:
         self.runs += 1
         self.log_path = self.folder / f"supervisor-{self.runs}.log"
         with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(SUPERVISOR)], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen([sys.executable, str(SUPERVISOR)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> System:
         """Wait until the API is ready and every pipeline process of this run has booted."""

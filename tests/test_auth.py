@@ -7,7 +7,7 @@ import json
 import statistics
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -112,7 +112,7 @@ def test_wrong_password_and_unknown_user_are_indistinguishable(app: Flask, clien
 
 
 def _token(claims: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     payload = {
         "sub": "1",
         "iat": now,
@@ -150,7 +150,7 @@ def test_bad_tokens_are_401(client: FlaskClient) -> None:
     cases = {
         "tampered signature": tampered_signature,
         "tampered claims": f"{head}.{forged_body}.{signature}",
-        "expired": _token({"sid": sid, "exp": datetime.now(timezone.utc) - timedelta(seconds=1)}),
+        "expired": _token({"sid": sid, "exp": datetime.now(UTC) - timedelta(seconds=1)}),
         "alg none": _unsigned(good),
         "other algorithm": _token({"sid": sid}, algorithm="HS512"),
         "wrong issuer": _token({"sid": sid, "iss": "someone-else"}),

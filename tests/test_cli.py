@@ -52,7 +52,9 @@ def test_stats_reprocess_and_orphans(settings: Settings) -> None:
     storage = settings.storage_dir
     (storage / "raw").mkdir(parents=True)
     with psycopg.connect(settings.database_url) as conn:
-        user = conn.execute("INSERT INTO users (username, email, password_hash) VALUES ('user1', 'u1@x.io', 'h') RETURNING id").fetchone()[0]
+        user = conn.execute(
+            "INSERT INTO users (username, email, password_hash) VALUES ('user1', 'u1@x.io', 'h') RETURNING id"
+        ).fetchone()[0]
         sha = bytes(range(32))
         media = conn.execute(
             "INSERT INTO media (sha256, status, error, attempts, source_type, source_bytes, finished_at) "

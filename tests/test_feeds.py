@@ -21,7 +21,9 @@ from memedroid.db import CountingCursor
 from memedroid.settings import Settings
 
 
-def seed(database_url: str, count: int, author: str = "alice", tags: tuple[str, ...] = (), status: str = "completed") -> list[int]:
+def seed(
+    database_url: str, count: int, author: str = "alice", tags: tuple[str, ...] = (), status: str = "completed"
+) -> list[int]:
     """`count` posts of `author` with completed (or `status`) media, one second apart, newest last."""
     with psycopg.connect(database_url) as conn:
         user_id = conn.execute(
@@ -190,7 +192,9 @@ def test_concurrent_likes_are_all_counted(app: Flask, client: FlaskClient, setti
         thread.join()
     assert results == [204] * 40
     with psycopg.connect(settings.database_url) as conn:
-        assert conn.execute("SELECT like_count, (SELECT count(*) FROM likes) FROM posts WHERE id = %s", (post_id,)).fetchone() == (20, 20)
+        assert conn.execute(
+            "SELECT like_count, (SELECT count(*) FROM likes) FROM posts WHERE id = %s", (post_id,)
+        ).fetchone() == (20, 20)
     assert client.get(f"/api/v1/posts/{post_id}").get_json()["like_count"] == 20
 
 
@@ -199,7 +203,9 @@ def test_views_count_in_redis_and_flush_to_postgresql(app: Flask, client: FlaskC
     views = [client.get(f"/api/v1/posts/{post_id}").get_json()["view_count"] for _ in range(3)]
     assert views == [1, 2, 3]
     with psycopg.connect(settings.database_url) as conn:
-        assert conn.execute("SELECT view_count FROM posts WHERE id = %s", (post_id,)).fetchone() == (0,)  # not on the request path
+        assert conn.execute("SELECT view_count FROM posts WHERE id = %s", (post_id,)).fetchone() == (
+            0,
+        )  # not on the request path
     from memedroid.janitor import Janitor
     from memedroid.storage import Storage
 

@@ -30,9 +30,7 @@ def test_migrations_from_zero_build_the_schema_and_rerun_is_a_noop(empty_databas
     assert [m.version for m in applied] == [m.version for m in migrations.available()]
     schema = _schema(empty_database_url)
     assert set(schema) >= {"users", "auth_sessions", "media", "posts", "tags", "post_tags", "likes", "schema_migrations"}
-    assert {"sha256", "status", "error", "attempts", "lease_token", "heartbeat_at", "kind", "request_id"} <= set(
-        schema["media"]
-    )
+    assert {"sha256", "status", "error", "attempts", "lease_token", "heartbeat_at", "kind", "request_id"} <= set(schema["media"])
     assert {"users_username_key", "users_email_key", "posts_created_at_id_idx", "post_tags_tag_feed_idx"} <= set(
         schema["<indexes>"]
     )

@@ -35,7 +35,9 @@ def identify(data: bytes, folder: Path, fmt: str = "%m %w %h %[colorspace] %A") 
     path = folder / f"identify-{time.monotonic_ns()}"
     path.write_bytes(data)
     env = {k: v for k, v in os.environ.items() if k != "MAGICK_CONFIGURE_PATH"}
-    return subprocess.run(["/usr/bin/identify", "-format", fmt, str(path)], check=True, capture_output=True, text=True, env=env).stdout.split()
+    return subprocess.run(
+        ["/usr/bin/identify", "-format", fmt, str(path)], check=True, capture_output=True, text=True, env=env
+    ).stdout.split()
 
 
 def media_row(system: System, media_id: int | None = None) -> list[dict[str, Any]]:
@@ -82,14 +84,22 @@ def test_every_supported_kind_is_processed(start_system, tmp_path: Path) -> None
         posts[name]["bytes"] = system.fetch(media["url"])
 
     gps = posts["gps"]
-    assert (gps["media"]["kind"], gps["media"]["mime"], gps["media"]["width"], gps["media"]["height"]) == ("image", "image/jpeg", 32, 64)
+    assert (gps["media"]["kind"], gps["media"]["mime"], gps["media"]["width"], gps["media"]["height"]) == (
+        "image",
+        "image/jpeg",
+        32,
+        64,
+    )
     exif = piexif.load(gps["bytes"])
     assert not exif["GPS"] and not exif["0th"], "metadata must be stripped"
     assert identify(gps["bytes"], tmp_path)[:3] == ["JPEG", "32", "64"]  # orientation applied to the pixels
 
     alpha = posts["alpha"]
     assert alpha["media"]["mime"] == "image/webp"
-    assert identify(alpha["bytes"], tmp_path, "%m %A")[0] == "WEBP" and identify(alpha["bytes"], tmp_path, "%A")[0].lower() in ("true", "blend")
+    assert identify(alpha["bytes"], tmp_path, "%m %A")[0] == "WEBP" and identify(alpha["bytes"], tmp_path, "%A")[0].lower() in (
+        "true",
+        "blend",
+    )
 
     assert identify(posts["cmyk"]["bytes"], tmp_path)[3] == "sRGB"
     assert (posts["large"]["media"]["width"], posts["large"]["media"]["height"]) == (2048, 1024)
@@ -139,8 +149,14 @@ def test_hostile_inputs_fail_cleanly_and_no_worker_is_lost(start_system, tmp_pat
         assert response.status_code == status, (name, response.text)
         assert response.headers["Content-Type"] == "application/problem+json"
     in_pipeline = {
-        "truncated jpeg": (fixtures.truncated(fixtures.jpeg(tmp_path, "whole.jpg", 400, 300), tmp_path, "cut.jpg"), "truncated JPEG"),
-        "truncated mp4": (fixtures.truncated(fixtures.mp4_h264_aac(tmp_path, seconds=3, name="whole.mp4"), tmp_path, "cut.mp4"), "truncated"),
+        "truncated jpeg": (
+            fixtures.truncated(fixtures.jpeg(tmp_path, "whole.jpg", 400, 300), tmp_path, "cut.jpg"),
+            "truncated JPEG",
+        ),
+        "truncated mp4": (
+            fixtures.truncated(fixtures.mp4_h264_aac(tmp_path, seconds=3, name="whole.mp4"), tmp_path, "cut.mp4"),
+            "truncated",
+        ),
         "png bomb": (fixtures.png_bomb(tmp_path), "too large"),
         "audio only": (fixtures.audio_only_mp4(tmp_path), "audio-only"),
         "too long": (fixtures.long_video(tmp_path, 3), "longer than 3 s"),

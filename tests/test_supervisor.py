@@ -88,7 +88,6 @@ def test_production_without_a_secret_refuses_to_start(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-
 def test_a_bad_setting_is_one_clear_line(start_system) -> None:
     system = start_system(WORKERS="1", REDIS_URL="bogus://nowhere")
     assert system.process.wait(60) == 2

@@ -16,9 +16,7 @@ bp = Blueprint("auth", __name__, url_prefix=f"{PREFIX}/auth")
 @bp.post("/register")
 @limited("login_rate_limit")
 def register() -> tuple[dict[str, object], int, dict[str, str]]:
-    body = string_fields(
-        json_object(), username=username_problem, email=email_problem, password=passwords.problem
-    )
+    body = string_fields(json_object(), username=username_problem, email=email_problem, password=passwords.problem)
     user = services().accounts.register(body["username"], body["email"], body["password"])
     return user.public(), 201, {"Location": url_for("users.profile", username=user.username)}
 

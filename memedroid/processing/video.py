@@ -65,7 +65,9 @@ def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline:
         downmix = ["-ac", "2"] if probe.audio_channels > 2 else []
         audio = ["-c:a", "aac", "-b:a", "128k", *downmix] if probe.audio_codec else ["-an"]
         codecs = [*_h264(limits.max_video_side), *audio]
-    return _encode("video", source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], work, limits, deadline, probe, passthrough)
+    return _encode(
+        "video", source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], work, limits, deadline, probe, passthrough
+    )
 
 
 def animated(clip: Path, work: Path, limits: Limits, deadline: float) -> Processed:
@@ -170,9 +172,7 @@ def _rotation(video: dict[str, Any]) -> int:
 def _run(args: list[str], deadline: float, subject: Path) -> str:
     """Run a tool in its own process group; kill the whole group at the deadline (or when
     the worker is interrupted). A failure is a `MediaError` with the tool's last words."""
-    process = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0
-    )
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
     processing.tool_started(process.pid)
     try:
         out, err = process.communicate(timeout=remaining(deadline))
