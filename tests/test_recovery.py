@@ -1,0 +1,84 @@
+"""The janitor's and the finalizer's recovery rules, on rows set up in a real PostgreSQL."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+
+from memedroid.db import Database
+from memedroid.finalizer import Finalizer
+from memedroid.janitor import Janitor, lease_owner
+from memedroid.jobs import Output, Result
+from memedroid.settings import Settings
+from memedroid.storage import Storage
+
+HOST = socket.gethostname()
+
+
+def processing_row(
+    conn: psycopg.Connection, n: int, owner: str, heartbeat: str, updated: str, attempts: int, token: str | None = None
+) -> int:
+    return int(
+        conn.execute(
+            "INSERT INTO media (sha256, status, attempts, lease_token, lease_owner, heartbeat_at, updated_at, source_type,"
+            " source_bytes) VALUES (sha256(%s::bytea), 'processing', %s, %s, %s, now() - %s::interval, now() - %s::interval,"
+            " 'jpeg', 1) RETURNING id",
+            (str(n).encode(), attempts, token or str(uuid.uuid4()), owner, heartbeat, updated),
+        ).fetchone()[0]
+    )
+
+
+def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(settings: Settings) -> None:
+    settings = settings.replace(lease_seconds=60, stuck_after=1800, max_attempts=3)
+    with psycopg.connect(settings.database_url) as conn:
+        expired = processing_row(conn, 1, "elsewhere/a", "2 minutes", "2 minutes", attempts=1)
+        exhausted = processing_row(conn, 2, "elsewhere/a", "2 minutes", "2 minutes", attempts=3)
+        stuck = processing_row(conn, 3, "elsewhere/a", "1 second", "1 hour", attempts=1)
+        alive_elsewhere = processing_row(conn, 4, "elsewhere/b", "1 second", "1 second", attempts=1)
+        dead_boot_here = processing_row(conn, 5, f"{HOST}/oldboot", "1 second", "1 second", attempts=1)
+        alive_here = processing_row(conn, 6, f"{HOST}/thisboot", "1 second", "1 second", attempts=1)
+    jobs: queue.Queue = queue.Queue(maxsize=10)
+    db = Database(settings)
+    try:
+        janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), jobs, f"{HOST}/thisboot")
+        actions = janitor.tick()
+    finally:
+        db.close()
+    assert actions["lease_expired_requeued"] == 2 and actions["lease_expired_failed"] == 2
+    with psycopg.connect(settings.database_url, row_factory=dict_row) as conn:
+        rows = {r["id"]: r for r in conn.execute("SELECT id, status, error, lease_token FROM media")}
+    assert rows[expired]["status"] == rows[dead_boot_here]["status"] == "pending"
+    assert rows[exhausted]["status"] == "failed" and "interrupted too many times" in rows[exhausted]["error"]
+    assert rows[stuck]["status"] == "failed" and "took too long" in rows[stuck]["error"]
+    assert rows[alive_elsewhere]["status"] == rows[alive_here]["status"] == "processing"
+    assert rows[expired]["lease_token"] is None
+    assert sorted(jobs.get_nowait().media_id for _ in range(jobs.qsize())) == sorted([expired, dead_boot_here])
+
+
+def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings, tmp_path: Path) -> None:
+    live_token = str(uuid.uuid4())
+    with psycopg.connect(settings.database_url) as conn:
+        media_id = processing_row(conn, 7, lease_owner("x"), "1 second", "1 second", attempts=2, token=live_token)
+    storage = Storage(settings.storage_dir).ensure()
+    work = storage.work_dir(str(uuid.uuid4()))  # the expired lease's folder
+    (work / "rendition.jpg").write_bytes(b"late")
+    (work / "thumbnail.jpg").write_bytes(b"late")
+    late = Result(
+        media_id=media_id, lease_token=str(uuid.uuid4()), request_id="r", attempt=1, outcome="completed", duration_ms=1.0,
+        kind="image", mime="image/jpeg", width=1, height=1, rendition=Output(str(work / "rendition.jpg"), ".jpg"),
+        thumbnail=Output(str(work / "thumbnail.jpg"), ".thumb.jpg"), work_dir=str(work),
+    )  # fmt: skip
+    finalizer = Finalizer(settings, None, queue.Queue())
+    try:
+        finalizer.finalize(late)
+    finally:
+        finalizer.db.close()
+    with psycopg.connect(settings.database_url) as conn:
+        status, token = conn.execute("SELECT status, lease_token::text FROM media WHERE id = %s", (media_id,)).fetchone()
+    assert (status, token) == ("processing", live_token)  # the live attempt still owns it
+    assert not work.exists() and list(storage.media.rglob("*")) == []
