@@ -13,9 +13,11 @@ test: setup-test lint
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: setup-test
-	@echo "==> ruff check and ruff format --check"
+	@echo "==> quality gates: ruff check, ruff format --check, mypy, sqlfluff lint"
 	@.venv/bin/ruff check --quiet .
 	@.venv/bin/ruff format --check --quiet .
+	@.venv/bin/mypy
+	@.venv/bin/sqlfluff lint sql/ --nocolor
 
 setup:
 	@bin/bootstrap

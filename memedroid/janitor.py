@@ -90,7 +90,7 @@ class Janitor:
         actions: Counter[str] = Counter()
         try:
             with self.db.session() as lock_conn:
-                if not queries.janitor.try_lock_janitor(lock_conn, key=LOCK_KEY):
+                if not queries.janitor.try_lock_janitor(lock_conn, lock_key=LOCK_KEY):
                     return actions  # another janitor is at work
                 try:
                     if recover and not dry_run:
@@ -101,7 +101,7 @@ class Janitor:
                             actions["sessions_deleted"] += queries.sessions.delete_expired_sessions(conn)
                     self._remove_orphans(actions, dry_run)
                 finally:
-                    queries.janitor.unlock_janitor(lock_conn, key=LOCK_KEY)
+                    queries.janitor.unlock_janitor(lock_conn, lock_key=LOCK_KEY)
         except ServiceUnavailable:
             log.warning("janitor skipped: database unavailable", extra={"event": "janitor_skipped"})
         if actions:

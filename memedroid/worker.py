@@ -126,7 +126,7 @@ class Worker:
         started = time.monotonic()
         work = self.storage.work_dir(claim.lease_token)
         raw = self.storage.raw_path(claim.sha256.hex())
-        common = {
+        common: dict[str, Any] = {
             "media_id": claim.id,
             "lease_token": claim.lease_token,
             "request_id": claim.request_id,

@@ -26,6 +26,8 @@ GUARDED = {"auth.login", "auth.register"}
 
 _declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None]]] = {}
 _exempt: set[Callable[..., Any]] = set()
+# A slow Redis must not stall requests: the limiter gives up quickly and fails open (or closed, see below).
+_REDIS_TIMEOUTS: dict[str, Any] = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
 
 
 def limited(setting: str, key_func: Callable[[], str] | None = None) -> Callable[[F], F]:
@@ -76,7 +78,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         app=app,
         default_limits=[settings.read_rate_limit],
         storage_uri=_storage_uri(settings.redis_url),
-        storage_options={"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
+        storage_options=_REDIS_TIMEOUTS,
         strategy="fixed-window",
         headers_enabled=True,
         swallow_errors=True,
@@ -84,7 +86,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         enabled=settings.rate_limits,
     )
     for endpoint, view in list(app.view_functions.items()):
-        wrapped = view
+        wrapped: Callable[..., Any] = view
         for setting, key_func in _declared.get(view, []):
             wrapped = limiter.limit(getattr(settings, setting), key_func=key_func)(wrapped)
         if view in _exempt:

@@ -154,7 +154,7 @@ def probe_file(path: Path, demuxer: str, limits: Limits, deadline: float) -> Pro
 def _duration(fmt: dict[str, Any], video: dict[str, Any]) -> float:
     for value in (fmt.get("duration"), video.get("duration")):
         try:
-            duration = float(value)
+            duration = float(value or 0)
         except (TypeError, ValueError):
             continue
         if duration > 0:

@@ -23,7 +23,10 @@ SELECT
     d.thumbnail_path, d.blurhash, d.tags
 FROM post_details AS d
 WHERE
-    d.author_id = (SELECT users.id FROM users WHERE lower(users.username) = lower(:author))
+    d.author_id = (
+        SELECT users.id FROM users
+        WHERE lower(users.username) = lower(:author)
+    )
     AND d.status = 'completed'
     AND (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
@@ -38,7 +41,10 @@ SELECT
 FROM post_tags AS pt
 INNER JOIN post_details AS d ON pt.post_id = d.id
 WHERE
-    pt.tag_id = (SELECT tags.id FROM tags WHERE tags.name = :tag)
+    pt.tag_id = (
+        SELECT tags.id FROM tags
+        WHERE tags.name = :tag
+    )
     AND d.status = 'completed'
     AND (pt.created_at, pt.post_id) < (:before_created_at, :before_id)
 ORDER BY pt.created_at DESC, pt.post_id DESC

@@ -1,7 +1,7 @@
--- name: try_lock_janitor(key)$
+-- name: try_lock_janitor(lock_key)$
 -- Only one janitor acts at a time across hosts: a session advisory lock, not waited for.
-SELECT pg_try_advisory_lock(:key) AS locked;
+SELECT pg_try_advisory_lock(:lock_key) AS acquired;
 
--- name: unlock_janitor(key)$
+-- name: unlock_janitor(lock_key)$
 -- Releases the janitor's advisory lock.
-SELECT pg_advisory_unlock(:key) AS unlocked;
+SELECT pg_advisory_unlock(:lock_key) AS released;

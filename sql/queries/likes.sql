@@ -43,5 +43,5 @@ WHERE id = :post_id;
 -- Adds a batch of view counts flushed from Redis.
 UPDATE posts
 SET view_count = posts.view_count + batch.views
-FROM unnest(CAST(:post_ids AS bigint []), CAST(:counts AS bigint [])) AS batch (post_id, views)
+FROM unnest(CAST(:post_ids AS bigint[]), CAST(:counts AS bigint[])) AS batch (post_id, views)
 WHERE posts.id = batch.post_id;

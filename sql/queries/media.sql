@@ -27,7 +27,8 @@ WHERE id = ANY(:ids) AND status = 'pending';
 -- name: claim_media(id, lease_token, lease_owner)^
 -- A worker takes a pending job: one conditional update; no row means someone else has it.
 UPDATE media
-SET status = 'processing',
+SET
+    status = 'processing',
     attempts = attempts + 1,
     lease_token = :lease_token,
     lease_owner = :lease_owner,
@@ -52,7 +53,8 @@ FOR UPDATE;
 -- name: complete_media(id, kind, mime, width, height, duration_s, path, thumbnail_path, variants, blurhash)^
 -- Records a finished job (the caller holds the fenced row lock).
 UPDATE media
-SET status = 'completed',
+SET
+    status = 'completed',
     error = NULL,
     kind = :kind,
     mime = :mime,
@@ -75,7 +77,8 @@ RETURNING id, status;
 -- Ends an attempt that did not succeed: failed for good when the input is bad or attempts are
 -- used up, otherwise pending again for another try.
 UPDATE media
-SET status = CASE WHEN :permanent OR attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+SET
+    status = CASE WHEN :permanent OR attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
     error = CASE WHEN :permanent OR attempts >= :max_attempts THEN :error END,
     lease_token = NULL,
     lease_owner = NULL,
@@ -89,7 +92,8 @@ RETURNING id, status, attempts, error, request_id;
 -- name: hand_back_media(id, lease_token)^
 -- A worker that is stopping returns its job untouched: the attempt does not count.
 UPDATE media
-SET status = 'pending',
+SET
+    status = 'pending',
     attempts = greatest(attempts - 1, 0),
     lease_token = NULL,
     lease_owner = NULL,
@@ -102,7 +106,8 @@ RETURNING id, request_id;
 -- name: release_media_by_id(id, error, max_attempts)^
 -- The supervisor ends the attempt of a worker it killed (timeout) or lost (crash).
 UPDATE media
-SET status = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
+SET
+    status = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
     error = CASE WHEN attempts >= :max_attempts THEN :error END,
     lease_token = NULL,
     lease_owner = NULL,
@@ -118,7 +123,8 @@ RETURNING id, status, attempts, request_id;
 -- supervisor of this host) go back to pending, or to failed when attempts are used up or the
 -- job has been processing for longer than anything should.
 UPDATE media
-SET status = CASE
+SET
+    status = CASE
         WHEN attempts >= :max_attempts OR updated_at < now() - make_interval(secs => :stuck_seconds)
             THEN 'failed'
         ELSE 'pending'
@@ -138,7 +144,8 @@ SET status = CASE
     heartbeat_at = NULL,
     queued_at = NULL,
     updated_at = now()
-WHERE status = 'processing'
+WHERE
+    status = 'processing'
     AND (
         heartbeat_at < now() - make_interval(secs => :lease_seconds)
         OR updated_at < now() - make_interval(secs => :stuck_seconds)
@@ -150,7 +157,8 @@ RETURNING id, status, attempts, error, request_id;
 -- Pending jobs nobody has queued recently, oldest first.
 SELECT id, request_id
 FROM media
-WHERE status = 'pending'
+WHERE
+    status = 'pending'
     AND (queued_at IS NULL OR queued_at < now() - make_interval(secs => :requeue_seconds))
 ORDER BY id
 LIMIT :max_count;
@@ -186,7 +194,8 @@ ORDER BY status;
 -- name: requeue_failed_media(ids)
 -- Gives failed media a fresh set of attempts (the operator's `reprocess`).
 UPDATE media
-SET status = 'pending',
+SET
+    status = 'pending',
     attempts = 0,
     error = NULL,
     queued_at = NULL,

@@ -7,13 +7,13 @@ RETURNING id;
 -- name: insert_tags(names)!
 -- Makes sure every named tag exists.
 INSERT INTO tags (name)
-SELECT unnest(CAST(:names AS text []))
+SELECT unnest(CAST(:names AS text[]))
 ON CONFLICT (name) DO NOTHING;
 
 -- name: tag_post(post_id, names)!
 -- Attaches the named tags to a post (with the post's time, for tag feeds).
 INSERT INTO post_tags (post_id, tag_id, created_at)
-SELECT p.id, t.id, p.created_at
+SELECT p.id AS post_id, t.id AS tag_id, p.created_at
 FROM posts AS p
 CROSS JOIN tags AS t
 WHERE p.id = :post_id AND t.name = ANY(:names)
@@ -53,5 +53,8 @@ RETURNING id, media_id;
 DELETE FROM media
 WHERE
     id = :id
-    AND NOT EXISTS (SELECT 1 FROM posts WHERE posts.media_id = :id)
+    AND NOT EXISTS (
+        SELECT 1 FROM posts
+        WHERE posts.media_id = :id
+    )
 RETURNING id, encode(sha256, 'hex') AS sha256, path, thumbnail_path;

@@ -6,7 +6,7 @@ RETURNING id, user_id, created_at, expires_at, revoked_at;
 
 -- name: is_session_active(id)$
 -- True while the session exists, is not revoked and has not expired.
-SELECT EXISTS (
+SELECT EXISTS(
     SELECT 1
     FROM auth_sessions
     WHERE id = :id AND revoked_at IS NULL AND expires_at > now()

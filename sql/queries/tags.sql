@@ -27,5 +27,5 @@ WHERE
     p.created_at > now() - make_interval(hours => :hours)
     AND m.status = 'completed'
 GROUP BY t.name
-ORDER BY post_count DESC, t.name
+ORDER BY post_count DESC, t.name ASC
 LIMIT :max_count;

@@ -15,6 +15,7 @@ WHERE id = :id;
 SELECT id, username, email, password_hash, created_at
 FROM users
 WHERE lower(username) = lower(:login) OR lower(email) = lower(:login)
+ORDER BY id
 LIMIT 1;
 
 -- name: get_user_by_username(username)^
@@ -35,6 +36,9 @@ FROM users AS u
 LEFT JOIN posts AS p
     ON
         u.id = p.author_id
-        AND EXISTS (SELECT 1 FROM media AS m WHERE m.id = p.media_id AND m.status = 'completed')
+        AND EXISTS (
+            SELECT 1 FROM media AS m
+            WHERE m.id = p.media_id AND m.status = 'completed'
+        )
 WHERE lower(u.username) = lower(:username)
 GROUP BY u.id;
