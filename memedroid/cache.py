@@ -10,6 +10,8 @@ from typing import Any
 
 import redis
 
+from memedroid import metrics
+
 log = logging.getLogger(__name__)
 
 FEED_VERSION_KEY = "memedroid:feed:version"
@@ -24,8 +26,6 @@ class Cache:
         self._client: redis.Redis | None = None
         self._degraded = False
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
         self._scripts: dict[str, Any] = {}
 
     @property
@@ -85,12 +85,10 @@ class Cache:
         self._recover()
         return results
 
-    def count(self, hit: bool) -> None:
-        """Record a cache lookup's outcome (for metrics and tests)."""
-        if hit:
-            self.hits += 1
-        else:
-            self.misses += 1
+    @staticmethod
+    def count(cache: str, hit: bool) -> None:
+        """Record a lookup's outcome in `memedroid_cache_lookups_total` (no Redis is a miss)."""
+        metrics.CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
 
     def bump_feed_version(self) -> None:
         """Invalidate every cached feed page at once (their keys embed the version)."""

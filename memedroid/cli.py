@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -35,9 +37,23 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _supervisor(settings: Settings, _args: argparse.Namespace) -> int:
+    share_metrics_folder(settings.var_dir / "metrics")
     from memedroid import supervisor
 
     return supervisor.main(settings)
+
+
+def share_metrics_folder(default: Path) -> None:
+    """Make every process of this supervisor write its metrics to one folder, emptied now
+    (`PROMETHEUS_MULTIPROC_DIR` when the operator sets it). prometheus_client reads the
+    variable when first imported, so this runs before anything imports it; spawned children
+    inherit it."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its multiprocess folder was set")
+    folder = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default)))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
 
 
 def _janitor(settings: Settings, args: argparse.Namespace, recover: bool = True) -> int:

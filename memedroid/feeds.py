@@ -145,6 +145,7 @@ class Feeds:
 
     def _cached_rows(self, key: str, query: str, **args: Any) -> list[dict[str, Any]]:
         rows = self.cache.call("get", key)
+        self.cache.count("tags", rows is not None)
         if rows is not None:
             return list(json.loads(rows))
         with self.db.transaction() as conn:
@@ -186,9 +187,10 @@ class Feeds:
         """The feed version now, and the JSON cached under `key` for it (None: a miss)."""
         found = self.cache.script(_VERSIONED_GET, [FEED_VERSION_KEY], [key])
         if not found:
+            self.cache.count("feed", False)
             return None, None
         version, raw = (value.decode() if isinstance(value, bytes) else value for value in found)
-        self.cache.count(raw is not None)
+        self.cache.count("feed", raw is not None)
         return str(version), raw
 
     def _store(self, key: str, version: str | None, raw: str, ttl: int) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memedroid import jobs, media, posts
+from memedroid import jobs, media, metrics, posts
 from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
@@ -103,6 +103,7 @@ class Finalizer:
         if result.work_dir:
             self.storage.remove_tree(Path(result.work_dir))
         status = outcome["status"]
+        metrics.JOBS.labels(result.source_type, status).inc()
         if status == "completed":
             self.storage.raw_path(sha256_hex).unlink(missing_ok=True)  # a failed one is kept a while
         if status in ("completed", "failed"):

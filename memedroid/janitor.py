@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from memedroid import jobs, media
+from memedroid import jobs, media, metrics
 from memedroid.cache import Cache
 from memedroid.counters import Counters
 from memedroid.db import Database, queries
@@ -105,7 +105,10 @@ class Janitor:
         except ServiceUnavailable:
             log.warning("janitor skipped: database unavailable", extra={"event": "janitor_skipped"})
         if actions:
-            log.info("janitor tick", extra={"event": "janitor_tick", **actions})
+            log.info("janitor tick", extra={"event": "janitor_tick", "dry_run": dry_run, **actions})
+        if not dry_run:
+            for action, count in actions.items():
+                metrics.JANITOR_ACTIONS.labels(action).inc(count)
         return actions
 
     def _expire_leases(self, actions: Counter[str]) -> None:

@@ -34,6 +34,7 @@ class Result:
     lease_token: str
     request_id: str | None
     attempt: int
+    source_type: str
     outcome: str
     duration_ms: float
     error: str | None = None

@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any
 
-from memedroid import jobs, media, posts
+from memedroid import jobs, media, metrics, posts
 from memedroid.db import Database
 from memedroid.errors import NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
 from memedroid.posts import Post
@@ -62,6 +62,14 @@ class Publishing:
         self.settings = settings
         self.job_queue = job_queue
 
+    def backlog(self) -> int | None:
+        """Media rows pending or processing; None when the database does not answer."""
+        try:
+            with self.db.transaction() as conn:
+                return media.backlog(conn)
+        except ServiceUnavailable:
+            return None
+
     def check_capacity(self) -> None:
         """Refuse (503, before anything is written) when the durable backlog is too long."""
         with self.db.transaction() as conn:
@@ -100,6 +108,7 @@ class Publishing:
                 "source_type": source_type,
             },
         )
+        metrics.UPLOAD_BYTES.labels(source_type).inc(upload.size)
         if created:
             self.enqueue([jobs.Job(row.id, request_id)])
         return post

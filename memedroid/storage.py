@@ -105,6 +105,10 @@ class Storage:
             folder.mkdir(parents=True, exist_ok=True)
         return self
 
+    def writable(self) -> bool:
+        """Whether uploads and results can be written (the folders exist and accept files)."""
+        return all(folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) for folder in (self.raw, self.tmp, self.media))
+
     # --- uploads ---------------------------------------------------------------------------
 
     def upload_sink(self, limit: int) -> UploadSink:

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from memedroid import jobs, media, processing
+from memedroid import jobs, media, metrics, processing
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job, Output, Result
@@ -131,6 +131,7 @@ class Worker:
             "lease_token": claim.lease_token,
             "request_id": claim.request_id,
             "attempt": claim.attempts,
+            "source_type": claim.source_type,
         }
         log.info("job started", extra={"event": "job_started", **_fields(common), "source_type": claim.source_type})
         try:
@@ -161,6 +162,7 @@ class Worker:
             log.exception("job crashed", extra={"event": "job_crashed", **_fields(common)})
             reason = "an internal error interrupted processing"
             result = Result(**common, outcome="retry", duration_ms=_ms(started), error=reason, work_dir=str(work))
+        metrics.PROCESSING_SECONDS.labels(claim.source_type, result.outcome).observe(result.duration_ms / 1000)
         level = logging.INFO if result.outcome == "completed" else logging.WARNING
         log.log(
             level,

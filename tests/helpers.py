@@ -7,14 +7,37 @@ import time
 from typing import Any
 
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 
 PASSWORD = "correct horse battery"
+
+
+def metric(name: str, **labels: str) -> float:
+    """A sample of this process's metrics (apps built in-process record here), 0 when absent."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def cache_lookups() -> tuple[float, float]:
+    """Feed cache (hits, misses) so far in this process."""
+    name = "memedroid_cache_lookups_total"
+    return metric(name, cache="feed", result="hit"), metric(name, cache="feed", result="miss")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Any, timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from helpers import assert_problem, bearer, signed_up
+from helpers import assert_problem, bearer, cache_lookups, signed_up, wait_for
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_feeds import own_redis  # noqa: F401 - the fixture
 
@@ -109,6 +109,37 @@ def test_database_outage_is_503_quickly_and_recovery_needs_no_restart(proxied) -
         app.extensions["memedroid"].db.close()
 
 
+@pytest.mark.slow
+def test_an_upload_accepted_before_a_database_outage_still_completes(start_system, database_url: str, tmp_path) -> None:
+    import fixtures
+    from test_metrics import scrape, value
+
+    proxy = Proxy(conninfo_to_dict(database_url))  # type: ignore[arg-type]
+    try:
+        url = make_conninfo(database_url, host="127.0.0.1", port=str(proxy.port))
+        system = start_system(DATABASE_URL=url, WORKERS="1", DB_TIMEOUT="2").wait_ready()
+        auth = system.sign_up()
+        accepted = system.upload(auth, fixtures.mp4_h264_aac(tmp_path, seconds=4, size="640x480"))
+        assert accepted.status_code == 202
+        wait_for(lambda: system.events("job_started"), what="processing to start")
+
+        proxy.cut()
+        for path in ("/readyz", "/api/v1/posts", f"/api/v1/posts/{accepted.json()['id']}"):
+            started = time.monotonic()
+            response = system.http.get(system.url + path, headers=auth, timeout=30)
+            assert response.status_code == 503 and time.monotonic() - started < 5, (path, response.text)
+            assert response.headers["Content-Type"] == "application/problem+json"
+        assert value(scrape(system), "memedroid_dependency_up", dependency="postgres") == 0
+        time.sleep(3)  # the worker finishes meanwhile; the finalizer cannot record it yet
+
+        proxy.restore()
+        assert system.wait_done(auth, accepted.json()["id"])["status"] == "completed"
+        assert value(scrape(system), "memedroid_dependency_up", dependency="postgres") == 1
+        assert system.process.poll() is None and len(system.role("worker")) == 1  # nothing restarted
+    finally:
+        proxy.listener.close()
+
+
 def test_redis_killed_and_restarted_under_load_fails_no_read(own_redis, settings: Settings) -> None:  # noqa: F811
     from test_feeds import seed
 
@@ -137,10 +168,9 @@ def test_redis_killed_and_restarted_under_load_fails_no_read(own_redis, settings
         for thread in threads:
             thread.join()
         assert len(statuses) > 50 and set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
-        cache = app.extensions["memedroid"].feeds.cache
-        hits = cache.hits
+        hits, _ = cache_lookups()
         app.test_client().get("/api/v1/posts")
-        assert cache.hits == hits + 1  # back on the cache
+        assert cache_lookups()[0] == hits + 1  # back on the cache
     finally:
         app.extensions["memedroid"].db.close()
 

@@ -16,6 +16,7 @@ import piexif
 import psutil
 import psycopg
 import pytest
+from helpers import wait_for
 from system import System
 
 pytestmark = pytest.mark.slow
@@ -43,16 +44,6 @@ def identify(data: bytes, folder: Path, fmt: str = "%m %w %h %[colorspace] %A") 
 def media_row(system: System, media_id: int | None = None) -> list[dict[str, Any]]:
     with psycopg.connect(system.env["DATABASE_URL"], row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute("SELECT id, status, attempts, error, lease_token FROM media ORDER BY id").fetchall()
-
-
-def wait_for(condition: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_every_supported_kind_is_processed(start_system, tmp_path: Path) -> None:

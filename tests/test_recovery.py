@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from helpers import metric
 from psycopg.rows import dict_row
 
 from memedroid.db import Database
@@ -69,11 +70,13 @@ def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings
     (work / "rendition.jpg").write_bytes(b"late")
     (work / "thumbnail.jpg").write_bytes(b"late")
     late = Result(
-        media_id=media_id, lease_token=str(uuid.uuid4()), request_id="r", attempt=1, outcome="completed", duration_ms=1.0,
+        media_id=media_id, lease_token=str(uuid.uuid4()), request_id="r", attempt=1, source_type="jpeg", outcome="completed",
+        duration_ms=1.0,
         kind="image", mime="image/jpeg", width=1, height=1, rendition=Output(str(work / "rendition.jpg"), ".jpg"),
         thumbnail=Output(str(work / "thumbnail.jpg"), ".thumb.jpg"), work_dir=str(work),
     )  # fmt: skip
     finalizer = Finalizer(settings, None, queue.Queue())
+    discarded = metric("memedroid_jobs_total", kind="jpeg", outcome="discarded")
     try:
         finalizer.finalize(late)
     finally:
@@ -82,3 +85,4 @@ def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings
         status, token = conn.execute("SELECT status, lease_token::text FROM media WHERE id = %s", (media_id,)).fetchone()
     assert (status, token) == ("processing", live_token)  # the live attempt still owns it
     assert not work.exists() and list(storage.media.rglob("*")) == []
+    assert metric("memedroid_jobs_total", kind="jpeg", outcome="discarded") == discarded + 1

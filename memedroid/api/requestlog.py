@@ -1,4 +1,5 @@
-"""Request ids and the access log: one JSON line per request, with the id on every line."""
+"""Request ids, the access log (one JSON line per request, with the id on every line) and the
+request metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 from flask import Flask, Response, g, request
 
+from memedroid import metrics
 from memedroid.logs import request_id_var, sane_request_id
 
 log = logging.getLogger("memedroid.access")
@@ -22,7 +24,11 @@ def _begin() -> None:
 
 def _finish(response: Response) -> Response:
     response.headers[HEADER] = g.get("request_id", "")
-    duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    # The route template, not the path: /api/v1/posts/<int:post_id> is one series, not one per post.
+    labels = (request.url_rule.rule if request.url_rule else "unmatched", request.method, str(response.status_code))
+    metrics.REQUESTS.labels(*labels).inc()
+    metrics.REQUEST_SECONDS.labels(*labels).observe(seconds)
     log.info(
         "request",
         extra={
@@ -30,7 +36,7 @@ def _finish(response: Response) -> Response:
             "method": request.method,
             "path": request.path,
             "status": response.status_code,
-            "duration_ms": duration_ms,
+            "duration_ms": round(seconds * 1000, 2),
             "user_id": g.get("user_id"),
         },
     )

@@ -1,0 +1,66 @@
+"""Prometheus metrics, correct across every process of one supervisor.
+
+`bin/memedroid-supervisor` points `PROMETHEUS_MULTIPROC_DIR` at a folder of its own before
+anything imports prometheus_client (see `cli.share_metrics_folder`), so the gunicorn workers,
+the media workers, the finalizer and the janitor all write their samples there and any
+gunicorn worker can serve the sum at `GET /metrics`. Without that variable (tests that build
+the app in-process, one-off CLI commands) metrics live in the process's memory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+REQUESTS = Counter(
+    "memedroid_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["endpoint", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "memedroid_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template, method and status.",
+    ["endpoint", "method", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UPLOAD_BYTES = Counter("memedroid_upload_bytes_total", "Bytes of accepted uploads, by source type.", ["kind"])
+JOBS = Counter(
+    "memedroid_jobs_total",
+    "Media jobs finalized, by source type and what became of them "
+    "(completed, failed, pending = retried, discarded = a late result after the lease moved on).",
+    ["kind", "outcome"],
+)
+PROCESSING_SECONDS = Histogram(
+    "memedroid_processing_duration_seconds",
+    "Time a worker spent on one job, by source type and the worker's verdict.",
+    ["kind", "outcome"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320),
+)
+JANITOR_ACTIONS = Counter("memedroid_janitor_actions_total", "What the janitor did, by action.", ["action"])
+CACHE_LOOKUPS = Counter("memedroid_cache_lookups_total", "Redis cache lookups, by cache and result.", ["cache", "result"])
+# Read when scraped, by whichever process answers: the most recent reading is the truth.
+QUEUE_DEPTH = Gauge("memedroid_job_queue_depth", "Jobs waiting on the in-memory queue.", multiprocess_mode="mostrecent")
+BACKLOG = Gauge(
+    "memedroid_job_backlog",
+    "Durable backlog: media rows pending or processing in PostgreSQL.",
+    multiprocess_mode="mostrecent",
+)
+DEPENDENCY_UP = Gauge(
+    "memedroid_dependency_up",
+    "1 when a dependency answered the last health probe, 0 when it did not.",
+    ["dependency"],
+    multiprocess_mode="mostrecent",
+)
+
+
+def exposition() -> bytes:
+    """The text format of every metric: summed over the supervisor's processes when shared."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
