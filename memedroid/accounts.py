@@ -12,19 +12,19 @@ from memedroid.errors import Unauthorized
 from memedroid.settings import Settings
 from memedroid.users import User
 
-_USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}")
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 BAD_CREDENTIALS = "invalid login or password"
 
 
 def username_problem(value: str) -> str | None:
-    if not _USERNAME.fullmatch(value):
+    if not USERNAME.fullmatch(value):
         return "must be 3 to 30 letters, digits or underscores"
     return None
 
 
 def email_problem(value: str) -> str | None:
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
+    if len(value) > 254 or not EMAIL.fullmatch(value):
         return "must be a valid email address"
     return None
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from memedroid.accounts import Accounts
-from memedroid.api import Services, auth, health, limits, posts, problems, requestlog, tags, tokens, users
+from memedroid.api import Services, auth, health, limits, openapi, posts, problems, requestlog, tags, tokens, users, validation
 from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.feeds import Feeds
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
     if settings is None:
         settings = Settings.from_env()
         settings.warn_if_generated_secret()
-    app = Flask("memedroid")
+    app = Flask("memedroid", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -41,8 +41,9 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
 
     requestlog.init_app(app)
     problems.init_app(app)
+    app.before_request(validation.reject_nul_in_url)
     tokens.init_app(app, settings, services.accounts)
-    for blueprint in (health.bp, auth.bp, users.bp, posts.bp, tags.bp):
+    for blueprint in (health.bp, openapi.bp, auth.bp, users.bp, posts.bp, tags.bp):
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)

@@ -6,15 +6,15 @@ import functools
 
 import bcrypt
 
-MIN_BYTES = 8
+MIN_CHARACTERS = 8
 MAX_BYTES = 72  # bcrypt reads 72 bytes at most; bcrypt 5 raises beyond
 
 
 def problem(password: str) -> str | None:
     """Why `password` cannot be used, or None when it can."""
+    if len(password) < MIN_CHARACTERS:
+        return f"must be at least {MIN_CHARACTERS} characters"
     size = len(password.encode("utf-8"))
-    if size < MIN_BYTES:
-        return f"must be at least {MIN_BYTES} bytes"
     if size > MAX_BYTES:
         return f"must be at most {MAX_BYTES} bytes in UTF-8 (this one is {size})"
     if "\x00" in password:
@@ -30,7 +30,7 @@ def verify(password: str, password_hash: str | None, rounds: int) -> bool:
     """True when `password` matches. With no hash (unknown user) a dummy hash of the same cost
     is checked, so that both failures take the same time and reveal nothing."""
     usable = problem(password) is None
-    candidate = password.encode("utf-8") if usable else b"-" * MIN_BYTES
+    candidate = password.encode("utf-8") if usable else b"-" * MIN_CHARACTERS
     expected = (password_hash if password_hash is not None else _dummy_hash(rounds)).encode("ascii")
     try:
         matches = bcrypt.checkpw(candidate, expected)

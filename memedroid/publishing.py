@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 MAX_CAPTION = 2000
 MAX_TAGS = 10
-_TAG = re.compile(r"[a-z0-9_]{1,32}")
+TAG = re.compile(r"[a-z0-9_]{1,32}")
 ACCEPTED_LABELS = ", ".join(dict.fromkeys(t.label for t in ACCEPTED.values()))
 POLL_SECONDS = 0.25
 
@@ -37,7 +37,7 @@ def normalise_tags(values: list[str]) -> list[str]:
             tag = raw.strip().lower().lstrip("#")
             if not tag:
                 continue
-            if not _TAG.fullmatch(tag):
+            if not TAG.fullmatch(tag):
                 raise ValidationError({"tags": f"{raw.strip()!r} is not a tag: use 1 to 32 of a-z, 0-9 and _"})
             if tag not in tags:
                 tags.append(tag)
@@ -48,6 +48,8 @@ def normalise_tags(values: list[str]) -> list[str]:
 
 def check_caption(caption: str) -> str:
     caption = caption.strip()
+    if "\x00" in caption:
+        raise ValidationError({"caption": "must not contain NUL characters"})
     if len(caption) > MAX_CAPTION:
         raise ValidationError({"caption": f"must be at most {MAX_CAPTION} characters"})
     return caption

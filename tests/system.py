@@ -114,12 +114,17 @@ class System:
 
     # --- API -------------------------------------------------------------------------------
 
-    def sign_up(self, username: str = "alice") -> dict[str, str]:
-        """Register and log in; return headers that authenticate as `username`."""
+    def tokens(self, username: str = "alice") -> dict[str, str]:
+        """Register and log in `username`; return the login response (both tokens)."""
         body = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
         assert self.http.post(f"{self.url}/api/v1/auth/register", json=body).status_code == 201
-        tokens = self.http.post(f"{self.url}/api/v1/auth/login", json={"login": username, "password": PASSWORD}).json()
-        return {"Authorization": f"Bearer {tokens['access_token']}"}
+        response = self.http.post(f"{self.url}/api/v1/auth/login", json={"login": username, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def sign_up(self, username: str = "alice") -> dict[str, str]:
+        """Register and log in; return headers that authenticate as `username`."""
+        return {"Authorization": f"Bearer {self.tokens(username)['access_token']}"}
 
     def upload(self, auth: dict[str, str], path: Path, name: str | None = None, **fields: Any) -> requests.Response:
         with path.open("rb") as file:

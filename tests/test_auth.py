@@ -62,6 +62,9 @@ def test_duplicates_differing_only_in_case_conflict(client: FlaskClient, first, 
         ({"username": "alice", "email": "a@example.com", "password": 12345678}, "password"),
         ({"username": "alice", "email": "a@example.com"}, "password"),
         ({"username": "alice", "email": "a@example.com", "password": PASSWORD, "admin": True}, "admin"),
+        # Found by schemathesis: text PostgreSQL (NUL) or UTF-8 (a lone surrogate) cannot hold.
+        ({"username": "alice", "email": "a\x00b@example.com", "password": PASSWORD}, "email"),
+        ({"username": "alice", "email": "a@example.com", "password": PASSWORD + "\ud800"}, "password"),
     ],
 )
 def test_each_invalid_field_is_named(client: FlaskClient, body, field) -> None:
@@ -78,6 +81,7 @@ def test_password_over_72_bytes_is_a_clear_400(client: FlaskClient) -> None:
     assert register(client, password="é" * 36).status_code == 201
     # Logging in with an overlong password is a plain failed login, never a crash.
     assert_problem(login(client, password=password), 401)
+    assert_problem(login(client, password="\ud800" * 9), 400)
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ def test_migrate_and_create_user(settings: Settings, client) -> None:
     again = memedroid(settings, "create-user", "OPAL", "x@example.com", "--password-stdin", stdin="long enough pw\n")
     assert again.returncode == 1 and "username is already taken" in again.stderr
     short = memedroid(settings, "create-user", "zed", "zed@example.com", "--password-stdin", stdin="short\n")
-    assert short.returncode == 1 and "password must be at least 8 bytes" in short.stderr
+    assert short.returncode == 1 and "password must be at least 8 characters" in short.stderr
 
 
 def test_stats_reprocess_and_orphans(settings: Settings) -> None:

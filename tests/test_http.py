@@ -22,6 +22,11 @@ def test_unknown_route_and_wrong_method_are_problems(client: FlaskClient) -> Non
     assert "POST" in response.headers["Allow"]
 
 
+@pytest.mark.parametrize("url", ["/api/v1/users/al%00ice", "/api/v1/posts?author=al%00ice", "/api/v1/tags?prefix=%00"])
+def test_a_nul_in_the_url_is_a_400(client: FlaskClient, url: str) -> None:
+    assert "NUL" in assert_problem(client.get(url), 400)["detail"]
+
+
 def test_oversized_body_is_413(client: FlaskClient, settings: Settings) -> None:
     body = "x" * (settings.max_request_bytes + 1)
     assert_problem(client.post("/api/v1/auth/login", data=body, content_type="application/json"), 413)

@@ -67,6 +67,8 @@ def test_repeated_tag_fields_and_limits(client, auth, tmp_path) -> None:
     assert assert_problem(bad, 400)["errors"][0]["field"] == "tags"
     long_caption = upload(client, auth, image, caption="x" * 2001)
     assert assert_problem(long_caption, 400)["errors"][0]["field"] == "caption"
+    nul_caption = upload(client, auth, image, caption="a\x00b")
+    assert assert_problem(nul_caption, 400)["errors"] == [{"field": "caption", "message": "must not contain NUL characters"}]
 
 
 @pytest.mark.parametrize(
@@ -113,6 +115,10 @@ def test_oversized_upload_is_413_and_leaves_nothing(make_client, auth, settings,
         ({"data": b"{}", "content_type": "application/json"}, 415),
         ({"data": {"caption": "no file"}, "content_type": "multipart/form-data"}, 400),
         ({"data": b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nabc",
+          "content_type": "multipart/form-data; boundary=xyz"}, 400),
+        # Found by schemathesis: a part whose name does not parse (here: none at all).
+        ({"data": b"--xyz\r\nContent-Disposition: form-data\r\n\r\nfalse\r\n--xyz\r\n"
+                  b"Content-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nabc\r\n--xyz--\r\n",
           "content_type": "multipart/form-data; boundary=xyz"}, 400),
     ],
 )  # fmt: skip

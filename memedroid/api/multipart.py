@@ -70,6 +70,8 @@ def _decode(storage: Storage, limit: int, boundary: bytes, form: UploadForm) -> 
                         raise BadRequest(f"unexpected file part {event.name!r}: send exactly one part named 'file'")
                     part, sink = event, storage.upload_sink(limit)
                 elif isinstance(event, Field):
+                    if not event.name:
+                        raise BadRequest("a form part has no name: each needs Content-Disposition: form-data; name=...")
                     part, text = event, bytearray()
                 elif isinstance(event, Data):
                     if isinstance(part, File) and sink is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from flask import Blueprint, Response, g, request, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
 from memedroid.api import PREFIX, services, tokens
 from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
+from memedroid.api.validation import invalid, query_number
 from memedroid.errors import ValidationError
 from memedroid.publishing import check_caption, normalise_tags
 
@@ -59,8 +58,8 @@ def index() -> Response:
         raise ValidationError({"tag": "use either tag or author, not both"})
     tag = args.get("tag")
     if tag is not None:
-        tag = normalise_tags([tag])[0] if tag.strip() else _invalid("tag", "must not be empty")
-    limit = _number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True)
+        tag = normalise_tags([tag])[0] if tag.strip() else invalid("tag", "must not be empty")
+    limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True)
     page = services().feeds.page(tag, args.get("author"), args.get("cursor"), int(limit), viewer)
     return Response(page, mimetype="application/json")
 
@@ -68,7 +67,7 @@ def index() -> Response:
 @bp.get("/<int:post_id>")
 def show(post_id: int) -> dict[str, object]:
     viewer = _optional_viewer()
-    wait = _number("wait", 0, MAX_WAIT_SECONDS, default=0)
+    wait = query_number("wait", 0, MAX_WAIT_SECONDS, default=0)
     if wait:
         services().publishing.wait(post_id, viewer, wait)
     return services().feeds.post(post_id, viewer)
@@ -99,24 +98,6 @@ def _optional_viewer() -> int | None:
     verify_jwt_in_request(optional=True)
     g.user_id = tokens.current_user_id_or_none()
     return g.user_id  # type: ignore[no-any-return]
-
-
-def _number(name: str, low: float, high: float, default: float, integer: bool = False) -> float:
-    """A numeric query parameter within [low, high], or a 400 naming it."""
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:  # also false for NaN
-        _invalid(name, f"must be {'an integer' if integer else 'a number'} from {low:g} to {high:g}")
-    return value
-
-
-def _invalid(name: str, message: str) -> NoReturn:
-    raise ValidationError({name: message})
 
 
 @files.get("/media/<path:name>")

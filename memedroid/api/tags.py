@@ -7,6 +7,7 @@ import re
 from flask import Blueprint, request
 
 from memedroid.api import PREFIX, services
+from memedroid.api.validation import query_number
 from memedroid.errors import ValidationError
 
 bp = Blueprint("tags", __name__, url_prefix=f"{PREFIX}/tags")
@@ -15,10 +16,7 @@ _PREFIX = re.compile(r"[a-z0-9_]{0,32}")
 
 
 def _limit() -> int:
-    raw = request.args.get("limit", "10")
-    if not raw.isdigit() or not 1 <= int(raw) <= 50:
-        raise ValidationError({"limit": "must be an integer from 1 to 50"})
-    return int(raw)
+    return int(query_number("limit", 1, 50, default=10, integer=True))
 
 
 @bp.get("")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import request
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
@@ -39,7 +39,7 @@ def string_fields(data: dict[str, Any], **checks: Check) -> dict[str, str]:
             errors[name] = "is required"
         elif not isinstance(value, str):
             errors[name] = "must be a string"
-        elif (message := check(value)) is not None:
+        elif (message := text_problem(value) or check(value)) is not None:
             errors[name] = message
         else:
             values[name] = value
@@ -48,6 +48,24 @@ def string_fields(data: dict[str, Any], **checks: Check) -> dict[str, str]:
     if errors:
         raise ValidationError(errors)
     return values
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as text: PostgreSQL takes no NUL, UTF-8 no lone surrogate
+    (JSON's "\\ud800" decodes to one)."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
+
+
+def reject_nul_in_url() -> None:
+    """Before every request: a NUL in the path or the query can reach no valid resource."""
+    if "\x00" in request.path or any("\x00" in key + value for key, value in request.args.items(multi=True)):
+        raise BadRequest("the URL must not contain NUL characters (%00)")
 
 
 def length(low: int, high: int) -> Check:
@@ -59,3 +77,21 @@ def length(low: int, high: int) -> Check:
         return None
 
     return check
+
+
+def query_number(name: str, low: float, high: float, default: float, integer: bool = False) -> float:
+    """A numeric query parameter within [low, high], or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:  # also "¹", which str.isdigit() would let through
+        value = low - 1
+    if not low <= value <= high:  # also false for NaN
+        invalid(name, f"must be {'an integer' if integer else 'a number'} from {low:g} to {high:g}")
+    return value
+
+
+def invalid(name: str, message: str) -> NoReturn:
+    raise ValidationError({name: message})

@@ -1,0 +1,505 @@
+"""The OpenAPI 3.1 document (`GET /openapi.json`) and the Swagger UI page that browses it
+(`GET /docs`, its assets bundled from PyPI: no CDN).
+
+The document is written here, next to the code it describes; tests/test_openapi.py fails when
+a Flask route is missing from it (or it lists one Flask does not have), and runs schemathesis
+against the live app to check every response against it.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from typing import Any
+
+from flask import Blueprint, Response, abort, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from memedroid import passwords
+from memedroid.accounts import EMAIL, USERNAME
+from memedroid.api import PREFIX
+from memedroid.api.limits import exempt
+from memedroid.publishing import MAX_CAPTION, MAX_TAGS, TAG
+from memedroid.sniff import ACCEPTED
+
+bp = Blueprint("docs", __name__)
+
+PROBLEM = "application/problem+json"
+SWAGGER_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"}
+TIMESTAMP = {"type": "string", "format": "date-time", "examples": ["2026-11-29T16:41:32.120000+00:00"]}
+
+
+def anchored(pattern: re.Pattern[str]) -> str:
+    """A Python `fullmatch` pattern as a JSON Schema (ECMA-262) `pattern`."""
+    return f"^{pattern.pattern}$"
+
+
+TAG_PATTERN = anchored(TAG)
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str] | None = None, **properties: Any) -> dict[str, Any]:
+    """A JSON object schema with exactly these properties (all required unless listed)."""
+    return {
+        "type": "object",
+        "required": list(properties) if required is None else required,
+        "properties": properties,
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        **obj(
+            ["type", "title", "status", "instance"],
+            type={"type": "string", "examples": ["about:blank"]},
+            title={"type": "string", "examples": ["Not Found"]},
+            status={"type": "integer", "minimum": 400, "maximum": 599},
+            detail={"type": "string", "examples": ["no post 42"]},
+            instance={"type": "string", "description": "The request's path.", "examples": ["/api/v1/posts/42"]},
+            request_id={"type": ["string", "null"], "description": "Also in the X-Request-ID header and every log line."},
+            errors={
+                "type": "array",
+                "description": "Validation problems, one per field (400 only).",
+                "items": obj(field={"type": "string"}, message={"type": "string"}),
+            },
+            detected={"type": "string", "description": "What an unsupported upload looks like (415 only)."},
+        ),
+        "description": "RFC 9457 problem details; every error has this shape.",
+    },
+    "User": obj(
+        id={"type": "integer", "examples": [1]},
+        username={"type": "string", "examples": ["alice"]},
+        created_at=TIMESTAMP,
+    ),
+    "Account": {
+        "allOf": [ref("User"), obj(email={"type": "string", "format": "email", "examples": ["alice@example.com"]})],
+        "description": "The signed-in user's own account.",
+    },
+    "Profile": {
+        "allOf": [
+            ref("User"),
+            obj(
+                post_count={"type": "integer", "minimum": 0, "description": "Completed posts."},
+                like_count={"type": "integer", "minimum": 0, "description": "Likes on those posts."},
+            ),
+        ]
+    },
+    "Tokens": obj(
+        ["access_token", "token_type", "expires_in"],
+        access_token={"type": "string", "description": "Send as `Authorization: Bearer <token>`."},
+        refresh_token={"type": "string", "description": "Login only: exchange it at /auth/refresh."},
+        token_type={"const": "Bearer"},
+        expires_in={"type": "integer", "description": "Seconds the access token lives.", "examples": [900]},
+    ),
+    "Media": obj(
+        kind={"enum": ["image", "animated", "video"]},
+        url={"type": "string", "examples": ["/media/ab/cd/abcd0123.jpg"]},
+        thumbnail_url={"type": "string", "examples": ["/media/ab/cd/abcd0123.thumb.jpg"]},
+        width={"type": "integer"},
+        height={"type": "integer"},
+        duration_s={"type": ["number", "null"], "description": "Animated and video media."},
+        mime={"type": "string", "examples": ["image/jpeg", "video/mp4"]},
+        blurhash={"type": ["string", "null"], "description": "A placeholder to paint while the file loads."},
+        loop={"type": "boolean", "description": "Play in a loop, like a GIF."},
+    ),
+    "Post": obj(
+        ["id", "status", "error", "caption", "tags", "author", "created_at", "media", "like_count", "view_count"],
+        id={"type": "integer", "examples": [42]},
+        status={
+            "enum": ["pending", "processing", "completed", "failed"],
+            "description": "Uploads are processed in the background; only the author sees a post before it completes.",
+        },
+        error={"type": ["string", "null"], "description": "Why processing failed, for people."},
+        caption={"type": "string", "maxLength": MAX_CAPTION},
+        tags={"type": "array", "items": {"type": "string", "pattern": TAG_PATTERN}, "examples": [["cats", "funny"]]},
+        author=obj(id={"type": "integer"}, username={"type": "string"}),
+        created_at=TIMESTAMP,
+        media={"oneOf": [ref("Media"), {"type": "null"}], "description": "Null until completed."},
+        like_count={"type": "integer", "minimum": 0},
+        view_count={"type": "integer", "minimum": 0},
+        liked_by_me={"type": "boolean", "description": "Only when the request carries a token."},
+    ),
+    "Page": obj(
+        items={"type": "array", "items": ref("Post")},
+        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    ),
+    "Tags": obj(items={"type": "array", "items": obj(name={"type": "string"}, post_count={"type": "integer"})}),
+    "Status": obj(status={"type": "string", "examples": ["ok"]}),
+}
+
+HEADERS = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "string"}},
+    "Location": {"description": "Where the new resource lives.", "schema": {"type": "string"}},
+}
+
+
+def problem(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {PROBLEM: {"schema": ref("Problem")}}}
+    if retry_after:
+        response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+    return response
+
+
+RESPONSES = {
+    "BadRequest": problem("The body or a parameter is invalid; `errors` names each field."),
+    "Unauthorized": problem("The token is missing, malformed, expired or revoked."),
+    "NotFound": problem("No such resource (or not visible to the caller)."),
+    "UnsupportedMediaType": problem("The body's type is not the one expected."),
+    "TooManyRequests": problem("Over the rate limit.", retry_after=True),
+    "Unavailable": problem("A dependency (the database, storage, the pipeline's backlog) cannot serve now.", retry_after=True),
+}
+
+
+def answers(*names: str) -> dict[str, Any]:
+    codes = {
+        "BadRequest": "400",
+        "Unauthorized": "401",
+        "NotFound": "404",
+        "UnsupportedMediaType": "415",
+        "TooManyRequests": "429",
+        "Unavailable": "503",
+    }
+    return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
+
+
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def operation(
+    summary: str,
+    ok: dict[str, dict[str, Any]],
+    errors: tuple[str, ...] = (),
+    auth: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str = "posts",
+    **extra: Any,
+) -> dict[str, Any]:
+    """One operation. `auth`: None (public), "required" or "optional". Every route but the
+    probes may answer 429 (rate limits) and 503 (the database is down)."""
+    found: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**ok, **answers(*errors)}}
+    if auth == "required":
+        found["security"] = [{"bearer": []}]
+        found["responses"].update(answers("Unauthorized"))
+    elif auth == "optional":
+        found["security"] = [{"bearer": []}, {}]
+        found["responses"].update(answers("Unauthorized"))
+    if parameters:
+        found["parameters"] = parameters
+    if body:
+        found["requestBody"] = body
+    found.update(extra)
+    return found
+
+
+def api(summary: str, ok: dict[str, dict[str, Any]], errors: tuple[str, ...] = (), **kwargs: Any) -> dict[str, Any]:
+    """An /api/v1 operation: rate limited and backed by the database."""
+    return operation(summary, ok, (*errors, "TooManyRequests", "Unavailable"), **kwargs)
+
+
+def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+POST_ID = path("post_id", {"type": "integer", "minimum": 0}, "The post's id.")
+LIMIT_TAGS = query("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "How many tags.")
+NO_CONTENT = {"204": {"description": "Done."}}
+CREDENTIALS = obj(
+    username={"type": "string", "pattern": anchored(USERNAME), "examples": ["alice"]},
+    email={"type": "string", "pattern": anchored(EMAIL), "maxLength": 254, "examples": ["alice@example.com"]},
+    password={
+        "type": "string",
+        "minLength": passwords.MIN_CHARACTERS,
+        "maxLength": passwords.MAX_BYTES,
+        "description": f"At least {passwords.MIN_CHARACTERS} characters and at most {passwords.MAX_BYTES} bytes in UTF-8; no NUL.",
+        "examples": ["correct horse battery"],
+    },
+)
+CREDENTIALS["additionalProperties"] = False
+
+
+def paths() -> dict[str, Any]:
+    accepted = ", ".join(sorted(ACCEPTED))
+    return {
+        "/healthz": {"get": operation("Liveness: the process serves.", json_ok(ref("Status")), tag="operations")},
+        "/readyz": {
+            "get": operation("Readiness: the database answers.", json_ok(ref("Status")), ("Unavailable",), tag="operations")
+        },
+        "/metrics": {
+            "get": operation(
+                "Prometheus metrics, summed over every process (see the README's metric table).",
+                {"200": {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                tag="operations",
+            )
+        },
+        "/openapi.json": {
+            "get": operation("This document.", json_ok({"type": "object"}), tag="operations"),
+        },
+        "/docs": {
+            "get": operation(
+                "Browse this document (Swagger UI).",
+                {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                tag="operations",
+            )
+        },
+        "/docs/{asset}": {
+            "get": operation(
+                "The Swagger UI page's own files.",
+                {"200": {"description": "A script, style sheet or icon.", "content": {"*/*": {"schema": {}}}}},
+                ("NotFound",),
+                parameters=[path("asset", {"type": "string"}, "A file name, e.g. swagger-ui.css.")],
+                tag="operations",
+            )
+        },
+        f"{PREFIX}/auth/register": {
+            "post": api(
+                "Create an account.",
+                {
+                    "201": {
+                        **json_ok(ref("User"))["200"],
+                        "headers": {"Location": {"$ref": "#/components/headers/Location"}},
+                    },
+                    "409": problem("The username or email is taken (compared case-insensitively)."),
+                },
+                ("BadRequest", "UnsupportedMediaType"),
+                body={"required": True, "content": {"application/json": {"schema": CREDENTIALS}}},
+                tag="auth",
+            )
+        },
+        f"{PREFIX}/auth/login": {
+            "post": api(
+                "Sign in with a username or email; answers an access and a refresh token.",
+                json_ok(ref("Tokens")),
+                ("BadRequest", "UnsupportedMediaType", "Unauthorized"),
+                body={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                **obj(
+                                    login={"type": "string", "minLength": 1, "maxLength": 254, "examples": ["alice"]},
+                                    password={"type": "string", "minLength": 1, "maxLength": 1024},
+                                ),
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                tag="auth",
+            )
+        },
+        f"{PREFIX}/auth/refresh": {
+            "post": api(
+                "Exchange the refresh token (as the Bearer token) for a new access token.",
+                json_ok(ref("Tokens")),
+                auth="required",
+                tag="auth",
+            )
+        },
+        f"{PREFIX}/auth/logout": {
+            "post": api(
+                "Revoke this session: its access and refresh tokens stop working.", NO_CONTENT, auth="required", tag="auth"
+            )
+        },
+        f"{PREFIX}/users/me": {"get": api("The signed-in account.", json_ok(ref("Account")), auth="required", tag="users")},
+        f"{PREFIX}/users/{{username}}": {
+            "get": api(
+                "A public profile with the totals of the user's completed posts.",
+                json_ok(ref("Profile")),
+                ("NotFound",),
+                parameters=[path("username", {"type": "string"}, "Compared case-insensitively.")],
+                tag="users",
+            )
+        },
+        f"{PREFIX}/posts": {
+            "post": api(
+                "Upload a meme. Answers 202 at once; the media is processed in the background "
+                "(poll the post, or GET it with `wait`).",
+                {
+                    "202": {
+                        **json_ok(ref("Post"))["200"],
+                        "description": "Accepted: the post, `pending` (or `completed` when the same bytes were seen before).",
+                        "headers": {"Location": {"$ref": "#/components/headers/Location"}},
+                    },
+                    "413": problem("The file is over MAX_UPLOAD_BYTES."),
+                    "415": problem(f"Not a supported type (accepted: {accepted}); `detected` says what it looks like."),
+                    "422": problem("The file is empty, or these exact bytes were rejected before (with the reason)."),
+                    "507": problem("The server's disk is full; nothing was stored."),
+                },
+                ("BadRequest",),
+                auth="required",
+                body={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": obj(
+                                ["file"],
+                                file={"type": "string", "contentMediaType": "application/octet-stream"},
+                                caption={"type": "string", "maxLength": MAX_CAPTION},
+                                tags={
+                                    "type": "string",
+                                    "description": f"Comma-separated (or repeat the field); at most {MAX_TAGS} of "
+                                    "1 to 32 of a-z, 0-9 and _ (a leading # is dropped).",
+                                    "examples": ["cats,funny"],
+                                },
+                            ),
+                        }
+                    },
+                },
+            ),
+            "get": api(
+                "The feed: completed posts, newest first; `tag` or `author` narrows it.",
+                json_ok(ref("Page")),
+                ("BadRequest", "NotFound"),
+                auth="optional",
+                parameters=[
+                    query("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
+                    query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size."),
+                    query("tag", {"type": "string", "pattern": TAG_PATTERN}, "Only posts with this tag."),
+                    query("author", {"type": "string"}, "Only this user's posts (404 for an unknown user)."),
+                ],
+            ),
+        },
+        f"{PREFIX}/posts/{{post_id}}": {
+            "get": api(
+                "One post; counts a view. `wait` long-polls while it is pending or processing.",
+                json_ok(ref("Post")),
+                ("BadRequest", "NotFound"),
+                auth="optional",
+                parameters=[
+                    POST_ID,
+                    query("wait", {"type": "number", "minimum": 0, "maximum": 30}, "Seconds to wait for processing."),
+                ],
+            ),
+            "delete": api(
+                "Delete one of your posts (its media goes when no other post shows it).",
+                {**NO_CONTENT, "403": problem("Someone else's post.")},
+                ("NotFound",),
+                auth="required",
+                parameters=[POST_ID],
+            ),
+        },
+        f"{PREFIX}/posts/{{post_id}}/like": {
+            method: api(summary, NO_CONTENT, ("NotFound",), auth="required", parameters=[POST_ID])
+            for method, summary in (("put", "Like a post (idempotent)."), ("delete", "Unlike a post (idempotent)."))
+        },
+        f"{PREFIX}/tags": {
+            "get": api(
+                "Tag autocomplete, with how many completed posts carry each tag.",
+                json_ok(ref("Tags")),
+                ("BadRequest",),
+                parameters=[
+                    query("prefix", {"type": "string", "pattern": "^#?[a-z0-9_]{0,32}$"}, "What the tag starts with."),
+                    LIMIT_TAGS,
+                ],
+                tag="tags",
+            )
+        },
+        f"{PREFIX}/tags/trending": {
+            "get": api(
+                "The tags with the most completed posts in the last 24 hours.",
+                json_ok(ref("Tags")),
+                ("BadRequest",),
+                parameters=[LIMIT_TAGS],
+                tag="tags",
+            )
+        },
+        "/media/{name}": {
+            "get": operation(
+                "Development only (production serves these files from a web server): a processed file, with Range and ETag.",
+                {
+                    "200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
+                    "206": {"description": "The requested range.", "content": {"*/*": {"schema": {}}}},
+                    "304": {"description": "Not modified."},
+                    "416": problem("The range is outside the file."),
+                },
+                ("NotFound",),
+                parameters=[path("name", {"type": "string"}, "The path under media/, as in a post's `media.url`.")],
+                tag="media",
+            )
+        },
+    }
+
+
+def json_ok(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"200": json_body(schema, "OK.")}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MemeDroid API",
+            "version": version("memedroid"),
+            "summary": "Post memes (images, GIFs, short videos), tag them, like them, scroll feeds.",
+            "description": "JSON in and out; every error is `application/problem+json` (RFC 9457). "
+            "Send `X-Request-ID` to follow a request through the logs; the response echoes it.",
+        },
+        "tags": [{"name": name} for name in ("auth", "users", "posts", "tags", "media", "operations")],
+        "paths": paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "headers": HEADERS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The access token from /auth/login (the refresh token for /auth/refresh only).",
+                }
+            },
+        },
+    }
+
+
+_DOCUMENT = document()
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>MemeDroid API</title>
+  <link rel="icon" href="/docs/favicon-32x32.png">
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+"""
+INIT = 'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui", deepLinking: true});\n'
+
+
+@bp.get("/openapi.json")
+@exempt
+def openapi() -> dict[str, Any]:
+    return _DOCUMENT
+
+
+@bp.get("/docs")
+@exempt
+def docs() -> Response:
+    response = Response(PAGE, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+    return response
+
+
+@bp.get("/docs/<asset>")
+@exempt
+def docs_asset(asset: str) -> Response:
+    if asset == "init.js":  # our own script: the page's policy allows no inline scripts
+        return Response(INIT, mimetype="text/javascript")
+    if asset not in SWAGGER_ASSETS:
+        abort(404)
+    return send_from_directory(swagger_ui_path, asset, max_age=24 * 3600)
