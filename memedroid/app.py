@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from memedroid.accounts import Accounts
 from memedroid.api import Services, auth, health, limits, openapi, posts, problems, requestlog, tags, tokens, users, validation
@@ -48,4 +49,7 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)
     limits.init_app(app, settings)
+    if settings.trusted_proxies:  # the client's address (rate limits, logs) from X-Forwarded-For
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     return app

@@ -28,6 +28,21 @@ def test_login_is_limited_per_ip_and_per_account(make_client) -> None:
     assert login_as(client, "someone", "10.0.2.1") == 401
 
 
+def test_behind_a_trusted_proxy_limits_key_on_the_forwarded_client(make_client) -> None:
+    direct = make_client(read_rate_limit="2/minute")
+    proxied = make_client(read_rate_limit="2/minute", trusted_proxies=1)
+
+    def read(client: FlaskClient, forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return client.get("/api/v1/tags", headers=headers, environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code
+
+    # Directly reached, a forged header changes nothing: all from the one peer.
+    assert [read(direct, f"203.0.113.{n}") for n in range(3)] == [200, 200, 429]
+    # Behind one proxy, each client has its own budget (the proxy's own address does not matter).
+    assert [read(proxied, "198.51.100.7") for _ in range(3)] == [200, 200, 429]
+    assert read(proxied, "198.51.100.8") == 200
+
+
 def test_uploads_are_limited_per_user(make_client, tmp_path) -> None:
     client = make_client(upload_rate_limit="2/hour")
     alice = bearer(signed_up(client, "alice")["access_token"])

@@ -153,20 +153,24 @@ RESPONSES = {
 }
 
 
+STATUS = {
+    "BadRequest": "400",
+    "Unauthorized": "401",
+    "NotFound": "404",
+    "UnsupportedMediaType": "415",
+    "TooManyRequests": "429",
+    "Unavailable": "503",
+}
+LOCATION = {"Location": {"$ref": "#/components/headers/Location"}}
+
+
 def answers(*names: str) -> dict[str, Any]:
-    codes = {
-        "BadRequest": "400",
-        "Unauthorized": "401",
-        "NotFound": "404",
-        "UnsupportedMediaType": "415",
-        "TooManyRequests": "429",
-        "Unavailable": "503",
-    }
-    return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
+    """References to the shared problem responses, by name."""
+    return {STATUS[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
 
 
-def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def json_ok(schema: dict[str, Any], status: str = "200", description: str = "OK.", **more: Any) -> dict[str, Any]:
+    return {status: {"description": description, "content": {"application/json": {"schema": schema}}, **more}}
 
 
 def operation(
@@ -177,22 +181,17 @@ def operation(
     parameters: list[dict[str, Any]] | None = None,
     body: dict[str, Any] | None = None,
     tag: str = "posts",
-    **extra: Any,
 ) -> dict[str, Any]:
     """One operation. `auth`: None (public), "required" or "optional". Every route but the
     probes may answer 429 (rate limits) and 503 (the database is down)."""
     found: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**ok, **answers(*errors)}}
-    if auth == "required":
-        found["security"] = [{"bearer": []}]
-        found["responses"].update(answers("Unauthorized"))
-    elif auth == "optional":
-        found["security"] = [{"bearer": []}, {}]
+    if auth:
+        found["security"] = [{"bearer": []}] if auth == "required" else [{"bearer": []}, {}]
         found["responses"].update(answers("Unauthorized"))
     if parameters:
         found["parameters"] = parameters
     if body:
         found["requestBody"] = body
-    found.update(extra)
     return found
 
 
@@ -263,10 +262,7 @@ def paths() -> dict[str, Any]:
             "post": api(
                 "Create an account.",
                 {
-                    "201": {
-                        **json_ok(ref("User"))["200"],
-                        "headers": {"Location": {"$ref": "#/components/headers/Location"}},
-                    },
+                    **json_ok(ref("User"), "201", "Created: the public account.", headers=LOCATION),
                     "409": problem("The username or email is taken (compared case-insensitively)."),
                 },
                 ("BadRequest", "UnsupportedMediaType"),
@@ -324,11 +320,12 @@ def paths() -> dict[str, Any]:
                 "Upload a meme. Answers 202 at once; the media is processed in the background "
                 "(poll the post, or GET it with `wait`).",
                 {
-                    "202": {
-                        **json_ok(ref("Post"))["200"],
-                        "description": "Accepted: the post, `pending` (or `completed` when the same bytes were seen before).",
-                        "headers": {"Location": {"$ref": "#/components/headers/Location"}},
-                    },
+                    **json_ok(
+                        ref("Post"),
+                        "202",
+                        "Accepted: the post, `pending` (or `completed` when the same bytes were seen before).",
+                        headers=LOCATION,
+                    ),
                     "413": problem("The file is over MAX_UPLOAD_BYTES."),
                     "415": problem(f"Not a supported type (accepted: {accepted}); `detected` says what it looks like."),
                     "422": problem("The file is empty, or these exact bytes were rejected before (with the reason)."),
@@ -427,10 +424,6 @@ def paths() -> dict[str, Any]:
             )
         },
     }
-
-
-def json_ok(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"200": json_body(schema, "OK.")}
 
 
 def document() -> dict[str, Any]:
