@@ -38,14 +38,17 @@ def test_the_document_lists_exactly_the_routes_flask_serves(app: Flask, client: 
     assert documented - served == set(), "documented operations Flask does not serve"
 
 
-def test_every_operation_documents_its_errors_as_problems(client: FlaskClient) -> None:
+def test_every_operation_documents_its_errors_as_problems_with_examples(client: FlaskClient) -> None:
     document = client.get("/openapi.json").get_json()
+    shared = document["components"]["responses"]
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             assert operation.get("summary"), (method, path)
             for status, response in operation["responses"].items():
-                if int(status) >= 400 and "$ref" not in response:
-                    assert "application/problem+json" in response["content"], (method, path, status)
+                if int(status) >= 400:
+                    response = shared[response["$ref"].rsplit("/", 1)[1]] if "$ref" in response else response
+                    example = response["content"]["application/problem+json"]["example"]
+                    assert example["status"] == int(status), (method, path, status)
 
 
 def test_the_docs_page_needs_nothing_from_another_site(client: FlaskClient) -> None:

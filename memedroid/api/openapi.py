@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.http import HTTP_STATUS_CODES
 
 from memedroid import passwords
 from memedroid.accounts import EMAIL, USERNAME
@@ -66,6 +67,7 @@ SCHEMAS: dict[str, Any] = {
                 "items": obj(field={"type": "string"}, message={"type": "string"}),
             },
             detected={"type": "string", "description": "What an unsupported upload looks like (415 only)."},
+            field={"type": "string", "description": "The field that conflicts (409 only)."},
         ),
         "description": "RFC 9457 problem details; every error has this shape.",
     },
@@ -136,37 +138,44 @@ HEADERS = {
 }
 
 
-def problem(description: str, retry_after: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {PROBLEM: {"schema": ref("Problem")}}}
+def problem(status: int, description: str, detail: str, retry_after: bool = False, **more: Any) -> dict[str, Any]:
+    """A problem+json response, `{status: response}`, with an example body."""
+    example = {"type": "about:blank", "title": HTTP_STATUS_CODES[status], "status": status, "detail": detail,
+               "instance": "/api/v1/posts", "request_id": "9f2c4e0b7d1a4c39b1f3e6a2d5c8b7e4", **more}  # fmt: skip
+    response: dict[str, Any] = {"description": description, "content": {PROBLEM: {"schema": ref("Problem"), "example": example}}}
     if retry_after:
         response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
-    return response
+    return {str(status): response}
 
 
-RESPONSES = {
-    "BadRequest": problem("The body or a parameter is invalid; `errors` names each field."),
-    "Unauthorized": problem("The token is missing, malformed, expired or revoked."),
-    "NotFound": problem("No such resource (or not visible to the caller)."),
-    "UnsupportedMediaType": problem("The body's type is not the one expected."),
-    "TooManyRequests": problem("Over the rate limit.", retry_after=True),
-    "Unavailable": problem("A dependency (the database, storage, the pipeline's backlog) cannot serve now.", retry_after=True),
+# The problems many operations share: components/responses/<name>, keyed by status.
+SHARED = {
+    "BadRequest": problem(
+        400,
+        "The body or a parameter is invalid; `errors` names each field.",
+        "invalid field: limit",
+        errors=[{"field": "limit", "message": "must be an integer from 1 to 100"}],
+    ),
+    "Unauthorized": problem(401, "The token is missing, malformed, expired or revoked.", "the token has expired"),
+    "NotFound": problem(404, "No such resource (or not visible to the caller).", "no post 42"),
+    "UnsupportedMediaType": problem(
+        415, "The body's type is not the one expected.", "expected a JSON body with Content-Type: application/json"
+    ),
+    "TooManyRequests": problem(429, "Over the rate limit.", "5 per 1 minute", retry_after=True),
+    "Unavailable": problem(
+        503,
+        "A dependency (the database, storage, the pipeline's backlog) cannot serve now.",
+        "the database is unavailable, try again shortly",
+        retry_after=True,
+    ),
 }
-
-
-STATUS = {
-    "BadRequest": "400",
-    "Unauthorized": "401",
-    "NotFound": "404",
-    "UnsupportedMediaType": "415",
-    "TooManyRequests": "429",
-    "Unavailable": "503",
-}
+RESPONSES = {name: response for name, shared in SHARED.items() for response in shared.values()}
 LOCATION = {"Location": {"$ref": "#/components/headers/Location"}}
 
 
 def answers(*names: str) -> dict[str, Any]:
     """References to the shared problem responses, by name."""
-    return {STATUS[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
+    return {status: {"$ref": f"#/components/responses/{name}"} for name in names for status in SHARED[name]}
 
 
 def json_ok(schema: dict[str, Any], status: str = "200", description: str = "OK.", **more: Any) -> dict[str, Any]:
@@ -263,7 +272,12 @@ def paths() -> dict[str, Any]:
                 "Create an account.",
                 {
                     **json_ok(ref("User"), "201", "Created: the public account.", headers=LOCATION),
-                    "409": problem("The username or email is taken (compared case-insensitively)."),
+                    **problem(
+                        409,
+                        "The username or email is taken (compared case-insensitively).",
+                        "email is already registered",
+                        field="email",
+                    ),
                 },
                 ("BadRequest", "UnsupportedMediaType"),
                 body={"required": True, "content": {"application/json": {"schema": CREDENTIALS}}},
@@ -326,10 +340,21 @@ def paths() -> dict[str, Any]:
                         "Accepted: the post, `pending` (or `completed` when the same bytes were seen before).",
                         headers=LOCATION,
                     ),
-                    "413": problem("The file is over MAX_UPLOAD_BYTES."),
-                    "415": problem(f"Not a supported type (accepted: {accepted}); `detected` says what it looks like."),
-                    "422": problem("The file is empty, or these exact bytes were rejected before (with the reason)."),
-                    "507": problem("The server's disk is full; nothing was stored."),
+                    **problem(413, "The file is over MAX_UPLOAD_BYTES.", "the file is larger than the limit of 52428800 bytes"),
+                    **problem(
+                        415,
+                        f"Not a supported type (accepted: {accepted}); `detected` says what it looks like.",
+                        "unsupported file type: detected PDF document; accepted types are JPEG image, PNG image, ...",
+                        detected="PDF document",
+                    ),
+                    **problem(
+                        422,
+                        "The file is empty, or these exact bytes were rejected before (with the reason).",
+                        "this file was already rejected: the image is truncated",
+                    ),
+                    **problem(
+                        507, "The server's disk is full; nothing was stored.", "the server has no room for this file right now"
+                    ),
                 },
                 ("BadRequest",),
                 auth="required",
@@ -378,7 +403,7 @@ def paths() -> dict[str, Any]:
             ),
             "delete": api(
                 "Delete one of your posts (its media goes when no other post shows it).",
-                {**NO_CONTENT, "403": problem("Someone else's post.")},
+                {**NO_CONTENT, **problem(403, "Someone else's post.", "only the author may delete a post")},
                 ("NotFound",),
                 auth="required",
                 parameters=[POST_ID],
@@ -416,7 +441,7 @@ def paths() -> dict[str, Any]:
                     "200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
                     "206": {"description": "The requested range.", "content": {"*/*": {"schema": {}}}},
                     "304": {"description": "Not modified."},
-                    "416": problem("The range is outside the file."),
+                    **problem(416, "The range is outside the file.", "The server cannot provide the requested range."),
                 },
                 ("NotFound",),
                 parameters=[path("name", {"type": "string"}, "The path under media/, as in a post's `media.url`.")],
