@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -108,3 +109,39 @@ class Cache:
                     return
                 self._degraded = False
             log.info("redis is back; cache in use again", extra={"event": "cache_recovered"})
+
+
+class LocalCache:
+    """A per-process memory in front of Redis for entries that may be up to `seconds` stale:
+    the hottest reads then make no round trip at all. Bounded; 0 seconds turns it off."""
+
+    def __init__(self, name: str, seconds: float, max_entries: int = 1024) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
+        self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
+
+    def get(self, key: str) -> str | None:
+        if self.seconds <= 0:
+            return None
+        found = self._entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            self._misses.inc()
+            return None
+        self._hits.inc()
+        return found[1]
+
+    def put(self, key: str, value: str) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if len(self._entries) >= self.max_entries:  # readers keep using the old dict meanwhile
+                fresh = {k: entry for k, entry in self._entries.items() if entry[0] >= now}
+                self._entries = fresh if len(fresh) < self.max_entries else {}
+            self._entries[key] = (now + self.seconds, value)
+
+    def clear(self) -> None:
+        self._entries = {}

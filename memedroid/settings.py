@@ -43,6 +43,7 @@ class Settings:
     login_rate_limit: str = "5/minute"
     upload_rate_limit: str = "60/hour"
     read_rate_limit: str = "600/minute"
+    feed_local_seconds: float = 1.0  # how stale a feed page one HTTP worker reuses may be
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
     # The media pipeline.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -129,6 +130,7 @@ ENV: dict[str, str] = {
     "login_rate_limit": "LOGIN_RATE_LIMIT",
     "upload_rate_limit": "UPLOAD_RATE_LIMIT",
     "read_rate_limit": "READ_RATE_LIMIT",
+    "feed_local_seconds": "FEED_LOCAL_SECONDS",
     "trusted_proxies": "TRUSTED_PROXIES",
     "workers": "WORKERS",
     "job_queue_size": "JOB_QUEUE_SIZE",
@@ -154,6 +156,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "bcrypt_rounds": (4, 16),
     "web_concurrency": (1, 256),
     "trusted_proxies": (0, 10),
+    "feed_local_seconds": (0, 60),
     "web_threads": (1, 256),
     "db_pool_size": (1, 200),
     "db_timeout": (0.1, 300),

@@ -110,6 +110,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         db_timeout=2.0,
         login_rate_limit="1000/minute",  # tests/test_limits.py checks the real limits
         upload_rate_limit="1000/hour",
+        feed_local_seconds=0,  # invalidation is seen at once; tests/test_feeds.py tests the local tier
     )
 
 

@@ -36,6 +36,7 @@ class System:
             "JWT_SECRET_KEY": "system-test-secret-" + "x" * 40,
             "LOGIN_RATE_LIMIT": "1000/minute",
             "UPLOAD_RATE_LIMIT": "10000/hour",
+            "FEED_LOCAL_SECONDS": "0",  # the tests read their writes at once
             **env,
         }
         self.storage = Path(self.env["STORAGE_DIR"])

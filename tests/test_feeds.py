@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import assert_problem, bearer, cache_lookups, free_port, login, register, signed_up, wait_for_port
+from helpers import assert_problem, bearer, cache_lookups, free_port, login, metric, register, signed_up, wait_for_port
 
 from memedroid.app import create_app
 from memedroid.db import CountingCursor
@@ -254,6 +255,37 @@ def test_cache_hit_miss_and_invalidation(app: Flask, client: FlaskClient, settin
     cache.bump_feed_version()  # what the finalizer does when a post completes
     assert [i["id"] for i in client.get("/api/v1/posts").get_json()["items"]] == (first + newer)[::-1]
     assert cache_lookups() == (hits + 2, misses + 2)
+
+
+def test_local_tier_serves_a_page_for_feed_local_seconds_then_asks_redis(make_client, settings: Settings) -> None:
+    first = seed(settings.database_url, 2, "bob")
+    client = make_client(feed_local_seconds=0.5)
+    feeds = client.application.extensions["memedroid"].feeds
+
+    def local() -> tuple[float, float]:
+        name = "memedroid_cache_lookups_total"
+        return metric(name, cache="feed_local", result="hit"), metric(name, cache="feed_local", result="miss")
+
+    ids = lambda: [i["id"] for i in client.get("/api/v1/posts").get_json()["items"]]  # noqa: E731
+    hits, misses = local()
+    redis_hits, redis_misses = cache_lookups()
+    assert ids() == first[::-1] and ids() == first[::-1]
+    assert local() == (hits + 1, misses + 1) and cache_lookups() == (redis_hits, redis_misses + 1)  # Redis asked once
+
+    newer = seed(settings.database_url, 1, "bob")
+    feeds.cache.bump_feed_version()  # a post completed, in another process
+    assert ids() == first[::-1]  # this worker may be FEED_LOCAL_SECONDS behind...
+    time.sleep(0.6)
+    assert ids() == (first + newer)[::-1]  # ...and no more
+
+    alice = bearer(signed_up(client, "alice")["access_token"])
+    assert ids() == (first + newer)[::-1]
+    [mine] = seed(settings.database_url, 1, "alice")
+    feeds.cache.bump_feed_version()
+    time.sleep(0.6)
+    assert ids()[0] == mine
+    assert client.delete(f"/api/v1/posts/{mine}", headers=alice).status_code == 204
+    assert mine not in ids()  # the deleting worker drops its copies at once
 
 
 @pytest.fixture

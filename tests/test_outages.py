@@ -133,6 +133,8 @@ def test_an_upload_accepted_before_a_database_outage_still_completes(start_syste
         time.sleep(3)  # the worker finishes meanwhile; the finalizer cannot record it yet
 
         proxy.restore()
+        ready = lambda: system.http.get(f"{system.url}/readyz", timeout=30).status_code == 200  # noqa: E731
+        wait_for(ready, timeout=15, what="the server to see the database again")
         assert system.wait_done(auth, accepted.json()["id"])["status"] == "completed"
         assert value(scrape(system), "memedroid_dependency_up", dependency="postgres") == 1
         assert system.process.poll() is None and len(system.role("worker")) == 1  # nothing restarted

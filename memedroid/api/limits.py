@@ -1,11 +1,17 @@
 """Abuse limits (flask-limiter): stricter for login and register, per user for uploads,
-generous for reads. Counters live in Redis when it is configured, in memory otherwise.
+generous for reads.
 
-When the limiter's Redis is down, reads fail open (served, unlimited) and login and register
-fail closed (503): an outage must not become a window for password guessing.
+Login, register and upload counters live in Redis when it is configured (in memory otherwise),
+shared by every HTTP worker. Reads are counted in each worker's memory: the read path then
+makes no Redis round trip for its limit, and the limit holds per worker process (a client
+spread over WEB_CONCURRENCY workers may get that many times the rate) — fine for a generous
+limit whose job is to stop floods, not to meter.
 
-Views declare their limits with `limited(...)` / `exempt`; `init_app` builds one Limiter per
-app from its settings and applies them (so that several apps in one process do not share one).
+When the limiter's Redis is down, login and register fail closed (503): an outage must not
+become a window for password guessing. Reads never depend on it.
+
+Views declare their limits with `limited(...)` / `exempt`; `init_app` builds the Limiters per
+app from its settings and applies them (so that several apps in one process do not share them).
 """
 
 from __future__ import annotations
@@ -73,27 +79,28 @@ def _storage_uri(redis_url: str) -> str:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Call after the blueprints are registered: it wraps their views."""
-    limiter = Limiter(
-        get_remote_address,
-        app=app,
-        default_limits=[settings.read_rate_limit],
-        storage_uri=_storage_uri(settings.redis_url),
-        storage_options=_REDIS_TIMEOUTS,
-        strategy="fixed-window",
-        headers_enabled=True,
-        swallow_errors=True,
-        key_prefix="memedroid",
-        enabled=settings.rate_limits,
+    common: dict[str, Any] = {
+        "strategy": "fixed-window",
+        "headers_enabled": True,
+        "swallow_errors": True,
+        "key_prefix": "memedroid",
+        "enabled": settings.rate_limits,
+    }
+    reads = Limiter(get_remote_address, app=app, default_limits=[settings.read_rate_limit], storage_uri="memory://", **common)
+    guards = Limiter(
+        get_remote_address, app=app, storage_uri=_storage_uri(settings.redis_url), storage_options=_REDIS_TIMEOUTS, **common
     )
     for endpoint, view in list(app.view_functions.items()):
         wrapped: Callable[..., Any] = view
         for setting, key_func in _declared.get(view, []):
-            wrapped = limiter.limit(getattr(settings, setting), key_func=key_func)(wrapped)
+            wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
+        if view in _exempt or view in _declared:  # a guarded view is not also a read
+            wrapped = reads.exempt(wrapped)
         if view in _exempt:
-            wrapped = limiter.exempt(wrapped)
+            wrapped = guards.exempt(wrapped)
         app.view_functions[endpoint] = wrapped
 
     @app.before_request
     def fail_closed() -> None:
-        if request.endpoint in GUARDED and limiter.enabled and not limiter.storage.check():
+        if request.endpoint in GUARDED and guards.enabled and not guards.storage.check():
             raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
