@@ -8,7 +8,7 @@ spread over WEB_CONCURRENCY workers may get that many times the rate) — fine f
 limit whose job is to stop floods, not to meter.
 
 When the limiter's Redis is down, login and register fail closed (503): an outage must not
-become a window for password guessing. Reads never depend on it.
+become a window for password guessing. Uploads fail open. Reads never depend on it.
 
 Views declare their limits with `limited(...)` / `exempt`; `init_app` builds the Limiters per
 app from its settings and applies them (so that several apps in one process do not share them).
