@@ -80,12 +80,21 @@ class InsufficientStorage(MemeDroidError):
     title = "Insufficient Storage"
 
 
-class ServiceUnavailable(MemeDroidError):
-    """A dependency is down or the system is saturated; the client should retry later."""
-
-    status = 503
-    title = "Service Unavailable"
+class RetryLater(MemeDroidError):
+    """An error the client should retry after `retry_after` seconds (sent as Retry-After)."""
 
     def __init__(self, detail: str | None = None, retry_after: int = 5, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
+
+
+class TooManyRequests(RetryLater):
+    status = 429
+    title = "Too Many Requests"
+
+
+class ServiceUnavailable(RetryLater):
+    """A dependency is down or the system is saturated; the client should retry later."""
+
+    status = 503
+    title = "Service Unavailable"

@@ -4,6 +4,7 @@ sign-in when the limiter's Redis is down."""
 from __future__ import annotations
 
 import io
+import time
 
 import fixtures
 from flask.testing import FlaskClient
@@ -26,6 +27,24 @@ def test_login_is_limited_per_ip_and_per_account(make_client) -> None:
     # Another account from a fresh address still gets in; guessing one account from many does not.
     assert [login_as(client, "victim", f"10.0.1.{n}") for n in range(4)] == [401, 401, 401, 429]
     assert login_as(client, "someone", "10.0.2.1") == 401
+
+
+def test_reads_are_limited_per_client_with_headers(make_client) -> None:
+    client = make_client(read_rate_limit="3/minute")
+    first = client.get("/api/v1/tags", environ_base={"REMOTE_ADDR": "10.0.5.1"})
+    assert first.status_code == 200
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    assert int(first.headers["X-RateLimit-Reset"]) > time.time()
+    for _ in range(2):
+        client.get("/api/v1/posts", environ_base={"REMOTE_ADDR": "10.0.5.1"})
+    limited = client.get("/api/v1/tags/trending", environ_base={"REMOTE_ADDR": "10.0.5.1"})
+    body = assert_problem(limited, 429)
+    assert body["title"] == "Too Many Requests" and body["detail"] == "3 per 1 minute"
+    assert 0 < int(limited.headers["Retry-After"]) <= 60 and limited.headers["X-RateLimit-Remaining"] == "0"
+    assert client.get("/api/v1/tags", environ_base={"REMOTE_ADDR": "10.0.5.2"}).status_code == 200  # another client
+    for probe in ("/healthz", "/readyz", "/metrics", "/openapi.json"):  # never limited, no headers
+        response = client.get(probe, environ_base={"REMOTE_ADDR": "10.0.5.1"})
+        assert response.status_code == 200 and "X-RateLimit-Limit" not in response.headers, probe
 
 
 def test_behind_a_trusted_proxy_limits_key_on_the_forwarded_client(make_client) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, json, request
 from werkzeug.exceptions import HTTPException
 
-from memedroid.errors import MemeDroidError, ServiceUnavailable
+from memedroid.errors import MemeDroidError, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
 
 def from_error(error: MemeDroidError) -> Response:
     response = problem(error.status, error.title, error.detail, **error.extra)
-    if isinstance(error, ServiceUnavailable):
+    if isinstance(error, RetryLater):
         response.headers["Retry-After"] = str(error.retry_after)
     return response
 
