@@ -82,6 +82,7 @@ def seed(url: str, posts: int) -> None:
             print(f"  seeded {high:,} posts", flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")  # write the bulk load out now, not in the middle of a measurement
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
@@ -144,10 +145,11 @@ def main() -> int:
     return 0
 
 
-# Three servers on the same data: as shipped (each HTTP worker's memory, then Redis), Redis
-# alone (FEED_LOCAL_SECONDS=0), and no cache at all. The machine is shared and noisy, so each
-# server alternates /healthz and its feed loads for several rounds; a round's ratio compares a
-# load with the /healthz runs on either side of it, and the median round is reported.
+# Three servers on the same data, all up at once: as shipped (each HTTP worker's memory, then
+# Redis), Redis alone (FEED_LOCAL_SECONDS=0), and no cache at all. The machine is shared and
+# noisy, so the rounds go through every server in turn, alternating /healthz and its feed loads;
+# a round's ratio compares a load with the /healthz runs on either side of it on the same
+# server, and the median round is reported.
 SERVERS = {
     "cached": {"FEED_LOCAL_SECONDS": "1"},
     "redis only": {"FEED_LOCAL_SECONDS": "0"},
@@ -165,31 +167,39 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
         "REDIS_URL": redis_url,
         "READ_RATE_LIMIT": "100000000/minute",
     }  # limits are checked (and cost), but never bite
-    results: dict[str, dict[str, float]] = {}
-    for server, env in SERVERS.items():
-        system = System({**load, **env}, folder).wait_ready()
-        try:
-            base = system.url
-            loads = {f"feed {server}": f"{base}/api/v1/posts"}
-            if server == "uncached":
-                loads["tag feed uncached"] = f"{base}/api/v1/posts?tag=tag7"
-            requests.get(f"{base}/api/v1/posts")  # warm the caches
-            wrk(f"{base}/healthz", 2, args.connections)  # and the workers
-            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in loads}
-            healthz = wrk(f"{base}/healthz", args.seconds, args.connections)
-            for _ in range(args.rounds):
-                runs = {name: wrk(target, args.seconds, args.connections) for name, target in loads.items()}
-                after = wrk(f"{base}/healthz", args.seconds, args.connections)
+    systems: dict[str, System] = {}
+    try:
+        for server, env in SERVERS.items():
+            (folder / server).mkdir()
+            systems[server] = System({**load, **env}, folder / server).wait_ready()
+        loads = {
+            server: {
+                f"feed {server}": "/api/v1/posts",
+                **({"tag feed uncached": "/api/v1/posts?tag=tag7"} if server == "uncached" else {}),
+            }
+            for server in SERVERS
+        }
+        healthz = {}
+        for server, system in systems.items():
+            requests.get(f"{system.url}/api/v1/posts")  # warm the caches
+            wrk(f"{system.url}/healthz", 2, args.connections)  # and the workers
+            healthz[server] = wrk(f"{system.url}/healthz", args.seconds, args.connections)
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for named in loads.values() for name in named}
+        for _ in range(args.rounds):
+            for server, system in systems.items():
+                runs = {name: wrk(system.url + path, args.seconds, args.connections) for name, path in loads[server].items()}
+                after = wrk(f"{system.url}/healthz", args.seconds, args.connections)
                 for name, run in runs.items():
-                    rounds[name].append({**run, "healthz": (healthz["rps"] + after["rps"]) / 2})
-                healthz = after
-            for name, measured in rounds.items():
-                results[name] = sorted(measured, key=lambda r: r["rps"] / r["healthz"])[len(measured) // 2]
-            if server == "uncached":
-                results["depth"] = depth(base)
-        finally:
+                    rounds[name].append({**run, "healthz": (healthz[server]["rps"] + after["rps"]) / 2})
+                healthz[server] = after
+        results = {
+            name: sorted(measured, key=lambda r: r["rps"] / r["healthz"])[len(measured) // 2] for name, measured in rounds.items()
+        }
+        results["depth"] = depth(systems["uncached"].url)
+        return results
+    finally:
+        for system in systems.values():
             system.stop()
-    return results
 
 
 def depth(base: str) -> dict[str, float]:
