@@ -178,8 +178,16 @@ def answers(*names: str) -> dict[str, Any]:
     return {status: {"$ref": f"#/components/responses/{name}"} for name in names for status in SHARED[name]}
 
 
+def answer(status: str, description: str, media_type: str, schema: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """A successful response, `{status: response}`."""
+    return {status: {"description": description, "content": {media_type: {"schema": schema}}, **more}}
+
+
 def json_ok(schema: dict[str, Any], status: str = "200", description: str = "OK.", **more: Any) -> dict[str, Any]:
-    return {status: {"description": description, "content": {"application/json": {"schema": schema}}, **more}}
+    return answer(status, description, "application/json", schema, **more)
+
+
+TEXT = {"type": "string"}
 
 
 def operation(
@@ -244,7 +252,7 @@ def paths() -> dict[str, Any]:
         "/metrics": {
             "get": operation(
                 "Prometheus metrics, summed over every process (see the README's metric table).",
-                {"200": {"description": "Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                answer("200", "Prometheus text format.", "text/plain", TEXT),
                 tag="operations",
             )
         },
@@ -254,14 +262,14 @@ def paths() -> dict[str, Any]:
         "/docs": {
             "get": operation(
                 "Browse this document (Swagger UI).",
-                {"200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                answer("200", "HTML.", "text/html", TEXT),
                 tag="operations",
             )
         },
         "/docs/{asset}": {
             "get": operation(
                 "The Swagger UI page's own files.",
-                {"200": {"description": "A script, style sheet or icon.", "content": {"*/*": {"schema": {}}}}},
+                answer("200", "A script, style sheet or icon.", "*/*", {}),
                 ("NotFound",),
                 parameters=[path("asset", {"type": "string"}, "A file name, e.g. swagger-ui.css.")],
                 tag="operations",
@@ -438,8 +446,8 @@ def paths() -> dict[str, Any]:
             "get": operation(
                 "Development only (production serves these files from a web server): a processed file, with Range and ETag.",
                 {
-                    "200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
-                    "206": {"description": "The requested range.", "content": {"*/*": {"schema": {}}}},
+                    **answer("200", "The file.", "*/*", {}),
+                    **answer("206", "The requested range.", "*/*", {}),
                     "304": {"description": "Not modified."},
                     **problem(416, "The range is outside the file.", "The server cannot provide the requested range."),
                 },
