@@ -13,8 +13,8 @@ times the rate) — fine for a generous limit whose job is to stop floods, not t
 When the limiter's Redis is down, login and register fail closed (503): an outage must not
 become a window for password guessing. Uploads fail open. Reads never depend on it.
 
-Views declare their limits with `limited(...)` / `exempt`; `init_app` builds the Limiters per
-app from its settings and applies them (so that several apps in one process do not share them).
+Views declare their limits with `limited(...)` / `exempt`; `init_app` builds the limiter and
+the read limit per app from its settings (so that several apps in one process share neither).
 """
 
 from __future__ import annotations
