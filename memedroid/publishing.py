@@ -48,8 +48,6 @@ def normalise_tags(values: list[str]) -> list[str]:
 
 def check_caption(caption: str) -> str:
     caption = caption.strip()
-    if "\x00" in caption:
-        raise ValidationError({"caption": "must not contain NUL characters"})
     if len(caption) > MAX_CAPTION:
         raise ValidationError({"caption": f"must be at most {MAX_CAPTION} characters"})
     return caption

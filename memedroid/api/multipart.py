@@ -10,7 +10,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from memedroid.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from memedroid.api.validation import text_problem
+from memedroid.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationError
 from memedroid.storage import Storage, StoredUpload, UploadSink
 
 FILE_FIELD = "file"
@@ -101,7 +102,11 @@ def _decode(storage: Storage, limit: int, boundary: bytes, form: UploadForm) -> 
 
 
 def _text(name: str, data: bytearray) -> str:
+    """A form field's text: UTF-8 that PostgreSQL can store, like every JSON field."""
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest(f"field {name!r} is not valid UTF-8") from None
+    if (problem := text_problem(text)) is not None:
+        raise ValidationError({name: problem})
+    return text
