@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import fixtures  # noqa: E402  (the test suite's media generators)
-from system import System  # noqa: E402  (the test suite's supervisor harness)
+from system import PeakRss, System  # noqa: E402  (the test suite's supervisor harness)
 
 from memedroid import migrations  # noqa: E402
 from memedroid.embedded import EmbeddedPostgres  # noqa: E402
@@ -86,23 +86,6 @@ def direct(paths: list[Path], kind: str, out: Path, parallel: int) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-class RssWatcher(threading.Thread):
-    """Samples the workers' resident memory until stopped; keeps the peak."""
-
-    def __init__(self, system: System) -> None:
-        super().__init__(daemon=True)
-        self.system, self.peak, self.running = system, 0, True
-
-    def run(self) -> None:
-        while self.running:
-            for worker in self.system.role("worker"):
-                try:
-                    self.peak = max(self.peak, worker.memory_info().rss)
-                except Exception:  # noqa: BLE001 - a worker may be gone between listing and sampling
-                    pass
-            time.sleep(0.05)
-
-
 def through_system(system: System, auth: dict[str, str], paths: list[Path]) -> float:
     """Items per second from the first upload to the last `completed`, as PostgreSQL saw it
     (so that the client's polling interval does not count)."""
@@ -154,8 +137,7 @@ def main() -> int:
         system = System({"DATABASE_URL": url, "WORKERS": str(parallel), "LOG_LEVEL": "WARNING"}, folder).wait_ready()
         try:
             auth = system.sign_up("bench")
-            watcher = RssWatcher(system)
-            watcher.start()
+            watcher = PeakRss(system).start()
             idle = upload_latency(system, auth, folder, "idle")
             results = {}
             for kind, paths in (("images", photos), ("clips", clips)):
@@ -168,7 +150,7 @@ def main() -> int:
             time.sleep(1.0)
             busy = upload_latency(system, auth, folder, "busy")
             loader.join()
-            watcher.running = False
+            watcher.stop()
         finally:
             system.stop()
             if embedded is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -15,12 +13,14 @@ from memedroid.feeds import Feeds
 from memedroid.publishing import Publishing
 from memedroid.settings import Settings
 from memedroid.storage import Storage
+from memedroid.transport import Pipeline
 
 
-def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask:
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> Flask:
     """Build the API. Nothing connects here: each process opens its pool on first use.
 
-    `job_queue` is the pipeline's queue; without one, uploads stay pending for the sweep."""
+    `pipeline` is the media pipeline's transport; without one, uploads stay pending for the
+    sweep and `/readyz` answers for the database alone."""
     if settings is None:
         settings = Settings.from_env()
         settings.warn_if_generated_secret()
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, job_queue: Any = None) -> Flask
         settings=settings,
         db=db,
         accounts=Accounts(db, settings),
-        publishing=Publishing(db, storage, settings, job_queue),
+        publishing=Publishing(db, storage, settings, pipeline),
         feeds=Feeds(db, cache, storage, settings),
     )
     app.extensions["memedroid"] = services

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from memedroid import logs, passwords
+from memedroid import logs, media, passwords
 from memedroid.accounts import Accounts, email_problem, username_problem
 from memedroid.db import Database, queries
 from memedroid.errors import ConfigError, MemeDroidError
@@ -82,7 +82,7 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"memedroid: no post {args.post_id}", file=sys.stderr)
                 return 1
             ids = [row["media_id"]]
-        requeued = list(queries.media.requeue_failed_media(conn, ids=ids))
+        requeued = media.requeue_failed(conn, ids)
         missing = [row["id"] for row in requeued if not storage.raw_path(row["sha256"]).exists()]
         if missing or not (requeued or args.failed):
             conn.rollback()

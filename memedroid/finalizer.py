@@ -9,13 +9,12 @@ says `completed` only once the files are in place.
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from memedroid import jobs, media, metrics, posts
+from memedroid import media, metrics, posts
 from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
@@ -23,6 +22,7 @@ from memedroid.jobs import Job, Result
 from memedroid.logs import request_id_var
 from memedroid.settings import Settings
 from memedroid.storage import Storage
+from memedroid.transport import Pipeline, Slot
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +30,39 @@ DRAIN_POLL = 0.5
 RETRY_PAUSE = 1.0
 
 
-def run(settings: Settings, ready: Any, result_queue: Any, job_queue: Any) -> None:
+def run(settings: Settings, ready: Any, pipeline: Pipeline, slot: Slot) -> None:
     """Child-process entry point."""
-    Finalizer(settings, result_queue, job_queue).run(ready)
+    Finalizer(settings, pipeline, slot).run(ready)
 
 
 class Finalizer:
-    def __init__(self, settings: Settings, result_queue: Any, job_queue: Any) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, slot: Slot) -> None:
         self.settings = settings
-        self.result_queue = result_queue
-        self.job_queue = job_queue
+        self.pipeline = pipeline
+        self.slot = slot
         self.db = Database(settings.replace(db_pool_size=2))
         self.storage = Storage(settings.storage_dir).ensure()
         self.cache = Cache(settings.redis_url)
         self.stopping = False
 
     def run(self, ready: Any) -> None:
-        """Finalize results until told to stop, then drain what is already queued."""
+        """Finalize results until told to stop, then drain what is already waiting. The slot
+        tells the supervisor that this process is alive and which result it holds (if it dies
+        holding one, the supervisor hands that job back)."""
         signal.signal(signal.SIGTERM, self._on_term)
-        self.job_queue.cancel_join_thread()  # retries it offers are durable rows anyway
         ready()
         log.info("finalizer ready", extra={"event": "finalizer_ready"})
         while True:
-            try:
-                result = self.result_queue.get(timeout=DRAIN_POLL)
-            except queue.Empty:
+            self.slot.alive()
+            result = self.pipeline.results.take(timeout=DRAIN_POLL)
+            if result is None:
                 if self.stopping:
                     break
                 continue
+            self.slot.alive(took=True)
+            self.slot.busy(result.media_id, result.lease_token)
             self._finalize_until_done(result)
+            self.slot.idle()
         self.db.close()
         log.info("finalizer stopped", extra={"event": "finalizer_stopped"})
 
@@ -79,6 +83,7 @@ class Finalizer:
                         "database unavailable; will retry", extra={"event": "finalize_deferred", "media_id": result.media_id}
                     )
                     time.sleep(RETRY_PAUSE)
+                    self.slot.alive()
         finally:
             request_id_var.reset(token)
 
@@ -109,7 +114,7 @@ class Finalizer:
         if status in ("completed", "failed"):
             self.cache.bump_feed_version()
         elif status == "pending":
-            jobs.offer(self.job_queue, [Job(result.media_id, result.request_id)])
+            self.pipeline.jobs.offer([Job(result.media_id, result.request_id)])
         log.log(
             logging.ERROR if status == "failed" else logging.INFO,
             "job finalized" if status != "discarded" else "late result discarded",

@@ -10,15 +10,16 @@ from gunicorn.app.base import BaseApplication
 from memedroid import logs
 from memedroid.app import create_app
 from memedroid.settings import Settings
+from memedroid.transport import Pipeline
 
 
 class HttpServer(BaseApplication):
     """gunicorn's arbiter with MemeDroid's settings; each forked worker builds its own app."""
 
-    def __init__(self, settings: Settings, ready: Callable[[], None] = lambda: None, job_queue: Any = None) -> None:
+    def __init__(self, settings: Settings, ready: Callable[[], None] = lambda: None, pipeline: Pipeline | None = None) -> None:
         self.settings = settings
         self.ready = ready
-        self.job_queue = job_queue
+        self.pipeline = pipeline
         super().__init__()
 
     def load_config(self) -> None:
@@ -42,12 +43,10 @@ class HttpServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """Runs in each forked worker: its own app, pool and handle on the job queue."""
-        if self.job_queue is not None:
-            self.job_queue.cancel_join_thread()  # never hang at exit on jobs the database holds
-        return create_app(self.settings, self.job_queue)
+        """Runs in each forked worker: its own app and pool, the pipeline's channels inherited."""
+        return create_app(self.settings, self.pipeline)
 
 
-def serve(settings: Settings, ready: Callable[[], None], job_queue: Any = None) -> None:
+def serve(settings: Settings, ready: Callable[[], None], pipeline: Pipeline | None = None) -> None:
     """Child-process entry: run gunicorn until it is told to stop."""
-    HttpServer(settings, ready, job_queue).run()
+    HttpServer(settings, ready, pipeline).run()

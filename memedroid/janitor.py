@@ -3,9 +3,9 @@
 hosts, under a PostgreSQL advisory lock.
 
 Each tick: expired leases go back to pending (or to failed when attempts are used up),
-pending jobs nobody queued recently are offered again, and orphan files older than a grace
-period are deleted: raw uploads with no unfinished job, tmp folders of dead leases, and final
-files no row keeps.
+pending jobs nobody queued recently are offered again, and orphan files are deleted: tmp
+folders of leases that ended at once, raw uploads with no unfinished job and final files no
+row keeps once older than a grace period.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import logging
 import re
 import socket
 import threading
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from memedroid import jobs, media, metrics
+from memedroid import media, metrics
 from memedroid.cache import Cache
 from memedroid.counters import Counters
 from memedroid.db import Database, queries
@@ -27,6 +25,7 @@ from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job
 from memedroid.settings import Settings
 from memedroid.storage import Storage
+from memedroid.transport import JobChannel
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,13 @@ def lease_owner(boot_id: str) -> str:
 
 class Janitor:
     def __init__(
-        self, settings: Settings, db: Database, storage: Storage, job_queue: Any, owner: str, reclaim_host: bool = True
+        self,
+        settings: Settings,
+        db: Database,
+        storage: Storage,
+        jobs: JobChannel | None,
+        owner: str,
+        reclaim_host: bool = True,
     ) -> None:
         """`owner` is this supervisor's lease owner. With `reclaim_host`, leases held by an
         earlier boot of this host are known dead and reclaimed at once (the supervisor's
@@ -51,7 +56,7 @@ class Janitor:
         self.counters = Counters(Cache(settings.redis_url))
         self.db = db
         self.storage = storage
-        self.job_queue = job_queue
+        self.jobs = jobs
         self.owner = owner
         self.reclaim_host = reclaim_host
         self.host_prefix = owner.split("/", 1)[0] + "/"
@@ -135,7 +140,7 @@ class Janitor:
             )  # fmt: skip
 
     def _enqueue_pending(self, actions: Counter[str]) -> None:
-        if self.job_queue is None:
+        if self.jobs is None:
             return  # a one-off run has no workers to feed: the supervisor's sweep will
         with self.db.transaction() as conn:
             rows = list(
@@ -144,7 +149,7 @@ class Janitor:
                 )
             )
         batch = [Job(row["id"], row["request_id"]) for row in rows]
-        offered = jobs.offer(self.job_queue, batch)
+        offered = self.jobs.offer(batch)
         if offered:
             with self.db.transaction() as conn:
                 media.mark_queued(conn, offered)
@@ -168,6 +173,10 @@ class Janitor:
 
     def _remove_orphans(self, actions: Counter[str], dry_run: bool) -> None:
         grace = self.settings.orphan_grace_seconds
+        storage = self.storage
+        # Listed before the leases are read: a folder whose lease is not live afterwards was
+        # made under a lease that has ended (a claim commits before its folder is made).
+        work_dirs = list(storage.tmp.iterdir()) if storage.tmp.exists() else []
         with self.db.transaction() as conn:
             live_raw = {
                 row["sha256"]
@@ -175,12 +184,11 @@ class Janitor:
             }
             live_leases = {row["lease_token"] for row in queries.media.list_live_leases(conn)}
             kept = {row["sha256"] for row in queries.media.list_kept_media_hashes(conn)}
-        storage = self.storage
         for path in storage.files_older_than(storage.raw, grace):
             if path.name not in live_raw:
                 self._delete(path, "orphan_raw_deleted", actions, dry_run)
-        for folder in list(storage.tmp.iterdir()) if storage.tmp.exists() else []:
-            if folder.name not in live_leases and _older_than(folder, grace):
+        for folder in work_dirs:
+            if folder.name not in live_leases:
                 self._delete(folder, "orphan_tmp_deleted", actions, dry_run)
         for path in storage.files_older_than(storage.media, grace):
             match = _HASH_NAME.match(path.name)
@@ -198,26 +206,39 @@ class Janitor:
             else:
                 path.unlink(missing_ok=True)
 
-    def release(self, media_id: int, reason: str) -> None:
-        """End the attempt of a worker that died or was killed; requeue the job if it may retry."""
+    def release(self, media_id: int, lease_token: str, reason: str) -> None:
+        """End the attempt of a worker that died or was killed under `lease_token`; requeue the
+        job if it may retry."""
         try:
             with self.db.transaction() as conn:
-                row = media.release(conn, media_id, reason, self.settings.max_attempts)
+                row = media.release(conn, media_id, lease_token, reason, self.settings.max_attempts)
         except ServiceUnavailable:
             return  # its lease will expire
         if row is None:
-            return
+            return  # the claim never committed, or the job ended meanwhile
         log.warning(
             "job released",
             extra={"event": "job_released", "media_id": media_id, "status": row["status"], "attempt": row["attempts"],
                    "request_id": row["request_id"], "error": reason},
         )  # fmt: skip
         if row["status"] == "pending":
-            jobs.offer(self.job_queue, [Job(media_id, row["request_id"])])
+            self._offer(media_id, row["request_id"])
 
+    def hand_back(self, media_id: int, lease_token: str) -> None:
+        """Return a job whose result was lost with the finalizer: the attempt does not count."""
+        try:
+            with self.db.transaction() as conn:
+                row = media.hand_back(conn, media_id, lease_token)
+        except ServiceUnavailable:
+            return  # its lease will expire
+        if row is None:
+            return  # finalized before the finalizer died
+        log.warning(
+            "job handed back",
+            extra={"event": "job_handed_back", "media_id": media_id, "request_id": row["request_id"]},
+        )
+        self._offer(media_id, row["request_id"])
 
-def _older_than(path: Path, seconds: float) -> bool:
-    try:
-        return path.stat().st_mtime < time.time() - seconds
-    except FileNotFoundError:
-        return False
+    def _offer(self, media_id: int, request_id: str | None) -> None:
+        if self.jobs is not None:
+            self.jobs.offer([Job(media_id, request_id)])

@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import logging
-import queue
 from dataclasses import dataclass, field
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,19 +44,3 @@ class Result:
     variants: dict[str, Any] = field(default_factory=dict)
     blurhash: str | None = None
     work_dir: str | None = None
-
-
-def offer(job_queue: Any, jobs: list[Job]) -> list[int]:
-    """Put jobs on the bounded queue without blocking; return the ids that fit.
-
-    A full queue is not an error: the rows are durable and the janitor's sweep offers them again.
-    """
-    offered: list[int] = []
-    for job in jobs:
-        try:
-            job_queue.put_nowait(job)
-        except queue.Full:
-            log.warning("job queue full; the sweep will enqueue later", extra={"event": "queue_full", "media_id": job.media_id})
-            break
-        offered.append(job.media_id)
-    return offered

@@ -16,6 +16,7 @@ class MediaRow:
     sha256: bytes
     status: str
     error: str | None
+    rejected: bool  # failed because of the content: the same bytes are refused at once
     attempts: int
     source_type: str
     request_id: str | None
@@ -49,6 +50,11 @@ def insert_or_find(conn: Connection, sha256: bytes, source_type: str, size: int,
         if row is not None:
             return MediaRow(**row), False
         # The row that conflicted was deleted (its last post went) before we could see it.
+
+
+def requeue_failed(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    """Fresh attempts for failed media; the rows requeued (id, sha256 in hex)."""
+    return list(queries.media.requeue_failed_media(conn, ids=ids))
 
 
 def backlog(conn: Connection) -> int:
@@ -86,10 +92,15 @@ def fail_or_retry(conn: Connection, media_id: int, error: str, permanent: bool, 
     return row
 
 
-def hand_back(conn: Connection, media_id: int, lease_token: str) -> bool:
-    return queries.media.hand_back_media(conn, id=media_id, lease_token=lease_token) is not None
+def hand_back(conn: Connection, media_id: int, lease_token: str) -> dict[str, Any] | None:
+    """Back to pending without counting the attempt; None when the lease no longer holds."""
+    row: dict[str, Any] | None = queries.media.hand_back_media(conn, id=media_id, lease_token=lease_token)
+    return row
 
 
-def release(conn: Connection, media_id: int, error: str, max_attempts: int) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = queries.media.release_media_by_id(conn, id=media_id, error=error, max_attempts=max_attempts)
+def release(conn: Connection, media_id: int, lease_token: str, error: str, max_attempts: int) -> dict[str, Any] | None:
+    """End an attempt whose worker died; None when the lease no longer holds."""
+    row: dict[str, Any] | None = queries.media.release_media(
+        conn, id=media_id, lease_token=lease_token, error=error, max_attempts=max_attempts
+    )
     return row

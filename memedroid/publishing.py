@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from typing import Any
 
 from memedroid import jobs, media, metrics, posts
 from memedroid.db import Database
@@ -19,6 +19,7 @@ from memedroid.posts import Post
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED, sniff
 from memedroid.storage import Storage, StoredUpload
+from memedroid.transport import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,13 @@ def check_caption(caption: str) -> str:
 class Publishing:
     """Owns the upload rules: capacity, type, dedup, and the post's visibility."""
 
-    def __init__(self, db: Database, storage: Storage, settings: Settings, job_queue: Any = None) -> None:
+    def __init__(self, db: Database, storage: Storage, settings: Settings, pipeline: Pipeline | None = None) -> None:
         self.db = db
         self.storage = storage
         self.settings = settings
-        self.job_queue = job_queue
+        self.pipeline = pipeline
+        # Long-polls hold a request thread while they wait: at most half of them may.
+        self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
 
     def backlog(self) -> int | None:
         """Media rows pending or processing; None when the database does not answer."""
@@ -89,12 +92,15 @@ class Publishing:
             raise
         with self.db.transaction() as conn:
             row, created = media.insert_or_find(conn, upload.sha256, source_type, upload.size, request_id)
-            if row.status != "failed":
+            retried = row.status == "failed" and not row.rejected  # processing failed, not the file
+            if retried:
+                media.requeue_failed(conn, [row.id])
+            if not row.rejected:
                 post_id = posts.insert(conn, author_id, row.id, caption, tags)
                 post = posts.get(conn, post_id)
-        if row.status in ("completed", "failed"):
+        if row.status == "completed":
             raw.unlink(missing_ok=True)  # nothing will read it: the media was already processed
-        if row.status == "failed":
+        if row.rejected:
             raise Unprocessable(f"this file was already rejected: {row.error}")
         log.info(
             "post accepted",
@@ -103,13 +109,14 @@ class Publishing:
                 "post_id": post_id,
                 "media_id": row.id,
                 "dedup": not created,
+                "retried": retried,
                 "status": post.status,
                 "bytes": upload.size,
                 "source_type": source_type,
             },
         )
         metrics.UPLOAD_BYTES.labels(source_type).inc(upload.size)
-        if created:
+        if created or retried:
             self.enqueue([jobs.Job(row.id, request_id)])
         return post
 
@@ -126,11 +133,21 @@ class Publishing:
 
     def enqueue(self, batch: list[jobs.Job]) -> None:
         """Offer jobs to the workers; what does not fit stays pending for the sweep."""
-        if self.job_queue is None or not batch:
+        if self.pipeline is None or not batch:
             return
-        offered = jobs.offer(self.job_queue, batch)
+        offered = self.pipeline.jobs.offer(batch)
         with self.db.transaction() as conn:
             media.mark_queued(conn, offered)
+
+    def queue_depth(self) -> int | None:
+        """Jobs waiting for a worker (None: no pipeline in this process)."""
+        return None if self.pipeline is None else self.pipeline.jobs.qsize()
+
+    def pipeline_problem(self) -> str | None:
+        """Why the pipeline makes no progress, as the supervisor judges it; None when it does."""
+        if self.pipeline is None:
+            return None
+        return self.pipeline.health.stall.reason or None
 
     def get(self, post_id: int, viewer_id: int | None) -> Post:
         """A post as `viewer_id` may see it: until completed, only its author does."""
@@ -141,12 +158,18 @@ class Publishing:
         return post
 
     def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> None:
-        """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing."""
+        """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing.
+        When as many requests as may already wait in this process, answer at once instead:
+        a long-poll never takes the last request threads."""
         status = self.get(post_id, viewer_id).status
-        deadline = time.monotonic() + seconds
-        while status in ("pending", "processing") and time.monotonic() < deadline:
-            time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-            with self.db.transaction() as conn:
-                now = posts.status(conn, post_id)
-            if now != status:
-                return
+        if status not in ("pending", "processing") or not self._waiters.acquire(blocking=False):
+            return
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+                with self.db.transaction() as conn:
+                    if posts.status(conn, post_id) != status:
+                        return
+        finally:
+            self._waiters.release()

@@ -55,6 +55,8 @@ class Settings:
     max_video_seconds: int = 180
     thumbnail_side: int = 480
     job_timeout: int = 300
+    worker_memory_bytes: int = 1024 * 1024 * 1024  # kernel ceiling on a media worker's (and each FFmpeg's) memory
+    pipeline_stall_seconds: float = 30.0  # work waiting this long untouched: /readyz says not ready
     max_attempts: int = 3
     lease_seconds: int = 60
     heartbeat_seconds: float = 10.0
@@ -141,6 +143,8 @@ ENV: dict[str, str] = {
     "max_video_seconds": "MAX_VIDEO_SECONDS",
     "thumbnail_side": "THUMBNAIL_SIDE",
     "job_timeout": "JOB_TIMEOUT",
+    "worker_memory_bytes": "WORKER_MEMORY_BYTES",
+    "pipeline_stall_seconds": "PIPELINE_STALL_SECONDS",
     "max_attempts": "MAX_ATTEMPTS",
     "lease_seconds": "LEASE_SECONDS",
     "heartbeat_seconds": "HEARTBEAT_SECONDS",
@@ -170,6 +174,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "max_video_seconds": (1, 24 * 3600),
     "thumbnail_side": (16, 4096),
     "job_timeout": (1, 24 * 3600),
+    "worker_memory_bytes": (256 * 1024 * 1024, 1 << 40),
+    "pipeline_stall_seconds": (1, 3600),
     "max_attempts": (1, 100),
     "lease_seconds": (1, 24 * 3600),
     "heartbeat_seconds": (0.1, 3600),

@@ -2,9 +2,10 @@
 
 Built like gunicorn's arbiter: signal handlers only queue the signal and wake the main loop,
 which reaps children, respawns the ones that died, kills a worker whose job ran past
-JOB_TIMEOUT, halts when a child fails at boot instead of respawning it forever, and stops in
-order on SIGTERM/SIGINT. Every child is spawned (never forked from this threaded process) in
-its own process group. The janitor runs here, on a timer thread.
+JOB_TIMEOUT and a finalizer that stopped heart-beating, judges whether the pipeline makes
+progress (for `/readyz`), halts when a child fails at boot instead of respawning it forever,
+and stops in order on SIGTERM/SIGINT. Every child is spawned (never forked from this threaded
+process) in its own process group. The janitor runs here, on a timer thread.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from multiprocessing.context import SpawnProcess
+from multiprocessing.context import SpawnContext, SpawnProcess
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -32,6 +33,7 @@ from memedroid.embedded import EmbeddedPostgres, EmbeddedRedis
 from memedroid.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
 from memedroid.storage import Storage
+from memedroid.transport import Pipeline, Slot, Stall
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +48,18 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class Role:
-    """A kind of child process. `target(settings, ready, *args)` runs in a spawned process
-    and calls `ready()` once booted (a child that dies before that failed at boot). Children
-    stop in `phase` order; `slot` (workers) shares the current job with the supervisor."""
+    """A child process. `target(settings, ready, *args)` runs in a spawned process and calls
+    `ready()` once booted (a child that dies before that failed at boot). Children stop in
+    `phase` order. `slot` (pipeline children) shares what the child is doing; when a worker
+    dies holding a job, that attempt counts (the input may have crashed it), when the
+    finalizer does, the job is handed back untouched (the work itself had succeeded)."""
 
     name: str
+    kind: str  # http, worker or finalizer
     target: Callable[..., None]
     args: tuple[Any, ...] = ()
     phase: int = 0
-    slot: Any = None
+    slot: Slot | None = None
 
 
 @dataclass
@@ -89,16 +94,20 @@ def _die_with_parent() -> None:
 class Supervisor:
     """Runs the roles and keeps them running until told to stop."""
 
-    def __init__(self, settings: Settings, roles: list[Role], janitor: Janitor | None = None) -> None:
+    def __init__(
+        self, settings: Settings, roles: list[Role], janitor: Janitor | None = None, pipeline: Pipeline | None = None
+    ) -> None:
         self.settings = settings
         self.roles = roles
         self.janitor = janitor
+        self.pipeline = pipeline
         self.context = multiprocessing.get_context("spawn")
         self.children: dict[int, Child] = {}
         self.signals: list[int] = []
         self.stopping = False
         self.interrupted = False
         self.exit_code = 0
+        self.stall_watch = StallWatch(settings.pipeline_stall_seconds)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -114,6 +123,7 @@ class Supervisor:
             self._handle_signals()
             self._reap()
             self._kill_overdue_jobs()
+            self._watch_pipeline()
             if not self.children:
                 break
             self._wait(1.0)
@@ -129,7 +139,7 @@ class Supervisor:
 
     def _spawn(self, role: Role) -> None:
         if role.slot is not None:
-            role.slot[:] = [0.0, 0.0, 0.0]
+            role.slot.reset()
         booted = self.context.Event()
         process = self.context.Process(target=_child_main, args=(role, self.settings, booted), name=role.name)
         process.start()
@@ -155,6 +165,9 @@ class Supervisor:
                 )
                 self.exit_code = EXIT_BOOT_FAILURE
                 halt = True
+            elif code == 0:  # it chose to end (a worker whose memory ran out starts afresh)
+                log.info("child exited; restarting", extra={"event": "child_recycled", "child": child.role.name, "pid": pid})
+                self._spawn(child.role)
             else:
                 log.error("child died; restarting", extra={"event": "child_died", "child": child.role.name, "pid": pid, **how})
                 self._spawn(child.role)
@@ -162,37 +175,73 @@ class Supervisor:
             self.stop(graceful=False)
 
     def _release_job(self, child: Child) -> None:
-        """A worker that died holding a job: end that attempt now rather than at lease expiry."""
+        """A pipeline child that died holding a job: end that attempt now, not at lease expiry."""
         slot = child.role.slot
         if slot is None:
             return
-        if slot[2]:  # the tool it was running (FFmpeg) lives in its own group: end it too
-            _signal(int(slot[2]), signal.SIGKILL, group=True)
-        media_id = int(slot[0])
-        slot[:] = [0.0, 0.0, 0.0]
-        if not media_id or self.janitor is None:
+        if slot.tool:  # the tool it was running (FFmpeg) lives in its own group: end it too
+            _signal(slot.tool, signal.SIGKILL, group=True)
+        held = slot.held()
+        slot.reset()
+        if held is None or self.janitor is None:
             return
-        if child.killed_for_timeout:
-            reason = f"processing timed out after {self.settings.job_timeout} s"
+        if child.role.kind == "finalizer":
+            self.janitor.hand_back(held.media_id, held.lease_token)
+        elif child.killed_for_timeout:
+            self.janitor.release(held.media_id, held.lease_token, f"processing timed out after {self.settings.job_timeout} s")
         else:
-            reason = "the worker processing this file stopped unexpectedly"
-        self.janitor.release(media_id, reason)
+            self.janitor.release(held.media_id, held.lease_token, "the worker processing this file stopped unexpectedly")
 
     def _kill_overdue_jobs(self) -> None:
         """A job past JOB_TIMEOUT (say, ImageMagick stuck in-process): kill its whole worker."""
         now = time.monotonic()
         limit = self.settings.job_timeout + min(KILL_GRACE, self.settings.job_timeout / 2)
-        for pid, child in self.children.items():
-            slot = child.role.slot
-            if slot is None or not slot[1] or child.killed_for_timeout:
+        for pid, child in self._pipeline_children("worker"):
+            held = child.role.slot.held() if child.role.slot else None
+            if held is None or not held.started or child.killed_for_timeout:
                 continue
-            if now - slot[1] > limit:
+            if now - held.started > limit:
                 log.error(
                     "job timed out; killing its worker",
-                    extra={"event": "worker_killed_timeout", "child": child.role.name, "pid": pid, "media_id": int(slot[0])},
+                    extra={"event": "worker_killed_timeout", "child": child.role.name, "pid": pid, "media_id": held.media_id},
                 )
                 child.killed_for_timeout = True
                 _signal(pid, signal.SIGKILL, group=True)
+
+    def _watch_pipeline(self) -> None:
+        """Tell `/readyz` whether the pipeline makes progress, and replace a finalizer that
+        stopped heart-beating (stuck in a call that never returns) after twice as long."""
+        if self.pipeline is None or self.stopping:
+            return
+        now = time.monotonic()
+        workers = [child.role.slot for _pid, child in self._pipeline_children("worker") if child.role.slot]
+        finalizers = list(self._pipeline_children("finalizer"))
+        slots = [child.role.slot for _pid, child in finalizers if child.role.slot]
+        waiting = {
+            Stall.FINALIZER: self.pipeline.results.pending(),
+            Stall.WORKERS: self.pipeline.jobs.qsize() > 0 and any(slot.held() is None for slot in workers),
+        }
+        progress = {
+            Stall.FINALIZER: max((slot.took for slot in slots), default=0.0),
+            Stall.WORKERS: max((slot.took for slot in workers), default=0.0),
+        }
+        stall = self.stall_watch.update(waiting, progress, now)
+        if stall != self.pipeline.health.stall:
+            self.pipeline.health.stall = stall
+            if stall:
+                log.critical("the pipeline is stalled", extra={"event": "pipeline_stalled", "reason": stall.reason})
+            else:
+                log.info("the pipeline makes progress again", extra={"event": "pipeline_recovered"})
+        limit = 2 * self.settings.pipeline_stall_seconds
+        for pid, child in finalizers:
+            slot = child.role.slot
+            if slot is not None and now - slot.beat > limit and not child.killed_for_timeout:
+                log.error("finalizer stopped heart-beating; killing it", extra={"event": "finalizer_killed_stalled", "pid": pid})
+                child.killed_for_timeout = True
+                _signal(pid, signal.SIGKILL, group=True)
+
+    def _pipeline_children(self, kind: str) -> Iterator[tuple[int, Child]]:
+        return ((pid, child) for pid, child in self.children.items() if child.role.kind == kind)
 
     def stop(self, graceful: bool = True) -> None:
         """Stop the children phase by phase (HTTP and workers, then the finalizer), each with
@@ -271,6 +320,24 @@ class Supervisor:
             self.stop(graceful=signum != signal.SIGQUIT)
 
 
+class StallWatch:
+    """Judges stalls: work has been waiting for `seconds` and nobody took any of it meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.since: dict[Stall, float] = {}
+
+    def update(self, waiting: dict[Stall, bool], progress: dict[Stall, float], now: float) -> Stall:
+        """`waiting`: whether work of each kind waits; `progress`: when it was last taken."""
+        for kind, is_waiting in waiting.items():
+            if not is_waiting:
+                self.since.pop(kind, None)
+            elif progress[kind] >= self.since.get(kind, -1.0):  # taken since we first saw it waiting
+                self.since[kind] = now
+        stalled = [kind for kind, since in self.since.items() if now - since >= self.seconds]
+        return min(stalled, default=Stall.NONE)
+
+
 def _signal(pid: int, sig: int, group: bool = False) -> None:
     """Send `sig` to a child, or to its whole process group; a child already gone is fine."""
     try:
@@ -298,31 +365,30 @@ def prepare(settings: Settings, services: ExitStack | None = None) -> Settings:
     return settings
 
 
-def roles(settings: Settings, context: Any, job_queue: Any, result_queue: Any, owner: str) -> list[Role]:
+def roles(settings: Settings, context: SpawnContext, pipeline: Pipeline, owner: str) -> list[Role]:
     """The processes MemeDroid runs: HTTP, the media workers, the finalizer."""
-    pipeline = [
-        Role(f"worker {n}", worker.run, (job_queue, result_queue, slot, owner), slot=slot)
-        for n, slot in ((n, context.Array("d", 3)) for n in range(1, settings.workers + 1))
+    workers = [
+        Role(f"worker {n}", "worker", worker.run, (pipeline, slot, owner), slot=slot)
+        for n, slot in ((n, Slot(context)) for n in range(1, settings.workers + 1))
     ]
+    last = Slot(context)
     return [
-        Role("http", http.serve, (job_queue,)),
-        *pipeline,
-        Role("finalizer", finalizer.run, (result_queue, job_queue), phase=1),
+        Role("http", "http", http.serve, (pipeline,)),
+        *workers,
+        Role("finalizer", "finalizer", finalizer.run, (pipeline, last), phase=1, slot=last),
     ]
 
 
 def serve(settings: Settings) -> int:
     """Recover, then run every role under one supervisor until stopped."""
     context = multiprocessing.get_context("spawn")
-    job_queue = context.Queue(maxsize=settings.job_queue_size)
-    job_queue.cancel_join_thread()  # what it holds is durable in the database
-    result_queue = context.Queue()
+    pipeline = Pipeline.create(context, settings.job_queue_size)
     owner = lease_owner(uuid.uuid4().hex[:12])
     db = Database(settings)
-    janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), job_queue, owner)
+    janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), pipeline.jobs, owner)
     janitor.tick()  # start-up recovery, before any worker takes a job
     try:
-        return Supervisor(settings, roles(settings, context, job_queue, result_queue, owner), janitor).run()
+        return Supervisor(settings, roles(settings, context, pipeline, owner), janitor, pipeline).run()
     finally:
         db.close()
 

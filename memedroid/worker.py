@@ -1,29 +1,32 @@
-"""A media worker process: takes jobs from the queue, claims them in PostgreSQL, processes
-them with ImageMagick/FFmpeg into `storage/tmp/`, and hands the result to the finalizer.
+"""A media worker process: takes jobs from the job channel, claims them in PostgreSQL,
+processes them with ImageMagick/FFmpeg into `storage/tmp/`, and hands the result to the
+finalizer.
 
-No transaction is open while processing; a heartbeat thread keeps the lease alive. The first
-SIGTERM lets the current job finish; a second one hands the job back untouched and exits.
+No transaction is open while processing; a heartbeat thread keeps the lease alive. The kernel
+caps the worker's memory (and so each FFmpeg it starts) at WORKER_MEMORY_BYTES: a file that
+needs more fails with a reason, and the worker then starts afresh. The first SIGTERM lets the
+current job finish; a second one hands the job back untouched and exits.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import resource
 import signal
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from memedroid import jobs, media, metrics, processing
+from memedroid import media, metrics
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job, Output, Result
 from memedroid.logs import request_id_var
-from memedroid.processing import JobTimeout, Limits, MediaError, process
+from memedroid.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
 from memedroid.settings import Settings
 from memedroid.storage import Storage
+from memedroid.transport import Pipeline, Slot
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +37,15 @@ class HardStop(BaseException):
     """Raised in the worker's main thread by a second SIGTERM while a job runs."""
 
 
-@dataclass
-class Slot:
-    """What this worker is doing, shared with the supervisor (which enforces JOB_TIMEOUT)."""
-
-    array: Any  # multiprocessing.Array('d', 3): media id, monotonic start, tool pgid (0: none)
-
-    def busy(self, media_id: int) -> None:
-        self.array[0], self.array[1] = float(media_id), time.monotonic()
-
-    def tool(self, pgid: int) -> None:
-        self.array[2] = float(pgid)
-
-    def idle(self) -> None:
-        self.array[0], self.array[1], self.array[2] = 0.0, 0.0, 0.0
-
-
-def run(settings: Settings, ready: Any, job_queue: Any, result_queue: Any, slot: Any, owner: str) -> None:
+def run(settings: Settings, ready: Any, pipeline: Pipeline, slot: Slot, owner: str) -> None:
     """Child-process entry point."""
-    Worker(settings, job_queue, result_queue, Slot(slot), owner).run(ready)
+    Worker(settings, pipeline, slot, owner).run(ready)
 
 
 class Worker:
-    def __init__(self, settings: Settings, job_queue: Any, result_queue: Any, slot: Slot, owner: str) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, slot: Slot, owner: str) -> None:
         self.settings = settings
-        self.job_queue = job_queue
-        self.result_queue = result_queue
+        self.pipeline = pipeline
         self.slot = slot
         self.owner = owner
         self.db = Database(settings.replace(db_pool_size=2))
@@ -70,16 +56,16 @@ class Worker:
 
     def run(self, ready: Any) -> None:
         signal.signal(signal.SIGTERM, self._on_term)
-        self.job_queue.cancel_join_thread()  # jobs it hands back are durable rows anyway
-        processing.tool_started = self.slot.tool
-        self.slot.idle()
+        ceiling = self.settings.worker_memory_bytes
+        resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))  # inherited by every FFmpeg it runs
         ready()
         log.info("worker ready", extra={"event": "worker_ready"})
         while not self.stopping:
-            try:
-                job = self.job_queue.get(timeout=IDLE_POLL)
-            except queue.Empty:
+            self.slot.alive()
+            job = self.pipeline.jobs.take(timeout=IDLE_POLL)
+            if job is None:
                 continue
+            self.slot.alive(took=True)
             try:
                 self.handle(job)
             except HardStop:
@@ -94,23 +80,38 @@ class Worker:
 
     def handle(self, job: Job) -> None:
         lease = str(uuid.uuid4())
+        self.slot.busy(job.media_id, lease)  # before the claim: if this process dies, the supervisor ends the lease
+        try:
+            claim = self._claim(job, lease)
+            if claim is not None:
+                self._work(claim, job)
+        finally:
+            self.slot.idle()
+
+    def _claim(self, job: Job, lease: str) -> media.Claim | None:
+        """The job under `lease`, or None: done, another worker has it (duplicates are
+        harmless), or the database is away (the sweep offers the job again)."""
         try:
             with self.db.transaction() as conn:
-                claim = media.claim(conn, job.media_id, lease, self.owner)
+                return media.claim(conn, job.media_id, lease, self.owner)
         except ServiceUnavailable:
             log.warning("cannot claim job: database unavailable", extra={"event": "claim_failed", "media_id": job.media_id})
             time.sleep(IDLE_POLL)
-            return
-        if claim is None:
-            return  # done, or another worker has it: duplicates are harmless
+            return None
+
+    def _work(self, claim: media.Claim, job: Job) -> None:
+        """Process a claimed job and hand the result to the finalizer, keeping the lease alive
+        until the finalizer has it."""
         token = request_id_var.set(claim.request_id or job.request_id)
-        self.slot.busy(claim.id)
         self.busy = True
         beating = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=(claim, beating), daemon=True)
         heart.start()
         try:
             result = self._process(claim)
+            self.busy = False
+            while not self.pipeline.results.put(result, timeout=IDLE_POLL):
+                self.slot.alive()  # the finalizer is behind: wait, it is the only way forward
         except HardStop:
             self._hand_back(claim)
             raise
@@ -118,9 +119,7 @@ class Worker:
             self.busy = False
             beating.set()
             heart.join()
-            self.slot.idle()
             request_id_var.reset(token)
-        self.result_queue.put(result)
 
     def _process(self, claim: media.Claim) -> Result:
         started = time.monotonic()
@@ -133,11 +132,16 @@ class Worker:
             "attempt": claim.attempts,
             "source_type": claim.source_type,
         }
+
+        def ended(outcome: str, error: str) -> Result:
+            return Result(**common, outcome=outcome, duration_ms=_ms(started), error=error, work_dir=str(work))
+
         log.info("job started", extra={"event": "job_started", **_fields(common), "source_type": claim.source_type})
         try:
             if not raw.exists():
-                raise MediaError("the uploaded file is missing from storage")
-            done = process(claim.source_type, raw, work, self.limits, started + self.settings.job_timeout)
+                raise Interrupted("the uploaded file is missing from storage")
+            budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started)
+            done = process(claim.source_type, raw, work, budget)
             result = Result(
                 **common,
                 outcome="completed",
@@ -154,14 +158,17 @@ class Worker:
                 work_dir=str(work),
             )
         except MediaError as exc:
-            result = Result(**common, outcome="failed", duration_ms=_ms(started), error=str(exc), work_dir=str(work))
+            result = ended("failed", str(exc))
         except JobTimeout:
-            reason = f"processing timed out after {self.settings.job_timeout} s"
-            result = Result(**common, outcome="retry", duration_ms=_ms(started), error=reason, work_dir=str(work))
+            result = ended("retry", f"processing timed out after {self.settings.job_timeout} s")
+        except Interrupted as exc:
+            result = ended("retry", str(exc))
+        except MemoryError:  # the kernel's ceiling: a verdict on the file
+            self.stopping = True  # and this process starts afresh, its heap in pieces
+            result = ended("failed", TOO_MUCH_MEMORY)
         except Exception:
             log.exception("job crashed", extra={"event": "job_crashed", **_fields(common)})
-            reason = "an internal error interrupted processing"
-            result = Result(**common, outcome="retry", duration_ms=_ms(started), error=reason, work_dir=str(work))
+            result = ended("retry", "an internal error interrupted processing")
         metrics.PROCESSING_SECONDS.labels(claim.source_type, result.outcome).observe(result.duration_ms / 1000)
         level = logging.INFO if result.outcome == "completed" else logging.WARNING
         log.log(
@@ -190,7 +197,7 @@ class Worker:
                 media.hand_back(conn, claim.id, claim.lease_token)
         except ServiceUnavailable:
             return  # the lease will expire and the janitor will requeue it
-        jobs.offer(self.job_queue, [Job(claim.id, claim.request_id)])
+        self.pipeline.jobs.offer([Job(claim.id, claim.request_id)])
         log.info("job handed back", extra={"event": "job_handed_back", "media_id": claim.id})
 
 

@@ -88,6 +88,17 @@ def mp4_h264_aac(folder: Path, seconds: float = 1.0, size: str = "320x240", name
     return path
 
 
+def mpeg4_avi(folder: Path, seconds: float = 3.0, size: str = "640x480", name: str = "clip.avi") -> Path:
+    """MPEG-4 Part 2 video and MP3 audio in AVI: it must be transcoded, which keeps a worker busy."""
+    path = folder / name
+    _ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate=25",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-c:v", "mpeg4", "-c:a", "mp3", "-shortest", str(path),
+    )  # fmt: skip
+    return path
+
+
 def webm_vp9(folder: Path) -> Path:
     path = folder / "clip.webm"
     _ffmpeg(
@@ -173,3 +184,79 @@ SVG_XXE = (
 )
 HLS_PLAYLIST = b"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
 POSTSCRIPT = b"%!PS-Adobe-3.0\n/Times-Roman findfont 12 scalefont setfont 72 72 moveto (hi) show showpage\n"
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def zeros_deflated(length: int, piece: int = 1 << 20) -> bytes:
+    """A zlib stream of `length` zero bytes, made without compressing them all: after a full
+    flush, each further megabyte of zeros compresses to the same bytes."""
+    deflater = zlib.compressobj(9)
+    head = deflater.compress(bytes(piece)) + deflater.flush(zlib.Z_FULL_FLUSH)
+    repeat = deflater.compress(bytes(piece)) + deflater.flush(zlib.Z_FULL_FLUSH)
+    tail = deflater.flush()[:-4]  # the last block; the checksum must cover `length` zeros
+    adler32 = ((length % 65521) << 16) | 1  # of zeros: A stays 1, B adds 1 per byte
+    return head + repeat * (length // piece - 1) + tail + adler32.to_bytes(4, "big")
+
+
+def png_text_bomb(folder: Path, inflated: int = 2 << 30) -> Path:
+    """A 16×16 PNG with a zTXt chunk that inflates to `inflated` bytes (2 GiB from a 2 MB file)."""
+    plain = folder / "plain.png"
+    _convert("-size", "16x16", "xc:green", f"PNG24:{plain}")
+    data = plain.read_bytes()
+    after_header = 8 + 25  # signature, IHDR
+    text = _png_chunk(b"zTXt", b"Comment\x00\x00" + zeros_deflated(inflated))
+    path = folder / "text-bomb.png"
+    path.write_bytes(data[:after_header] + text + data[after_header:])
+    return path
+
+
+def webp_frame_bomb(folder: Path, frames: int = 1999, canvas: int = 4096) -> Path:
+    """An animated WebP of `frames` 1×1 frames on a `canvas`² canvas: tiny on disk, and every
+    frame painted on the whole canvas when decoded."""
+    one = folder / "one.webp"
+    _convert("-size", "1x1", "xc:red", "-define", "webp:lossless=true", f"WEBP:{one}")
+    vp8l = one.read_bytes()[12:]  # the single VP8L chunk
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+    side = (canvas - 1).to_bytes(3, "little")
+    header = chunk(b"VP8X", bytes([0x12, 0, 0, 0]) + side + side) + chunk(b"ANIM", bytes(6))
+    frame = chunk(b"ANMF", bytes(9) + (100).to_bytes(3, "little") + b"\0" + vp8l)  # at 0,0; 1×1; 100 ms
+    body = b"WEBP" + header + frame * frames
+    path = folder / "frame-bomb.webp"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def gif_frame_bomb(folder: Path, frames: int = 1999, screen: int = 8192) -> Path:
+    """A GIF of `frames` 1×1 frames on a `screen`² logical screen (24 KB on disk)."""
+    head = b"GIF89a" + struct.pack("<HH", screen, screen) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    delay = b"\x21\xf9\x04\x00\x02\x00\x00\x00"  # graphic control: 20 ms
+    frame = delay + b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00" + b"\x02\x02\x44\x01\x00"  # one pixel
+    path = folder / "frame-bomb.gif"
+    path.write_bytes(head + frame * frames + b"\x3b")
+    return path
+
+
+def lying_mp4(folder: Path, seconds: int = 300, claimed: int = 2) -> Path:
+    """An MP4 holding `seconds` of video whose headers (mvhd, tkhd, mdhd) claim `claimed`."""
+    path = folder / "liar.mp4"
+    _ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=64x48:rate=25",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    data = bytearray(path.read_bytes())
+    movie = data.find(b"mvhd") + 4  # version 0 boxes: version/flags, created, modified, timescale, duration
+    movie_scale = struct.unpack(">I", data[movie + 12 : movie + 16])[0]
+    data[movie + 16 : movie + 20] = struct.pack(">I", claimed * movie_scale)
+    track = data.find(b"tkhd") + 4  # ..., track id, reserved, duration (in the movie's timescale)
+    data[track + 20 : track + 24] = struct.pack(">I", claimed * movie_scale)
+    media = data.find(b"mdhd") + 4
+    media_scale = struct.unpack(">I", data[media + 12 : media + 16])[0]
+    data[media + 16 : media + 20] = struct.pack(">I", claimed * media_scale)
+    path.write_bytes(bytes(data))
+    return path

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,34 @@ class System:
 
     def files(self, area: str) -> list[Path]:
         return sorted(p for p in (self.storage / area).rglob("*") if p.is_file())
+
+
+class PeakRss(threading.Thread):
+    """Samples the resident memory of each media worker (and, with `tools`, of each process a
+    worker started, such as FFmpeg) until stopped; keeps the largest single process's."""
+
+    def __init__(self, system: System, tools: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.system, self.tools, self.peak = system, tools, 0
+        self.stopped = threading.Event()
+
+    def start(self) -> PeakRss:
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 2**20
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.05):
+            for worker in self.system.role("worker"):
+                try:
+                    for process in [worker, *(worker.children() if self.tools else [])]:
+                        self.peak = max(self.peak, process.memory_info().rss)
+                except psutil.Error:  # gone between listing and sampling
+                    pass

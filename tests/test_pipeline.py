@@ -17,7 +17,7 @@ import psutil
 import psycopg
 import pytest
 from helpers import wait_for
-from system import System
+from system import PeakRss, System
 
 pytestmark = pytest.mark.slow
 
@@ -151,16 +151,24 @@ def test_hostile_inputs_fail_cleanly_and_no_worker_is_lost(start_system, tmp_pat
         "png bomb": (fixtures.png_bomb(tmp_path), "too large"),
         "audio only": (fixtures.audio_only_mp4(tmp_path), "audio-only"),
         "too long": (fixtures.long_video(tmp_path, 3), "longer than 3 s"),
+        # Bombs: each once drove a worker to gigabytes, crashed it or kept FFmpeg busy for minutes.
+        "text bomb": (fixtures.png_text_bomb(tmp_path), "too much compressed metadata"),
+        "webp frames": (fixtures.webp_frame_bomb(tmp_path), "1999 frames of 4096×4096"),
+        "gif frames": (fixtures.gif_frame_bomb(tmp_path), "1999 frames of 8192×8192"),
+        "lying duration": (fixtures.lying_mp4(tmp_path), "longer than 3 s (300 s)"),
     }
     ids = {}
+    rss = PeakRss(system, tools=True).start()
     for name, (path, _reason) in in_pipeline.items():
         response = system.upload(auth, path)
         assert response.status_code == 202, (name, response.text)
         ids[name] = response.json()["id"]
     for name, (_path, reason) in in_pipeline.items():
-        post = system.wait_done(auth, ids[name])
+        post = system.wait_done(auth, ids[name], timeout=60)
         assert post["status"] == "failed" and reason in post["error"], (name, post)
         assert "/" not in post["error"] and "Traceback" not in post["error"], post["error"]
+    rss.stop()
+    assert rss.peak_mb <= 1024, rss.peak_mb
     good = system.upload(auth, fixtures.jpeg(tmp_path, "good.jpg", seed="white")).json()
     assert system.wait_done(auth, good["id"])["status"] == "completed"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import queue
+import multiprocessing
 import socket
 import uuid
 from pathlib import Path
@@ -17,6 +17,7 @@ from memedroid.janitor import Janitor, lease_owner
 from memedroid.jobs import Output, Result
 from memedroid.settings import Settings
 from memedroid.storage import Storage
+from memedroid.transport import JobChannel, Pipeline, Slot
 
 HOST = socket.gethostname()
 
@@ -43,7 +44,7 @@ def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(setti
         alive_elsewhere = processing_row(conn, 4, "elsewhere/b", "1 second", "1 second", attempts=1)
         dead_boot_here = processing_row(conn, 5, f"{HOST}/oldboot", "1 second", "1 second", attempts=1)
         alive_here = processing_row(conn, 6, f"{HOST}/thisboot", "1 second", "1 second", attempts=1)
-    jobs: queue.Queue = queue.Queue(maxsize=10)
+    jobs = JobChannel(capacity=10)
     db = Database(settings)
     try:
         janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), jobs, f"{HOST}/thisboot")
@@ -58,7 +59,7 @@ def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(setti
     assert rows[stuck]["status"] == "failed" and "took too long" in rows[stuck]["error"]
     assert rows[alive_elsewhere]["status"] == rows[alive_here]["status"] == "processing"
     assert rows[expired]["lease_token"] is None
-    assert sorted(jobs.get_nowait().media_id for _ in range(jobs.qsize())) == sorted([expired, dead_boot_here])
+    assert sorted(job.media_id for job in iter(lambda: jobs.take(timeout=0), None)) == sorted([expired, dead_boot_here])
 
 
 def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings, tmp_path: Path) -> None:
@@ -75,7 +76,8 @@ def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings
         kind="image", mime="image/jpeg", width=1, height=1, rendition=Output(str(work / "rendition.jpg"), ".jpg"),
         thumbnail=Output(str(work / "thumbnail.jpg"), ".thumb.jpg"), work_dir=str(work),
     )  # fmt: skip
-    finalizer = Finalizer(settings, None, queue.Queue())
+    context = multiprocessing.get_context("spawn")
+    finalizer = Finalizer(settings, Pipeline.create(context, 10), Slot(context))
     discarded = metric("memedroid_jobs_total", kind="jpeg", outcome="discarded")
     try:
         finalizer.finalize(late)

@@ -181,11 +181,24 @@ def test_known_bad_bytes_are_refused_with_the_stored_reason(client, auth, settin
     image = fixtures.jpeg(tmp_path).read_bytes()
     upload(client, auth, image)
     with psycopg.connect(settings.database_url) as conn:
-        conn.execute("UPDATE media SET status = 'failed', error = 'not a valid image: broken'")
-    (settings.storage_dir / "raw").joinpath(media_rows(settings)[0][2]).unlink()
+        conn.execute("UPDATE media SET status = 'failed', error = 'not a valid image: broken', rejected = true")
     problem = assert_problem(upload(client, auth, image), 422)
     assert "not a valid image: broken" in problem["detail"]
-    assert storage_files(settings) == []
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM posts").fetchone() == (1,)  # none for the refused upload
+    assert storage_files(settings) == [settings.storage_dir / "raw" / media_rows(settings)[0][2]]  # kept for `reprocess`
+
+
+def test_bytes_whose_processing_failed_may_be_uploaded_again(client, auth, settings, tmp_path) -> None:
+    image = fixtures.jpeg(tmp_path).read_bytes()
+    first = upload(client, auth, image).get_json()
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE media SET status = 'failed', attempts = 3, error = 'processing was interrupted too many times'")
+    response = upload(client, auth, image)
+    assert response.status_code == 202 and response.get_json()["status"] == "pending"
+    with psycopg.connect(settings.database_url) as conn:
+        assert conn.execute("SELECT status, attempts, error, rejected FROM media").fetchall() == [("pending", 0, None, False)]
+    assert client.get(f"/api/v1/posts/{first['id']}", headers=auth).get_json()["status"] == "pending"  # shared media
 
 
 def test_pending_posts_are_visible_to_their_author_only(client, auth, tmp_path) -> None:

@@ -7,6 +7,7 @@ from flask import Blueprint, Response
 from memedroid import metrics
 from memedroid.api import services
 from memedroid.api.limits import exempt
+from memedroid.errors import ServiceUnavailable
 
 bp = Blueprint("health", __name__)
 
@@ -21,8 +22,11 @@ def healthz() -> dict[str, str]:
 @bp.get("/readyz")
 @exempt
 def readyz() -> dict[str, str]:
-    """The database answers; otherwise a 503 problem."""
+    """The database answers and the media pipeline makes progress; otherwise a 503 problem."""
     services().db.ping()
+    problem = services().publishing.pipeline_problem()
+    if problem is not None:
+        raise ServiceUnavailable(f"the media pipeline is stalled: {problem}", retry_after=10)
     return {"status": "ready"}
 
 
@@ -38,6 +42,8 @@ def prometheus() -> Response:
     metrics.DEPENDENCY_UP.labels("postgres").set(backlog is not None)
     if backlog is not None:
         metrics.BACKLOG.set(backlog)
-    if publishing.job_queue is not None:
-        metrics.QUEUE_DEPTH.set(publishing.job_queue.qsize())
+    depth = publishing.queue_depth()
+    if depth is not None:
+        metrics.QUEUE_DEPTH.set(depth)
+        metrics.DEPENDENCY_UP.labels("pipeline").set(publishing.pipeline_problem() is None)
     return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)

@@ -1,7 +1,8 @@
 """Media processing: raw upload in, optimized rendition and thumbnail out (in a work folder).
 
 Errors are data: `MediaError` carries a reason a user can read (the input is bad, do not try
-again); `JobTimeout` and anything unexpected are worth another attempt.
+again); `Interrupted` (a timeout, a tool killed from outside) and anything unexpected are worth
+another attempt.
 """
 
 from __future__ import annotations
@@ -19,21 +20,18 @@ import blurhash
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED
 
-
-def _ignore(_pid: int) -> None:
-    pass
-
-
-# Called with the process-group id of each external tool as it starts (0 when it ends), so
-# that whoever watches this process can kill the tool if this process dies.
-tool_started: Callable[[int], None] = _ignore
+TOO_MUCH_MEMORY = "the file needs more memory to process than a worker may use"
 
 
 class MediaError(Exception):
     """The input cannot become media; `str(error)` is shown to the user."""
 
 
-class JobTimeout(Exception):
+class Interrupted(Exception):
+    """Processing stopped for a reason that is not the input's fault; another attempt may work."""
+
+
+class JobTimeout(Interrupted):
     """Processing ran past the job's deadline."""
 
 
@@ -47,6 +45,28 @@ class Limits:
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         return cls(settings.max_image_side, settings.max_video_side, settings.max_video_seconds, settings.thumbnail_side)
+
+
+def _ignore(_pgid: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one job may spend: the limits, a deadline (monotonic clock), and `tool_started`,
+    told the process group of each external tool as it starts (0 when it ends) so that whoever
+    watches the worker can kill the tool if the worker dies."""
+
+    limits: Limits
+    deadline: float
+    tool_started: Callable[[int], None] = _ignore
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline; `JobTimeout` when there are none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise JobTimeout("processing took too long")
+        return left
 
 
 @dataclass(frozen=True)
@@ -64,22 +84,14 @@ class Processed:
     blurhash: str | None = None  # a placeholder clients paint while the file loads
 
 
-def process(source_type: str, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
+def process(source_type: str, raw: Path, work: Path, budget: Budget) -> Processed:
     """Run the pipeline that fits `source_type` on `raw`, writing into `work`."""
     from memedroid.processing import images, video  # images imports Wand under our policy
 
     source = ACCEPTED[source_type]
     pipeline = images.process if source.pipeline == "image" else video.process
-    done = pipeline(source, raw, work, limits, deadline)
+    done = pipeline(source, raw, work, budget)
     return dataclasses.replace(done, blurhash=blurhash.encode(images.small_rgb(done.thumbnail), 4, 3))
-
-
-def remaining(deadline: float) -> float:
-    """Seconds left before `deadline`; `JobTimeout` when there are none."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise JobTimeout("processing took too long")
-    return left
 
 
 _LOCATION = re.compile(r"\s*[`'(][^`']*[`')]?\s*@\s*\S+.*$|\s*@\s*(error|warning|fatal)/\S+.*$")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import mmap
 import os
-import struct
 import warnings
 from pathlib import Path
 
@@ -22,39 +20,31 @@ from wand.exceptions import (  # noqa: E402
 )
 from wand.image import Image  # noqa: E402
 
-from memedroid.processing import Limits, MediaError, Processed, readable, remaining  # noqa: E402
+from memedroid.processing import Budget, Limits, MediaError, Processed, headers, readable  # noqa: E402
 from memedroid.sniff import SourceType  # noqa: E402
 
 JPEG_QUALITY = 85
-MAX_SIDE = 16384  # as in policy.xml
-MAX_PIXELS = 128_000_000
-HEADER_SCAN = 256 * 1024
-SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 WEBP_QUALITY = 82
-ANIMATED_TYPES = ("gif", "webp")
 
 
-def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
-    remaining(deadline)
-    _check_declared_size(source, raw)
-    if source.name == "jpeg" and not _jpeg_complete(raw):
-        raise MediaError("not a valid image: truncated JPEG (the data ends before the image does)")
-    frames = _frame_count(source, raw)
-    if frames > 1 and source.name in ANIMATED_TYPES:
+def process(source: SourceType, raw: Path, work: Path, budget: Budget) -> Processed:
+    budget.remaining()
+    declared = headers.check(source.name, raw)
+    if declared.frames > 1:
         from memedroid.processing import video
 
         clip = raw if source.name == "gif" else _webp_to_gif(source, raw, work)
-        return video.animated(clip, work, limits, deadline)
-    return _still(source, raw, work, limits)
+        return video.animated(clip, work, budget)
+    return _still(source, raw, work, budget.limits)
 
 
-def _read(source: SourceType, raw: Path, ping: bool = False) -> Image:
+def _read(source: SourceType, raw: Path) -> Image:
     """Open `raw` with the coder chosen from the sniffed type (never ImageMagick's guess)."""
     filename = f"{source.coder}:{raw}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", CorruptImageWarning)
-            return Image(filename=filename) if not ping else Image.ping(filename=filename)
+            return Image(filename=filename)
     except (ResourceLimitError, PolicyError) as exc:
         raise MediaError(f"the image is too large or not allowed: {readable(str(exc), str(raw))}") from None
     except CorruptImageWarning as exc:
@@ -63,61 +53,6 @@ def _read(source: SourceType, raw: Path, ping: bool = False) -> Image:
         raise MediaError(f"not a valid {source.label}: {readable(str(exc), str(raw))}") from None
     except WandRuntimeError:  # ImageMagick refused without saying why (limits, corrupt data)
         raise MediaError(f"not a valid {source.label}: it is corrupt or too large to decode") from None
-
-
-def _check_declared_size(source: SourceType, raw: Path) -> None:
-    """Refuse decompression bombs from their header, before ImageMagick allocates anything."""
-    size = declared_size(source.name, raw)
-    if size is None:
-        return
-    width, height = size
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise MediaError(
-            f"the image is too large: {width}×{height} pixels "
-            f"(at most {MAX_SIDE} per side and {MAX_PIXELS // 1_000_000} megapixels)"
-        )
-
-
-def declared_size(source_type: str, raw: Path) -> tuple[int, int] | None:
-    """Width and height as a PNG, GIF, WebP or JPEG header declares them (None: unknown)."""
-    with raw.open("rb") as file:
-        head = file.read(HEADER_SCAN)
-    if source_type == "png" and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
-    if source_type == "gif" and len(head) >= 10:
-        return struct.unpack("<HH", head[6:10])
-    if source_type == "webp" and head[12:16] == b"VP8X":
-        return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
-    if source_type == "jpeg":
-        return _jpeg_size(head)
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    position = 2
-    while position + 9 < len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker in SOF_MARKERS:
-            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
-            return width, height
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-    return None
-
-
-def _jpeg_complete(raw: Path) -> bool:
-    """A JPEG's entropy-coded data must be followed by an end-of-image marker."""
-    with raw.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        scan = data.rfind(b"\xff\xda")
-        return scan >= 0 and data.find(b"\xff\xd9", scan) >= 0
-
-
-def _frame_count(source: SourceType, raw: Path) -> int:
-    if source.name not in ANIMATED_TYPES:
-        return 1
-    with _read(source, raw, ping=True) as pinged:
-        return len(pinged.sequence)
 
 
 def _still(source: SourceType, raw: Path, work: Path, limits: Limits) -> Processed:

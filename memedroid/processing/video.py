@@ -2,21 +2,24 @@
 
 Every FFmpeg and ffprobe run reads local files only (`-protocol_whitelist file`), with the
 input format forced from the sniffed type (so a playlist or `concat:` trick is never parsed),
-no stdin, in its own process group, killed with its group at the job's deadline.
+no stdin, in its own process group, killed with its group at the job's deadline. A header
+may lie about the duration: the encoder stops one second past the limit, and the output's real
+duration is what gets checked.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from memedroid import processing
-from memedroid.processing import JobTimeout, Limits, MediaError, Processed, readable, remaining
+from memedroid.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, MediaError, Processed, readable
 from memedroid.sniff import SourceType
 
 VIDEO_CODECS = {
@@ -33,6 +36,7 @@ FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol
 CRF = "23"
 TRUNCATION_RATIO = 0.9  # an output this much shorter than its source means the source is cut
 PRESET = "veryfast"
+OUT_OF_MEMORY = re.compile(r"Cannot allocate memory|malloc of size \d+ failed")  # FFmpeg stopped by the memory ceiling
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,9 @@ class Probe:
     audio_channels: int
 
 
-def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline: float) -> Processed:
-    probe = probe_file(raw, source.coder, limits, deadline)
+def process(source: SourceType, raw: Path, work: Path, budget: Budget) -> Processed:
+    limits = budget.limits
+    probe = probe_file(raw, source.coder, budget)
     passthrough = (
         source.name in ("mp4", "mov")
         and probe.video_codec == "h264"
@@ -65,16 +70,14 @@ def process(source: SourceType, raw: Path, work: Path, limits: Limits, deadline:
         downmix = ["-ac", "2"] if probe.audio_channels > 2 else []
         audio = ["-c:a", "aac", "-b:a", "128k", *downmix] if probe.audio_codec else ["-an"]
         codecs = [*_h264(limits.max_video_side), *audio]
-    return _encode(
-        "video", source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], work, limits, deadline, probe, passthrough
-    )
+    return _encode("video", source.coder, raw, ["-map", "0:v:0", "-map", "0:a:0?", *codecs], work, budget, probe, passthrough)
 
 
-def animated(clip: Path, work: Path, limits: Limits, deadline: float) -> Processed:
+def animated(clip: Path, work: Path, budget: Budget) -> Processed:
     """An animated GIF as a silent H.264 MP4 (clients loop it) plus a poster."""
-    probe = probe_file(clip, "gif", limits, deadline)
-    options = ["-map", "0:v:0", *_h264(limits.max_video_side), "-an"]
-    return _encode("animated", "gif", clip, options, work, limits, deadline, probe)
+    probe = probe_file(clip, "gif", budget)
+    options = ["-map", "0:v:0", *_h264(budget.limits.max_video_side), "-an"]
+    return _encode("animated", "gif", clip, options, work, budget, probe)
 
 
 def _h264(max_side: int) -> list[str]:
@@ -88,25 +91,27 @@ def _fit(side: int, even: bool = False) -> str:
 
 
 def _encode(
-    kind: str, demuxer: str, source: Path, options: list[str], work: Path, limits: Limits, deadline: float,
-    probe: Probe, passthrough: bool = False,
+    kind: str, demuxer: str, source: Path, options: list[str], work: Path, budget: Budget, probe: Probe,
+    passthrough: bool = False,
 ) -> Processed:  # fmt: skip
-    """Write the MP4, check that all of the source made it, and take a poster frame from it.
+    """Write the MP4 (at most a second past the duration limit, whatever the header claims),
+    check its real duration and that all of the source made it, and take a poster frame from it.
     (A poster taken in the same pass costs more: every frame then goes to two filter graphs.)"""
+    limits = budget.limits
     output, thumbnail = work / "rendition.mp4", work / "thumbnail.jpg"
     _run(
         [*FFMPEG, "-f", FORMATS[demuxer], "-i", str(source), *options,
-         "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn",
+         "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn", "-t", str(limits.max_video_seconds + 1),
          "-movflags", "+faststart", "-f", "mp4", "-y", str(output)],
-        deadline, source,
+        budget, source,
     )  # fmt: skip
-    result = probe_file(output, "mov", limits, deadline)
+    result = probe_file(output, "mov", budget)
     if result.duration < probe.duration * TRUNCATION_RATIO - 0.5:
         raise MediaError(f"the file is truncated: only {result.duration:.1f} s of {probe.duration:.1f} s could be read")
     _run(
         [*FFMPEG, "-ss", f"{min(1.0, result.duration / 3):.3f}", "-f", "mov", "-i", str(output),
          "-frames:v", "1", "-vf", _fit(limits.thumbnail_side), "-q:v", "3", "-f", "image2", "-y", str(thumbnail)],
-        deadline, output,
+        budget, output,
     )  # fmt: skip
     if not thumbnail.exists():
         raise MediaError("could not extract a thumbnail frame")
@@ -116,12 +121,13 @@ def _encode(
     )  # fmt: skip
 
 
-def probe_file(path: Path, demuxer: str, limits: Limits, deadline: float) -> Probe:
+def probe_file(path: Path, demuxer: str, budget: Budget) -> Probe:
     """Streams and duration via ffprobe, checked against the allow-lists and limits."""
+    limits = budget.limits
     out = _run(
         ["ffprobe", "-v", "error", "-protocol_whitelist", "file", "-f", FORMATS[demuxer],
          "-show_format", "-show_streams", "-of", "json", str(path)],
-        deadline, path,
+        budget, path,
     )  # fmt: skip
     try:
         info: dict[str, Any] = json.loads(out or "{}")
@@ -152,14 +158,22 @@ def probe_file(path: Path, demuxer: str, limits: Limits, deadline: float) -> Pro
 
 
 def _duration(fmt: dict[str, Any], video: dict[str, Any]) -> float:
-    for value in (fmt.get("duration"), video.get("duration")):
-        try:
-            duration = float(value or 0)
-        except (TypeError, ValueError):
-            continue
-        if duration > 0:
-            return duration
-    raise MediaError("not a valid video: its duration cannot be read")
+    """The longest of what the headers claim and what the frame count says (an MP4's sample
+    table holds every frame, whatever its duration fields were made to claim)."""
+    claimed = max(_number(fmt.get("duration")), _number(video.get("duration")))
+    rate = _number(video.get("avg_frame_rate"))
+    counted = _number(video.get("nb_frames")) / rate if rate else 0.0
+    if claimed <= 0:
+        raise MediaError("not a valid video: its duration cannot be read")
+    return max(claimed, counted)
+
+
+def _number(value: Any) -> float:
+    """A positive number from ffprobe's output ("2.040000", "7500", "25/1"); 0 for anything else."""
+    try:
+        return max(0.0, float(Fraction(str(value)))) if value else 0.0
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return 0.0
 
 
 def _rotation(video: dict[str, Any]) -> int:
@@ -169,22 +183,28 @@ def _rotation(video: dict[str, Any]) -> int:
     return int(float((video.get("tags") or {}).get("rotate", 0))) % 360
 
 
-def _run(args: list[str], deadline: float, subject: Path) -> str:
+def _run(args: list[str], budget: Budget, subject: Path) -> str:
     """Run a tool in its own process group; kill the whole group at the deadline (or when
-    the worker is interrupted). A failure is a `MediaError` with the tool's last words."""
+    the worker is interrupted). The tool inherits the worker's memory ceiling. A failure is a
+    `MediaError` with the tool's last words; a tool killed by a signal is `Interrupted`."""
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
-    processing.tool_started(process.pid)
+    budget.tool_started(process.pid)
     try:
-        out, err = process.communicate(timeout=remaining(deadline))
+        out, err = process.communicate(timeout=budget.remaining())
     except subprocess.TimeoutExpired:
         raise JobTimeout(f"{args[0]} ran past the job timeout") from None
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-        processing.tool_started(0)
+        budget.tool_started(0)
+    if process.returncode < 0:
+        raise Interrupted(f"{args[0]} stopped unexpectedly ({signal.Signals(-process.returncode).name})")
     if process.returncode != 0:
-        last = next((line for line in reversed(err.decode("utf-8", "replace").splitlines()) if line.strip()), "")
+        said = err.decode("utf-8", "replace")
+        if OUT_OF_MEMORY.search(said):
+            raise MediaError(TOO_MUCH_MEMORY)
+        last = next((line for line in reversed(said.splitlines()) if line.strip()), "")
         what = "video" if args[0] == "ffprobe" else "media"
         raise MediaError(f"not a valid {what}: {readable(last, str(subject), str(subject.parent))}")
     return out.decode("utf-8", "replace")

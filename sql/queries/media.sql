@@ -3,11 +3,11 @@
 INSERT INTO media (sha256, source_type, source_bytes, request_id)
 VALUES (:sha256, :source_type, :source_bytes, :request_id)
 ON CONFLICT (sha256) DO NOTHING
-RETURNING id, sha256, status, error, attempts, source_type, request_id;
+RETURNING id, sha256, status, error, rejected, attempts, source_type, request_id;
 
 -- name: get_media_by_sha256(sha256)^
 -- The media row for some bytes, locked against a concurrent finalizer until the upload commits.
-SELECT id, sha256, status, error, attempts, source_type, request_id
+SELECT id, sha256, status, error, rejected, attempts, source_type, request_id
 FROM media
 WHERE sha256 = :sha256
 FOR SHARE;
@@ -74,12 +74,13 @@ WHERE id = :id
 RETURNING id, status;
 
 -- name: fail_or_retry_media(id, error, permanent, max_attempts)^
--- Ends an attempt that did not succeed: failed for good when the input is bad or attempts are
--- used up, otherwise pending again for another try.
+-- Ends an attempt that did not succeed: failed for good when the input is bad (rejected) or
+-- attempts are used up, otherwise pending again for another try.
 UPDATE media
 SET
     status = CASE WHEN :permanent OR attempts >= :max_attempts THEN 'failed' ELSE 'pending' END,
     error = CASE WHEN :permanent OR attempts >= :max_attempts THEN :error END,
+    rejected = :permanent,
     lease_token = NULL,
     lease_owner = NULL,
     heartbeat_at = NULL,
@@ -103,7 +104,7 @@ SET
 WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
 RETURNING id, request_id;
 
--- name: release_media_by_id(id, error, max_attempts)^
+-- name: release_media(id, lease_token, error, max_attempts)^
 -- The supervisor ends the attempt of a worker it killed (timeout) or lost (crash).
 UPDATE media
 SET
@@ -115,7 +116,7 @@ SET
     queued_at = NULL,
     updated_at = now(),
     finished_at = CASE WHEN attempts >= :max_attempts THEN now() END
-WHERE id = :id AND status = 'processing'
+WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
 RETURNING id, status, attempts, request_id;
 
 -- name: expire_media_leases(lease_seconds, reclaim_host, host_prefix, live_owner, max_attempts, stuck_seconds)
@@ -192,12 +193,14 @@ GROUP BY status
 ORDER BY status;
 
 -- name: requeue_failed_media(ids)
--- Gives failed media a fresh set of attempts (the operator's `reprocess`).
+-- Gives failed media a fresh set of attempts (the operator's `reprocess`, or a new upload of
+-- bytes whose processing failed without rejecting them).
 UPDATE media
 SET
     status = 'pending',
     attempts = 0,
     error = NULL,
+    rejected = FALSE,
     queued_at = NULL,
     finished_at = NULL,
     updated_at = now()

@@ -1,0 +1,330 @@
+"""The chaos storm: a steady stream of real uploads (JPEGs, GIFs, short clips, some sent slowly)
+into a running system while its processes are killed with SIGKILL at random moments: idle and
+busy media workers, the finalizer, HTTP workers while an upload is in flight, FFmpeg children.
+
+`tests/test_chaos.py` runs it for a few minutes in every `make test`; `bench/chaos.py
+--minutes N` runs it for as long as an operator likes. The choices come from a seeded random
+generator (the machine's timing still varies from run to run).
+
+After the storm and one lease, `Storm.verdict()` lists every broken promise: an accepted
+upload not completed, a row still pending/processing or failed, an orphan file, a wedge that
+`/readyz` did not report, the supervisor gone.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fixtures
+import psutil
+import psycopg
+import requests
+from system import System
+
+# Time compressed: short leases and sweeps so that recovery happens many times a minute.
+# MAX_ATTEMPTS is raised because the storm kills busy workers far more often than production
+# does; what it checks is that nothing is lost or wedged, not the attempt budget.
+STORM_ENV = {
+    "WORKERS": "3",
+    "WEB_CONCURRENCY": "2",
+    "LEASE_SECONDS": "5",
+    "HEARTBEAT_SECONDS": "1",
+    "JANITOR_INTERVAL": "1",
+    "ORPHAN_GRACE_SECONDS": "3",
+    "PIPELINE_STALL_SECONDS": "5",
+    "MAX_ATTEMPTS": "6",
+    "JOB_TIMEOUT": "60",
+    "LOG_LEVEL": "INFO",
+}
+ELDER = "worker 1"  # never killed: it must keep working past any age-related limit
+WEDGE_SECONDS = 20  # work waiting and nothing completed for this long is a wedge
+TARGETS = ("busy worker", "idle worker", "finalizer", "http worker mid-upload", "ffmpeg")
+
+
+@dataclass
+class Tally:
+    """What happened during a storm."""
+
+    uploads: Counter[str] = field(default_factory=Counter)  # kind -> sent
+    accepted: list[int] = field(default_factory=list)  # post ids answered 202
+    answers: Counter[str] = field(default_factory=Counter)  # status code, or "connection lost"
+    kills: Counter[str] = field(default_factory=Counter)
+    samples: list[tuple[float, bool, int, int]] = field(default_factory=list)  # time, ready, completed, backlog
+    elder_jobs_after: list[float] = field(default_factory=list)  # the elder worker's age at each job it finished
+
+    def summary(self) -> dict[str, Any]:
+        not_ready = sum(1 for _t, ready, _c, _b in self.samples if not ready)
+        return {
+            "uploads": dict(self.uploads),
+            "accepted": len(self.accepted),
+            "answers": dict(self.answers),
+            "kills": dict(self.kills),
+            "readyz_samples": len(self.samples),
+            "readyz_not_ready": not_ready,
+            "elder_worker_oldest_job_s": round(max(self.elder_jobs_after, default=0.0)),
+        }
+
+
+class Media:
+    """Good inputs made once; each upload gets distinct bytes (so each is processed) cheaply:
+    a JPEG comment, a GIF comment block, or an AVI `JUNK` chunk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.jpeg = fixtures.jpeg(folder, "storm.jpg", width=640, height=480).read_bytes()
+        self.gif = fixtures.animated_gif(folder).read_bytes()
+        self.clip = fixtures.mpeg4_avi(folder, seconds=3, size="480x270").read_bytes()  # must be transcoded
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def make(self, kind: str) -> bytes:
+        with self._lock:
+            self.count += 1
+            mark = f"storm {self.count}".encode()
+        if kind == "jpeg":
+            return self.jpeg[:2] + b"\xff\xfe" + (len(mark) + 2).to_bytes(2, "big") + mark + self.jpeg[2:]
+        if kind == "gif":
+            return self.gif[:-1] + b"\x21\xfe" + bytes([len(mark)]) + mark + b"\x00\x3b"
+        return self.clip + b"JUNK" + len(mark).to_bytes(4, "little") + mark  # a RIFF chunk readers skip
+
+
+class LogFollower:
+    """Reads the supervisor's JSON log as it grows and keeps which workers are busy."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.offset = 0
+        self.busy: set[str] = set()
+        self.finished: list[tuple[str, float]] = []  # (role, wall time) of each job_processed
+
+    def poll(self) -> None:
+        with self.system.log_path.open() as log:
+            log.seek(self.offset)
+            lines = log.readlines()
+            self.offset = log.tell()
+        for line in lines:
+            if not line.endswith("\n"):
+                self.offset -= len(line.encode())  # half-written: read it again next time
+                break
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            event, role = record.get("event"), record.get("role", "")
+            if event == "job_started":
+                self.busy.add(role)
+            elif event == "job_processed":
+                self.busy.discard(role)
+                self.finished.append((role, time.time()))
+            elif event in ("child_died", "child_started"):
+                self.busy.discard(record.get("child", ""))
+
+
+class Storm:
+    def __init__(self, system: System, folder: Path, seed: int) -> None:
+        self.system = system
+        self.seed = seed
+        self.random = random.Random(seed)
+        self.media = Media(folder)
+        self.tally = Tally()
+        self.log = LogFollower(system)
+        self.auth = system.sign_up("storm")
+        self.stop = threading.Event()
+        self.in_flight = 0  # slow uploads being sent right now
+        self._lock = threading.Lock()
+
+    # --- the storm -------------------------------------------------------------------------
+
+    def run(self, seconds: float) -> Tally:
+        """Upload and kill for `seconds`, sampling readiness and progress all along."""
+        elder = self.system.role(ELDER)[0]
+        threads = [threading.Thread(target=self._uploads, args=(random.Random(self.seed + n),), daemon=True) for n in (1, 2)]
+        threads += [threading.Thread(target=self._chaos, daemon=True), threading.Thread(target=self._watch, daemon=True)]
+        for thread in threads:
+            thread.start()
+        self.stop.wait(seconds)
+        self.stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.log.poll()
+        if elder.is_running():  # else verdict() reports it
+            born = elder.create_time()
+            self.tally.elder_jobs_after = [when - born for role, when in self.log.finished if role == ELDER]
+        self.elder = elder
+        return self.tally
+
+    def _uploads(self, rng: random.Random) -> None:
+        while not self.stop.is_set():
+            kind = rng.choices(["jpeg", "gif", "clip"], weights=[6, 2, 2])[0]
+            self.tally.uploads[kind] += 1
+            data = self.media.make(kind)
+            try:
+                response = self._send(data, slow=kind == "clip")
+                self.tally.answers[str(response.status_code)] += 1
+                if response.status_code == 202:
+                    self.tally.accepted.append(response.json()["id"])
+            except requests.RequestException:
+                self.tally.answers["connection lost"] += 1  # its HTTP worker was killed
+            self.stop.wait(rng.uniform(0.2, 0.6))
+
+    def _send(self, data: bytes, slow: bool) -> requests.Response:
+        boundary = "stormboundary"
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'.encode()
+        body = head + data + f"\r\n--{boundary}--\r\n".encode()
+
+        def trickle() -> Iterator[bytes]:  # about a second on the wire: a target for the chaos
+            with self._lock:
+                self.in_flight += 1
+            try:
+                for start in range(0, len(body), 8192):
+                    yield body[start : start + 8192]
+                    time.sleep(1.0 / max(1, len(body) // 8192))
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+
+        return self.system.http.post(
+            f"{self.system.url}/api/v1/posts",
+            headers={**self.auth, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            data=trickle() if slow else body,
+            timeout=60,
+        )
+
+    def _chaos(self) -> None:
+        while not self.stop.wait(self.random.uniform(0.8, 2.5)):
+            target = self.random.choice(TARGETS)
+            victim = self._hunt(target)
+            if victim is None:
+                continue
+            try:
+                victim.kill()
+                self.tally.kills[target] += 1
+            except psutil.NoSuchProcess:
+                pass
+
+    def _hunt(self, target: str) -> psutil.Process | None:
+        """A process that fits `target`, watched for up to two seconds (busy moments are short)."""
+        deadline = time.monotonic() + 2
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.log.poll()
+            victim = self._victim(target)
+            if victim is not None:
+                return victim
+            time.sleep(0.05)
+        return None
+
+    def _victim(self, target: str) -> psutil.Process | None:
+        system = self.system
+        if target in ("busy worker", "idle worker"):
+            busy = target == "busy worker"
+            names = [f"worker {n}" for n in range(2, int(system.env["WORKERS"]) + 1)]
+            fits = [name for name in names if (name in self.log.busy) == busy]
+            found = [p for name in fits for p in system.role(name)]
+        elif target == "finalizer":
+            found = system.role("finalizer")
+        elif target == "ffmpeg":
+            found = [c for w in system.role("worker") for c in _children(w) if c.name() == "ffmpeg"]
+        else:
+            if not self.in_flight:
+                return None
+            found = [c for master in system.role("http") for c in _children(master)]
+        return self.random.choice(found) if found else None
+
+    def _watch(self) -> None:
+        with psycopg.connect(self.system.env["DATABASE_URL"], autocommit=True) as conn:
+            while not self.stop.wait(0.5):
+                try:
+                    ready = self.system.http.get(f"{self.system.url}/readyz", timeout=2).status_code == 200
+                except requests.RequestException:
+                    ready = False
+                completed, backlog = _progress(conn)
+                self.tally.samples.append((time.monotonic(), ready, completed, backlog))
+
+    # --- the verdict -----------------------------------------------------------------------
+
+    def settle(self, timeout: float = 180) -> None:
+        """Wait until nothing is pending or processing, then for the janitor's orphan sweep."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.system.env["DATABASE_URL"], autocommit=True) as conn:
+            while _progress(conn)[1] and time.monotonic() < deadline:
+                time.sleep(0.5)
+        grace = float(self.system.env["ORPHAN_GRACE_SECONDS"]) + 2 * float(self.system.env["JANITOR_INTERVAL"])
+        while self._orphans() and time.monotonic() < deadline:
+            time.sleep(grace / 4)
+
+    def verdict(self) -> list[str]:
+        """Every promise the storm broke (empty: none)."""
+        problems = []
+        if not self.elder.is_running():
+            problems.append(f"{ELDER}, never killed by the storm, died")
+        if self.system.process.poll() is not None:
+            problems.append(f"the supervisor exited with {self.system.process.returncode}")
+        with psycopg.connect(self.system.env["DATABASE_URL"]) as conn:
+            statuses = dict(
+                conn.execute(
+                    "SELECT p.id, m.status FROM posts AS p JOIN media AS m ON p.media_id = m.id WHERE p.id = ANY(%s)",
+                    (self.tally.accepted,),
+                ).fetchall()
+            )
+            unfinished = conn.execute(
+                "SELECT id, status, attempts, error FROM media WHERE status <> 'completed' ORDER BY id"
+            ).fetchall()
+        lost = [post_id for post_id in self.tally.accepted if statuses.get(post_id) != "completed"]
+        if lost:
+            problems.append(f"accepted uploads not completed: {[(p, statuses.get(p)) for p in lost]}")
+        if unfinished:
+            problems.append(f"media rows not completed: {unfinished}")
+        if orphans := self._orphans():
+            problems.append(f"orphan files: {orphans[:10]} ({len(orphans)} in all)")
+        problems += [f"wedged with /readyz saying ready: {window}" for window in self._silent_wedges()]
+        return problems
+
+    def _orphans(self) -> list[str]:
+        """Files no row needs: anything in raw/ or tmp/ (nothing failed), media/ files no row names."""
+        storage = self.system.storage
+        with psycopg.connect(self.system.env["DATABASE_URL"]) as conn:
+            kept = {name for row in conn.execute("SELECT path, thumbnail_path FROM media") for name in row if name}
+        stray = [str(p) for area in ("raw", "tmp") for p in (storage / area).rglob("*") if p.is_file()]
+        stray += [
+            str(p) for p in (storage / "media").rglob("*") if p.is_file() and str(p.relative_to(storage / "media")) not in kept
+        ]
+        return stray
+
+    def _silent_wedges(self) -> list[tuple[float, float]]:
+        """Windows of WEDGE_SECONDS or more with work waiting and nothing completed, during
+        which `/readyz` never said not ready."""
+        windows, start, last_completed, saw_not_ready = [], None, -1, False
+        for when, ready, completed, backlog in self.tally.samples:
+            if backlog and completed == last_completed:
+                start = when if start is None else start
+                saw_not_ready = saw_not_ready or not ready
+                if when - start >= WEDGE_SECONDS and not saw_not_ready:
+                    windows.append((start, when))
+                    start, saw_not_ready = None, False
+            else:
+                start, saw_not_ready = None, False
+            last_completed = completed
+        return windows
+
+
+def _progress(conn: psycopg.Connection) -> tuple[int, int]:
+    """(completed media, media pending or processing)."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status IN ('pending', 'processing'))"
+        " FROM media"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children()
+    except psutil.NoSuchProcess:
+        return []
