@@ -35,6 +35,7 @@ class Settings:
     http_bind: str = "127.0.0.1:8000"
     web_concurrency: int = 2
     web_threads: int = 4
+    header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
     db_pool_size: int = 5
     db_timeout: float = 5.0
     max_request_bytes: int = 1024 * 1024
@@ -124,6 +125,7 @@ ENV: dict[str, str] = {
     "http_bind": "HTTP_BIND",
     "web_concurrency": "WEB_CONCURRENCY",
     "web_threads": "WEB_THREADS",
+    "header_timeout": "HEADER_TIMEOUT",
     "db_pool_size": "DB_POOL_SIZE",
     "db_timeout": "DB_TIMEOUT",
     "max_request_bytes": "MAX_REQUEST_BYTES",
@@ -162,6 +164,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "trusted_proxies": (0, 10),
     "feed_local_seconds": (0, 60),
     "web_threads": (1, 256),
+    "header_timeout": (1, 3600),
     "db_pool_size": (1, 200),
     "db_timeout": (0.1, 300),
     "max_request_bytes": (1024, 1 << 34),
