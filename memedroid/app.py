@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     db = Database(settings)
     storage = Storage(settings.storage_dir).ensure()
-    cache = Cache(settings.redis_url)
+    cache = Cache.from_settings(settings)
     services = Services(
         settings=settings,
         db=db,

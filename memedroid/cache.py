@@ -1,33 +1,59 @@
 """Redis as an optimisation only: every call degrades to "no cache" when Redis is absent,
-down or slow, logs that once, and recovers by itself when Redis answers again."""
+down or slow, logs that once, and recovers by itself when Redis answers again.
+
+Both cache tiers are bounded in bytes. In Redis, entries are written through `Cache.store`,
+which counts the bytes written each minute and writes nothing beyond CACHE_BYTES (every entry
+lives at most a minute, so at most twice that is ever held). In each HTTP worker, `LocalCache`
+holds at most FEED_LOCAL_BYTES. And an entry nobody vouches for as shared is admitted only on
+its second request: a page made for one client (an arbitrary cursor) never takes the room of
+pages many readers ask for.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from memedroid import metrics
+from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FEED_VERSION_KEY = "memedroid:feed:version"
 SOCKET_TIMEOUT = 0.25
+MAX_TTL = 60  # no entry lives longer: the byte budget counts per minute
+BUDGET_KEY = "memedroid:cache:bytes:{}"
+
+# Write an entry unless this minute's bytes would pass the budget (counted either way).
+_BUDGETED_SET = """
+local used = redis.call('INCRBY', KEYS[2], string.len(ARGV[1]))
+if used == string.len(ARGV[1]) then redis.call('EXPIRE', KEYS[2], 120) end
+if used > tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 
 
 class Cache:
     """A Redis client that never raises: failures turn into misses (or no-ops)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_bytes: int) -> None:
         self.url = url
+        self.max_bytes = max_bytes
         self._client: redis.Redis | None = None
         self._degraded = False
         self._lock = threading.Lock()
         self._scripts: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Cache:
+        return cls(settings.redis_url, settings.cache_bytes)
 
     @property
     def client(self) -> redis.Redis | None:
@@ -91,6 +117,11 @@ class Cache:
         """Record a lookup's outcome in `memedroid_cache_lookups_total` (no Redis is a miss)."""
         metrics.CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
 
+    def store(self, key: str, value: str, ttl: int) -> None:
+        """Cache `value` under `key` for `ttl` (at most MAX_TTL) seconds, within the byte budget."""
+        bucket = BUDGET_KEY.format(int(time.time() // MAX_TTL))
+        self.script(_BUDGETED_SET, [key, bucket], [value, min(ttl, MAX_TTL), self.max_bytes])
+
     def bump_feed_version(self) -> None:
         """Invalidate every cached feed page at once (their keys embed the version)."""
         self.call("incr", FEED_VERSION_KEY)
@@ -111,14 +142,36 @@ class Cache:
             log.info("redis is back; cache in use again", extra={"event": "cache_recovered"})
 
 
+class Doorkeeper:
+    """Remembers the last `size` keys it was shown, to tell a second request from a first."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._keys: OrderedDict[int, None] = OrderedDict()
+
+    def again(self, key: str) -> bool:
+        """Whether `key` was shown lately (and remember it now)."""
+        digest = hash(key)
+        if digest in self._keys:
+            return True
+        self._keys[digest] = None
+        if len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+        return False
+
+
 class LocalCache:
     """A per-process memory in front of Redis for entries that may be up to `seconds` stale:
-    the hottest reads then make no round trip at all. Bounded; 0 seconds turns it off."""
+    the hottest reads then make no round trip at all. At most `max_bytes` of values (the
+    oldest go first); an entry not vouched for as shared waits for its second request.
+    0 seconds turns it off."""
 
-    def __init__(self, name: str, seconds: float, max_entries: int = 1024) -> None:
+    def __init__(self, name: str, seconds: float, max_bytes: int) -> None:
         self.seconds = seconds
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, str]] = {}
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()  # oldest first
+        self._bytes = 0
+        self._seen = Doorkeeper()
         self._lock = threading.Lock()
         self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
@@ -133,15 +186,22 @@ class LocalCache:
         self._hits.inc()
         return found[1]
 
-    def put(self, key: str, value: str) -> None:
-        if self.seconds <= 0:
+    def put(self, key: str, value: str, shared: bool = False) -> None:
+        """Keep `value`; unless `shared`, only when `key` was asked for lately already."""
+        if self.seconds <= 0 or len(value) > self.max_bytes:
             return
         with self._lock:
+            if not shared and not self._seen.again(key):
+                return
             now = time.monotonic()
-            if len(self._entries) >= self.max_entries:  # readers keep using the old dict meanwhile
-                fresh = {k: entry for k, entry in self._entries.items() if entry[0] >= now}
-                self._entries = fresh if len(fresh) < self.max_entries else {}
+            old = self._entries.pop(key, None)
+            self._bytes += len(value) - (len(old[1]) if old else 0)
             self._entries[key] = (now + self.seconds, value)
+            while self._entries and (self._bytes > self.max_bytes or next(iter(self._entries.values()))[0] < now):
+                _key, (_expires, dropped) = self._entries.popitem(last=False)  # the oldest, or expired
+                self._bytes -= len(dropped)
 
     def clear(self) -> None:
-        self._entries = {}
+        with self._lock:
+            self._entries = OrderedDict()
+            self._bytes = 0

@@ -15,7 +15,7 @@ from memedroid.cache import Cache
 COUNTERS = "memedroid:counters:{}"  # hash: likes, views (what clients see)
 VIEWS_PENDING = "memedroid:views:pending"  # hash: post id -> views not yet in PostgreSQL
 VIEWS_FLUSHING = "memedroid:views:flushing"
-TTL_SECONDS = 24 * 3600
+TTL_SECONDS = 3600  # longer than any cached body they correct
 
 # Count a view: pending for the flush, and on the displayed counter when one is cached.
 _VIEW = """

@@ -5,6 +5,10 @@ finalizer (a post completes) and deletes bump it, which invalidates every cached
 without scanning keys. Cached bodies never hold `liked_by_me`, and their counters are
 replaced by the hot ones from Redis when served. Without Redis every answer comes from
 PostgreSQL, the same.
+
+What is cached is bounded in bytes (see `cache`). A first page is cached at once, since every
+reader of that feed starts there; a page behind a cursor, or a post, only when it is asked for
+a second time within PAGE_TTL: a client walking cursors of its own making fills no cache.
 """
 
 from __future__ import annotations
@@ -32,10 +36,15 @@ POST_TTL = 60
 TAGS_TTL = 60
 FIRST_PAGE = ("infinity", 2**63 - 1)  # before every (created_at, id)
 
-# One round trip: the current feed version, and the entry cached under it.
+# One round trip: the current feed version, the entry cached under it, and on a miss how
+# many times the entry was asked for lately (counted for PAGE_TTL seconds).
 _VERSIONED_GET = """
 local version = redis.call('GET', KEYS[1]) or '0'
-return {version, redis.call('GET', ARGV[1] .. ':v' .. version)}
+local found = redis.call('GET', ARGV[1] .. ':v' .. version)
+if found then return {version, found, 0} end
+local seen = redis.call('INCR', ARGV[1] .. ':seen')
+if seen == 1 then redis.call('EXPIRE', ARGV[1] .. ':seen', ARGV[2]) end
+return {version, false, seen}
 """
 
 
@@ -63,7 +72,7 @@ class Feeds:
         self.counters = Counters(cache)
         self.storage = storage
         self.media_url = settings.media_url
-        self.local = LocalCache("feed_local", settings.feed_local_seconds)
+        self.local = LocalCache("feed_local", settings.feed_local_seconds, settings.feed_local_bytes)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -78,13 +87,15 @@ class Feeds:
         key = f"memedroid:feed:{'tag' if tag else 'author' if author else 'all'}:{tag or (author or '').lower()}:{cursor}:{limit}"
         raw = self.local.get(key)
         if raw is None:
-            version, raw = self._cached(key)
+            version, raw, seen = self._cached(key)
             if raw is None:
                 page = self._read_page(tag, author, before, limit)
                 self.counters.overlay(page["items"])
                 raw = json.dumps(page, separators=(",", ":"))
-                self._store(key, version, raw, PAGE_TTL)
-            self.local.put(key, raw)
+                if cursor is None or seen > 1:
+                    self._store(key, version, raw, PAGE_TTL)
+                    self.counters.remember(page["items"])
+            self.local.put(key, raw, shared=cursor is None)
         if viewer_id is None:
             return raw
         page = json.loads(raw)
@@ -104,14 +115,13 @@ class Feeds:
             if author and not found and not queries.users.get_user_by_username(conn, username=author):
                 raise NotFound(f"no user named {author!r}")
         items = [post.to_json(self.media_url) for post in found]
-        self.counters.remember(items)
         last = found[-1] if len(found) == limit else None
         return {"items": items, "next_cursor": encode_cursor(last.created_at.isoformat(), last.id) if last else None}
 
     def post(self, post_id: int, viewer_id: int | None, count_view: bool = True) -> dict[str, Any]:
         """One post (a view is counted); until completed only its author may see it."""
         key = f"memedroid:post:{post_id}"
-        version, raw = self._cached(key)
+        version, raw, seen = self._cached(key)
         body = None if raw is None else json.loads(raw)
         if body is None:
             with self.db.transaction() as conn:
@@ -120,8 +130,9 @@ class Feeds:
                 raise NotFound(f"no post {post_id}")
             body = post.to_json(self.media_url)
             if post.completed:
-                self._store(key, version, json.dumps(body), POST_TTL)
                 self.counters.remember([body])
+                if seen > 1:
+                    self._store(key, version, json.dumps(body), POST_TTL)
         if count_view and body["status"] == "completed":
             self.counters.count_view(post_id)
         self.counters.overlay([body])
@@ -155,7 +166,7 @@ class Feeds:
             return list(json.loads(rows))
         with self.db.transaction() as conn:
             found = [dict(row) for row in getattr(queries.tags, query)(conn, **args)]
-        self.cache.call("set", key, json.dumps(found), ex=TAGS_TTL)
+        self.cache.store(key, json.dumps(found), TAGS_TTL)
         return found
 
     # --- writes ----------------------------------------------------------------------------
@@ -189,16 +200,17 @@ class Feeds:
 
     # --- cache ---------------------------------------------------------------------------
 
-    def _cached(self, key: str) -> tuple[str | None, str | None]:
-        """The feed version now, and the JSON cached under `key` for it (None: a miss)."""
-        found = self.cache.script(_VERSIONED_GET, [FEED_VERSION_KEY], [key])
+    def _cached(self, key: str) -> tuple[str | None, str | None, int]:
+        """The feed version now, the JSON cached under `key` for it (None: a miss), and on a
+        miss how often `key` was asked for lately, this time included (0: no Redis)."""
+        found = self.cache.script(_VERSIONED_GET, [FEED_VERSION_KEY], [key, PAGE_TTL])
         if not found:
             self.cache.count("feed", False)
-            return None, None
-        version, raw = (value.decode() if isinstance(value, bytes) else value for value in found)
+            return None, None, 0
+        version, raw = (value.decode() if isinstance(value, bytes) else value for value in found[:2])
         self.cache.count("feed", raw is not None)
-        return str(version), raw
+        return str(version), raw, int(found[2])
 
     def _store(self, key: str, version: str | None, raw: str, ttl: int) -> None:
         if version is not None:
-            self.cache.call("set", f"{key}:v{version}", raw, ex=ttl)
+            self.cache.store(f"{key}:v{version}", raw, ttl)

@@ -42,7 +42,7 @@ class Finalizer:
         self.slot = slot
         self.db = Database(settings.replace(db_pool_size=2))
         self.storage = Storage(settings.storage_dir).ensure()
-        self.cache = Cache(settings.redis_url)
+        self.cache = Cache.from_settings(settings)
         self.stopping = False
 
     def run(self, ready: Any) -> None:

@@ -53,7 +53,7 @@ class Janitor:
         earlier boot of this host are known dead and reclaimed at once (the supervisor's
         janitor); without it (an operator's one-off run), only expired leases are."""
         self.settings = settings
-        self.counters = Counters(Cache(settings.redis_url))
+        self.counters = Counters(Cache.from_settings(settings))
         self.db = db
         self.storage = storage
         self.jobs = jobs

@@ -45,6 +45,8 @@ class Settings:
     upload_rate_limit: str = "60/hour"
     read_rate_limit: str = "600/minute"
     feed_local_seconds: float = 1.0  # how stale a feed page one HTTP worker reuses may be
+    feed_local_bytes: int = 16 * 1024 * 1024  # feed pages one HTTP worker keeps, at most
+    cache_bytes: int = 64 * 1024 * 1024  # bytes of entries written to Redis per minute, at most
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
     # The media pipeline.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -135,6 +137,8 @@ ENV: dict[str, str] = {
     "upload_rate_limit": "UPLOAD_RATE_LIMIT",
     "read_rate_limit": "READ_RATE_LIMIT",
     "feed_local_seconds": "FEED_LOCAL_SECONDS",
+    "feed_local_bytes": "FEED_LOCAL_BYTES",
+    "cache_bytes": "CACHE_BYTES",
     "trusted_proxies": "TRUSTED_PROXIES",
     "workers": "WORKERS",
     "job_queue_size": "JOB_QUEUE_SIZE",
@@ -163,6 +167,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "web_concurrency": (1, 256),
     "trusted_proxies": (0, 10),
     "feed_local_seconds": (0, 60),
+    "feed_local_bytes": (0, 1 << 34),
+    "cache_bytes": (0, 1 << 40),
     "web_threads": (1, 256),
     "header_timeout": (1, 3600),
     "db_pool_size": (1, 200),

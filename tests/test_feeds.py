@@ -13,11 +13,13 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import assert_problem, bearer, cache_lookups, free_port, login, metric, register, signed_up, wait_for_port
 
 from memedroid.app import create_app
+from memedroid.cache import LocalCache
 from memedroid.db import CountingCursor
 from memedroid.settings import Settings
 
@@ -384,3 +386,33 @@ def test_tags_autocomplete_trending_and_profiles(client: FlaskClient, settings: 
     profile = client.get("/api/v1/users/ALICE").get_json()
     assert (profile["username"], profile["post_count"], profile["like_count"]) == ("alice", 3, 0)
     assert_problem(client.get("/api/v1/tags?prefix=No!"), 400)
+
+
+def test_a_page_behind_a_cursor_is_cached_from_its_second_request(client: FlaskClient, settings: Settings) -> None:
+    seed(settings.database_url, 30)
+    cursor = client.get("/api/v1/posts?limit=10").get_json()["next_cursor"]
+    hits, misses = cache_lookups()
+    pages = [client.get(f"/api/v1/posts?limit=10&cursor={cursor}").get_json() for _ in range(3)]
+    assert pages[0] == pages[1] == pages[2]
+    assert cache_lookups() == (hits + 1, misses + 2)  # asked twice, then kept
+
+
+def test_cache_writes_stop_at_the_byte_budget(make_client, settings: Settings) -> None:
+    seed(settings.database_url, 40)
+    client = make_client(cache_bytes=30_000)
+    for limit in range(1, 41):  # first pages, each its own entry, together far more than 30 kB
+        assert client.get(f"/api/v1/posts?limit={limit}").status_code == 200
+    store = redis.Redis.from_url(settings.redis_url)
+    cached = sum(store.strlen(key) for key in store.scan_iter("memedroid:feed:all:*:v*"))
+    assert 10_000 < cached <= 2 * 30_000  # the budget is per minute: the test may span two
+
+
+def test_the_local_tier_is_bounded_in_bytes_and_admits_one_off_keys_on_their_second_request() -> None:
+    local = LocalCache("test_local", seconds=60, max_bytes=1000)
+    for n in range(10):
+        local.put(f"shared{n}", str(n) * 300, shared=True)
+    assert [n for n in range(10) if local.get(f"shared{n}")] == [7, 8, 9]  # the newest that fit
+    local.put("cursor", "c" * 10)
+    assert local.get("cursor") is None  # asked for once: not kept
+    local.put("cursor", "c" * 10)
+    assert local.get("cursor") == "c" * 10

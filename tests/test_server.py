@@ -4,17 +4,23 @@ never reach Flask, and many long-polls at once."""
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import fixtures
+import psycopg
 import pytest
+import redis
 import requests
 from system import System
+
+from memedroid.feeds import encode_cursor
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +117,63 @@ def test_long_polls_cannot_take_every_thread(start_system, tmp_path: Path) -> No
     assert {status for _seconds, status in answered} == {"pending"}
     waited = [seconds for seconds, _status in answered if seconds > 10]
     assert 1 <= len(waited) <= 2 * 4 // 2  # at most half the threads of each of the 2 workers
+
+
+def _seed_long_posts(database_url: str, count: int) -> tuple[datetime, datetime]:
+    """`count` completed posts with 2,000-character captions, a second apart; their time span."""
+    with psycopg.connect(database_url) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (username, email, password_hash) VALUES ('loud', 'loud@example.com', 'x') RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            """
+            WITH m AS (
+                INSERT INTO media (sha256, status, source_type, source_bytes, kind, mime, width, height, path, thumbnail_path)
+                SELECT sha256(int8send(n)), 'completed', 'jpeg', 10, 'image', 'image/jpeg', 4, 3,
+                       'ab/cd/' || n || '.jpg', 'ab/cd/' || n || '.thumb.jpg'
+                FROM generate_series(1, %(count)s) AS n
+                RETURNING id
+            )
+            INSERT INTO posts (author_id, media_id, caption, created_at)
+            SELECT %(user_id)s, m.id, left(repeat('such meme, very caption ', 100), 2000),
+                   now() - interval '1 day' + make_interval(secs => row_number() OVER (ORDER BY m.id))
+            FROM m
+            """,
+            {"count": count, "user_id": user_id},
+        )
+        return conn.execute("SELECT min(created_at), max(created_at) FROM posts").fetchone()
+
+
+def test_pages_behind_made_up_cursors_fill_no_cache(start_system, redis_url: str) -> None:
+    """10,000 anonymous pages of 100 long posts, each behind a cursor nobody else asks for:
+    no HTTP worker grows by more than 50 MB and Redis by no more than 100 MB."""
+    system = start_system(
+        WORKERS="1",
+        WEB_CONCURRENCY="2",
+        READ_RATE_LIMIT="100000/minute",
+        FEED_LOCAL_SECONDS="1",  # many clients; both tiers
+    ).wait_ready()
+    oldest, newest = _seed_long_posts(system.env["DATABASE_URL"], 400)
+    span = (newest - oldest).total_seconds()
+    rng = random.Random(7)
+    cursors = [
+        encode_cursor((oldest + timedelta(seconds=100 + rng.random() * (span - 99))).isoformat(), rng.randrange(1, 2**62))
+        for _ in range(10_000)
+    ]
+    http = [p for master in system.role("http") for p in master.children()]
+    store = redis.Redis.from_url(redis_url)
+
+    def read(batch: list[str]) -> None:
+        with requests.Session() as session:
+            for cursor in batch:
+                response = session.get(f"{system.url}/api/v1/posts", params={"cursor": cursor, "limit": 100}, timeout=30)
+                assert response.status_code == 200 and len(response.json()["items"]) == 100
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(read, [cursors[n : n + 25] for n in range(0, 400, 25)]))  # warm up the allocators
+        rss = [p.memory_info().rss for p in http]
+        used = store.info("memory")["used_memory"]
+        list(pool.map(read, [cursors[n : n + 100] for n in range(400, len(cursors), 100)]))
+    growth = [(p.memory_info().rss - before) / 2**20 for p, before in zip(http, rss, strict=True)]
+    assert max(growth) <= 50, growth
+    assert (store.info("memory")["used_memory"] - used) / 2**20 <= 100
