@@ -53,9 +53,17 @@ class Accounts:
         with self.db.transaction() as conn:
             return user, sessions.open_session(conn, user.id, self.session_seconds)
 
-    def is_session_active(self, session_id: str) -> bool:
+    def is_session_active(self, session_id: str, user_id: int) -> bool:
+        """Whether the session is open and belongs to `user_id` (a token names both)."""
         with self.db.transaction() as conn:
-            return sessions.is_active(conn, session_id)
+            return sessions.is_active(conn, session_id, user_id)
+
+    def limit_key(self, login: str) -> str:
+        """What login attempts for `login` are counted under: the account it names, whether
+        by username or by email; the name itself when it names none."""
+        with self.db.transaction() as conn:
+            user = users.find_by_login(conn, login)
+        return f"user:{user.id}" if user else f"login:{login.lower()}"
 
     def logout(self, session_id: str) -> None:
         with self.db.transaction() as conn:

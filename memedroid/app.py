@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         settings.warn_if_generated_secret()
     app = Flask("memedroid", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes, JSON_SORT_KEYS=False)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = validation.JSONProvider(app)
 
     db = Database(settings)
     storage = Storage(settings.storage_dir).ensure()

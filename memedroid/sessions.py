@@ -13,8 +13,8 @@ def open_session(conn: Connection, user_id: int, lifetime_seconds: int) -> UUID:
     return session_id
 
 
-def is_active(conn: Connection, session_id: str) -> bool:
-    return bool(queries.sessions.is_session_active(conn, id=session_id))
+def is_active(conn: Connection, session_id: str, user_id: int) -> bool:
+    return bool(queries.sessions.is_session_active(conn, id=session_id, user_id=user_id))
 
 
 def revoke(conn: Connection, session_id: str) -> None:

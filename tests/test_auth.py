@@ -89,11 +89,13 @@ def test_password_over_72_bytes_is_a_clear_400(client: FlaskClient) -> None:
     [
         ("{not json", "application/json", 400),
         ("[1, 2]", "application/json", 400),
+        ("[" * 50_000 + "]" * 50_000, "application/json", 400),  # deeper than the parser's recursion
         ("username=alice", "application/x-www-form-urlencoded", 415),
     ],
 )
 def test_malformed_bodies(client: FlaskClient, data: str, content_type: str, status: int) -> None:
-    assert_problem(client.post("/api/v1/auth/register", data=data, content_type=content_type), status)
+    for url in ("/api/v1/auth/register", "/api/v1/auth/login"):
+        assert_problem(client.post(url, data=data, content_type=content_type), status)
 
 
 def test_wrong_password_and_unknown_user_are_indistinguishable(app: Flask, client: FlaskClient) -> None:
@@ -146,6 +148,7 @@ def test_bad_tokens_are_401(client: FlaskClient) -> None:
     # A token crafted here with the right key is accepted, so each rejection below is for its flaw.
     assert client.get(me, headers=bearer(_token({"sid": sid}))).status_code == 200
 
+    assert register(client, "bob").status_code == 201  # whose id is alice's + 1
     head, body, signature = good.split(".")
     tampered_signature = f"{head}.{body}.{signature[:-4]}AAAA"
     claims = json.loads(base64.urlsafe_b64decode(body + "=="))
@@ -161,6 +164,9 @@ def test_bad_tokens_are_401(client: FlaskClient) -> None:
         "wrong key": _token({"sid": sid}, key="another-secret-" + "k" * 60),
         "no session": _token({}),
         "unknown session": _token({"sid": str(uuid.uuid4())}),
+        "another user's session": _token(
+            {"sid": sid, "sub": str(int(jwt.decode(good, options={"verify_signature": False})["sub"]) + 1)}
+        ),
         "refresh token as access": tokens["refresh_token"],
         "garbage": "not.a.token",
     }

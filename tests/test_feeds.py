@@ -388,6 +388,14 @@ def test_tags_autocomplete_trending_and_profiles(client: FlaskClient, settings: 
     assert_problem(client.get("/api/v1/tags?prefix=No!"), 400)
 
 
+def test_autocomplete_shows_only_tags_of_completed_posts(client: FlaskClient, settings: Settings) -> None:
+    seed(settings.database_url, 2, tags=("shown",))
+    seed(settings.database_url, 1, tags=("shadow_pending",), status="pending")
+    seed(settings.database_url, 1, tags=("shadow_failed",), status="failed")
+    seed(settings.database_url, 1, tags=("shown",), status="pending")
+    assert client.get("/api/v1/tags?prefix=sh").get_json()["items"] == [{"name": "shown", "post_count": 2}]
+
+
 def test_a_page_behind_a_cursor_is_cached_from_its_second_request(client: FlaskClient, settings: Settings) -> None:
     seed(settings.database_url, 30)
     cursor = client.get("/api/v1/posts?limit=10").get_json()["next_cursor"]

@@ -8,7 +8,7 @@ import time
 
 import fixtures
 from flask.testing import FlaskClient
-from helpers import PASSWORD, assert_problem, bearer, signed_up
+from helpers import PASSWORD, assert_problem, bearer, login, register, signed_up
 from test_feeds import own_redis  # noqa: F401 - the fixture
 
 
@@ -27,6 +27,26 @@ def test_login_is_limited_per_ip_and_per_account(make_client) -> None:
     # Another account from a fresh address still gets in; guessing one account from many does not.
     assert [login_as(client, "victim", f"10.0.1.{n}") for n in range(4)] == [401, 401, 401, 429]
     assert login_as(client, "someone", "10.0.2.1") == 401
+
+
+def test_an_account_has_one_login_counter_by_username_or_email(make_client) -> None:
+    client = make_client(login_rate_limit="4/minute")
+    assert register(client, "dora").status_code == 201
+    names = ["dora", "DORA@example.com", "Dora", "dora@example.com", "dora"]
+    assert [login_as(client, name, f"10.0.3.{n}") for n, name in enumerate(names)] == [401] * 4 + [429]
+
+
+def test_limits_can_be_turned_off_and_only_refusals_say_retry_after(make_client, tmp_path) -> None:
+    off = make_client(rate_limits=False, login_rate_limit="1/minute")
+    assert [login_as(off, "nobody", "10.0.4.1") for _ in range(3)] == [401] * 3
+    assert "X-RateLimit-Limit" not in off.get("/api/v1/tags").headers
+    on = make_client()
+    created = on.post("/api/v1/auth/register", json={"username": "eve", "email": "eve@example.com", "password": PASSWORD})
+    assert created.status_code == 201 and "X-RateLimit-Limit" in created.headers and "Retry-After" not in created.headers
+    auth = bearer(login(on, "eve").get_json()["access_token"])
+    data = {"file": (io.BytesIO(fixtures.jpeg(tmp_path).read_bytes()), "a.jpg")}
+    accepted = on.post("/api/v1/posts", headers=auth, data=data, content_type="multipart/form-data")
+    assert accepted.status_code == 202 and "Retry-After" not in accepted.headers
 
 
 def test_reads_are_limited_per_client_with_headers(make_client) -> None:

@@ -62,6 +62,23 @@ def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(setti
     assert sorted(job.media_id for job in iter(lambda: jobs.take(timeout=0), None)) == sorted([expired, dead_boot_here])
 
 
+def test_work_folders_of_ended_leases_go_at_the_next_tick(settings: Settings) -> None:
+    settings = settings.replace(orphan_grace_seconds=3600)
+    live_token = str(uuid.uuid4())
+    with psycopg.connect(settings.database_url) as conn:
+        processing_row(conn, 8, f"{HOST}/thisboot", "1 second", "1 second", attempts=1, token=live_token)
+    storage = Storage(settings.storage_dir).ensure()
+    live, ended = storage.work_dir(live_token), storage.work_dir(str(uuid.uuid4()))
+    (ended / "rendition.jpg").write_bytes(b"left by a killed worker")
+    db = Database(settings)
+    try:
+        actions = Janitor(settings, db, storage, None, f"{HOST}/thisboot").tick()
+    finally:
+        db.close()
+    assert actions["orphan_tmp_deleted"] == 1
+    assert live.exists() and not ended.exists()  # no grace period for a lease known to be over
+
+
 def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings, tmp_path: Path) -> None:
     live_token = str(uuid.uuid4())
     with psycopg.connect(settings.database_url) as conn:

@@ -32,6 +32,8 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
+from memedroid.api import services
+from memedroid.api.validation import text_problem
 from memedroid.errors import ServiceUnavailable, TooManyRequests
 from memedroid.settings import Settings
 
@@ -61,10 +63,13 @@ def exempt(view: F) -> F:
 
 
 def login_name() -> str:
-    """The account a login attempt is for, so that guessing is limited per account too."""
+    """The account a login attempt is for, so that guessing is limited per account too: one
+    counter whether it is named by username or by email."""
     body = request.get_json(silent=True)
     login = body.get("login") if isinstance(body, dict) else None
-    return f"login:{str(login).lower()[:254]}" if login else get_remote_address()
+    if not isinstance(login, str) or not login or text_problem(login):
+        return get_remote_address()
+    return services().accounts.limit_key(login[:254])
 
 
 def current_user() -> str:
@@ -87,6 +92,7 @@ def _storage_uri(redis_url: str) -> str:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Call after the blueprints are registered: it wraps their views."""
+    app.after_request(_retry_after_only_when_refused)  # registered first, so it runs after the limiter's
     guards = Limiter(
         get_remote_address,
         app=app,
@@ -98,7 +104,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         key_prefix="memedroid",
         enabled=settings.rate_limits,
     )
-    app.before_request_funcs[None].remove(guards._check_request_limit)  # the decorators check
+    if guards._check_request_limit in app.before_request_funcs.get(None, []):  # absent when disabled
+        app.before_request_funcs[None].remove(guards._check_request_limit)  # the decorators check
     not_reads = set()
     for endpoint, view in list(app.view_functions.items()):
         wrapped: Callable[..., Any] = view
@@ -114,6 +121,14 @@ def init_app(app: Flask, settings: Settings) -> None:
     def fail_closed() -> None:
         if request.endpoint in GUARDED and guards.enabled and not guards.storage.check():
             raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
+
+
+def _retry_after_only_when_refused(response: Response) -> Response:
+    """flask-limiter puts `Retry-After` on every answer of a limited view; it belongs only on
+    answers that ask the client to come back (429, 503)."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 class ReadLimit:

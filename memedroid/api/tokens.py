@@ -85,11 +85,13 @@ def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
 
     @manager.token_in_blocklist_loader
     def revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """A token stands only while its session is open and belongs to its subject."""
         try:
             session_id = str(uuid.UUID(str(payload.get("sid"))))
-        except ValueError:
+            user_id = int(payload["sub"])
+        except (ValueError, KeyError, TypeError):
             return True
-        return not accounts.is_session_active(session_id)
+        return not accounts.is_session_active(session_id, user_id)
 
     def token_problem(detail: str) -> Callable[..., Response]:
         return lambda *_args: _unauthorized(detail)

@@ -6,11 +6,25 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 
 from memedroid.errors import BadRequest, UnsupportedMediaType, ValidationError
 
 Check = Callable[[str], "str | None"]
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, keys in the order written, and a body nested too deeply to parse is a
+    bad body (400), not a crash."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
 
 
 def json_object() -> dict[str, Any]:

@@ -4,12 +4,12 @@ INSERT INTO auth_sessions (user_id, expires_at)
 VALUES (:user_id, now() + make_interval(secs => :lifetime_seconds))
 RETURNING id, user_id, created_at, expires_at, revoked_at;
 
--- name: is_session_active(id)$
--- True while the session exists, is not revoked and has not expired.
+-- name: is_session_active(id, user_id)$
+-- True while the session exists for this user, is not revoked and has not expired.
 SELECT EXISTS(
     SELECT 1
     FROM auth_sessions
-    WHERE id = :id AND revoked_at IS NULL AND expires_at > now()
+    WHERE id = :id AND user_id = :user_id AND revoked_at IS NULL AND expires_at > now()
 ) AS active;
 
 -- name: revoke_session(id)!

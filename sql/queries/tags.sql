@@ -1,16 +1,19 @@
 -- name: list_tags_by_prefix(pattern, max_count)
--- Autocomplete: tags whose name matches a LIKE prefix pattern, with their completed posts.
+-- Autocomplete: tags whose name matches a LIKE prefix pattern and that some completed post
+-- carries (tags of pending and failed posts show nowhere yet), with their completed posts.
 SELECT
     t.name,
-    (
-        SELECT count(*)
+    c.post_count
+FROM tags AS t
+CROSS JOIN
+    LATERAL (
+        SELECT count(*) AS post_count
         FROM post_tags AS pt
         INNER JOIN posts AS p ON pt.post_id = p.id
         INNER JOIN media AS m ON p.media_id = m.id
         WHERE pt.tag_id = t.id AND m.status = 'completed'
-    ) AS post_count
-FROM tags AS t
-WHERE t.name LIKE :pattern
+    ) AS c
+WHERE t.name LIKE :pattern AND c.post_count > 0
 ORDER BY t.name
 LIMIT :max_count;
 
