@@ -19,12 +19,12 @@ import signal
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnContext, SpawnProcess
-from multiprocessing.synchronize import Event
 from typing import Any
 
 from memedroid import finalizer, http, logs, migrations, worker
@@ -41,6 +41,9 @@ EXIT_BOOT_FAILURE = 3
 # A child exiting with one of these failed to boot even if it had said it was ready
 # (gunicorn's master exits 3 when a worker cannot boot, 4 when the app cannot load).
 BOOT_FAILURE_CODES = {3, 4}
+# A child killed by a signal before it booted was killed from outside (an operator, the OOM
+# killer) and is started again, unless it keeps dying that way: then it cannot boot.
+MAX_KILLED_AT_BOOT = 5
 KILL_GRACE = 10.0  # beyond JOB_TIMEOUT (at most half of it): the worker's own deadline fires first
 HARD_STOP_SECONDS = 3.0
 _PR_SET_PDEATHSIG = 1
@@ -66,11 +69,11 @@ class Role:
 class Child:
     role: Role
     process: SpawnProcess
-    booted: Event
+    booted: Any  # a shared flag the child raises once booted (no lock a dying child could hold)
     killed_for_timeout: bool = False
 
 
-def _child_main(role: Role, settings: Settings, booted: Event) -> None:
+def _child_main(role: Role, settings: Settings, booted: Any) -> None:
     """Entry point of every child: own process group, default signals, a title, then the role."""
     os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor only; it stops us in order
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -79,7 +82,7 @@ def _child_main(role: Role, settings: Settings, booted: Event) -> None:
 
     setproctitle.setproctitle(f"memedroid: {role.name}")
     logs.configure(settings.log_level, role=role.name)
-    role.target(settings, booted.set, *role.args)
+    role.target(settings, lambda: setattr(booted, "value", True), *role.args)
 
 
 def _die_with_parent() -> None:
@@ -108,6 +111,7 @@ class Supervisor:
         self.interrupted = False
         self.exit_code = 0
         self.stall_watch = StallWatch(settings.pipeline_stall_seconds)
+        self.killed_at_boot: Counter[str] = Counter()  # children of a role killed before booting, in a row
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -140,7 +144,7 @@ class Supervisor:
     def _spawn(self, role: Role) -> None:
         if role.slot is not None:
             role.slot.reset()
-        booted = self.context.Event()
+        booted = self.context.RawValue(ctypes.c_bool, False)
         process = self.context.Process(target=_child_main, args=(role, self.settings, booted), name=role.name)
         process.start()
         assert process.pid is not None
@@ -150,15 +154,19 @@ class Supervisor:
     def _reap(self) -> None:
         halt = False
         for pid, child in list(self.children.items()):
-            code = child.process.exitcode
+            code, booted = child.process.exitcode, bool(child.booted.value)
+            if booted:
+                self.killed_at_boot.pop(child.role.name, None)
             if code is None:
                 continue
             del self.children[pid]
             how = {"exit_code": code} if code >= 0 else {"signal": signal.Signals(-code).name}
             self._release_job(child)
+            if not booted and code < 0:
+                self.killed_at_boot[child.role.name] += 1
             if self.stopping:
                 log.info("child stopped", extra={"event": "child_stopped", "child": child.role.name, "pid": pid, **how})
-            elif not child.booted.is_set() or code in BOOT_FAILURE_CODES:
+            elif code in BOOT_FAILURE_CODES or (not booted and self._cannot_boot(child.role.name, code)):
                 log.critical(
                     "child failed at boot; halting",
                     extra={"event": "child_boot_failed", "child": child.role.name, "pid": pid, **how},
@@ -173,6 +181,11 @@ class Supervisor:
                 self._spawn(child.role)
         if halt:
             self.stop(graceful=False)
+
+    def _cannot_boot(self, name: str, code: int) -> bool:
+        """A child that died before it booted: did it fail to boot (exited on its own, or was
+        killed at boot again and again), or was it merely killed at a bad moment?"""
+        return code >= 0 or self.killed_at_boot[name] >= MAX_KILLED_AT_BOOT
 
     def _release_job(self, child: Child) -> None:
         """A pipeline child that died holding a job: end that attempt now, not at lease expiry."""

@@ -83,3 +83,14 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert body["title"]
     assert body["request_id"] == response.headers["X-Request-ID"]
     return dict(body)
+
+
+# Roles for supervisor tests (spawned children import them from here).
+def never_ready(_settings: Any, _ready: Any) -> None:
+    """A child that never finishes booting."""
+    time.sleep(3600)
+
+
+def exits_at_boot(_settings: Any, _ready: Any) -> None:
+    """A child that fails before it has booted."""
+    raise SystemExit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -93,3 +94,56 @@ def test_a_bad_setting_is_one_clear_line(start_system) -> None:
     assert system.process.wait(60) == 2
     assert "REDIS_URL='bogus://nowhere': must start with redis://" in system.log()
     assert "Traceback" not in system.log()
+
+
+ROLE_SUPERVISOR = """
+import sys
+sys.path.insert(0, {tests!r})
+import helpers
+from memedroid import logs
+from memedroid.settings import Settings
+from memedroid.supervisor import Role, Supervisor
+
+if __name__ == "__main__":
+    logs.configure("INFO", role="supervisor")
+    role = Role("lone", "test", helpers.{target})
+    sys.exit(Supervisor(Settings(env="test", jwt_secret_key="x" * 40), [role]).run())
+"""
+
+
+def supervise(tmp_path: Path, target: str) -> subprocess.Popen[str]:
+    script = tmp_path / f"{target}.py"
+    script.write_text(ROLE_SUPERVISOR.format(tests=str(Path(__file__).parent), target=target))
+    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _started_pids(process: subprocess.Popen[str], count: int) -> list[int]:
+    pids: list[int] = []
+    assert process.stdout is not None
+    while len(pids) < count:
+        line = process.stdout.readline()
+        assert line, "the supervisor stopped early"
+        if '"child_started"' in line:
+            pids.append(json.loads(line)["pid"])
+    return pids
+
+
+def test_a_child_killed_while_booting_is_started_again_until_it_keeps_dying(tmp_path: Path) -> None:
+    """A signal before boot is a kill from outside (an operator, the OOM killer), not a boot
+    failure: the child starts again. Killed at boot five times in a row, it cannot boot."""
+    process = supervise(tmp_path, "never_ready")
+    try:
+        for killed in range(5):
+            pid = _started_pids(process, 1)[0]
+            assert process.poll() is None, f"halted after {killed} kills"
+            os.kill(pid, signal.SIGKILL)
+        assert process.wait(30) == 3
+    finally:
+        process.kill()
+
+
+def test_a_child_exiting_before_it_booted_halts_the_supervisor(tmp_path: Path) -> None:
+    process = supervise(tmp_path, "exits_at_boot")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 3
+    assert output.count('"child_started"') == 1 and '"child_boot_failed"' in output
