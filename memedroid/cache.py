@@ -30,10 +30,12 @@ SOCKET_TIMEOUT = 0.25
 MAX_TTL = 60  # no entry lives longer: the byte budget counts per minute
 BUDGET_KEY = "memedroid:cache:bytes:{}"
 
-# Write an entry unless this minute's bytes would pass the budget (counted either way).
+# Write an entry unless this minute's bytes would pass the budget (counted either way; an
+# entry costs its key, its value and about 64 bytes of Redis's own).
 _BUDGETED_SET = """
-local used = redis.call('INCRBY', KEYS[2], string.len(ARGV[1]))
-if used == string.len(ARGV[1]) then redis.call('EXPIRE', KEYS[2], 120) end
+local size = string.len(KEYS[1]) + string.len(ARGV[1]) + 64
+local used = redis.call('INCRBY', KEYS[2], size)
+if used == size then redis.call('EXPIRE', KEYS[2], 120) end
 if used > tonumber(ARGV[3]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1

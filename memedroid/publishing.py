@@ -159,8 +159,8 @@ class Publishing:
 
     def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> None:
         """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing.
-        When as many requests as may already wait in this process, answer at once instead:
-        a long-poll never takes the last request threads."""
+        When half of this process's request threads already wait, return at once instead:
+        long-polls never take the last threads."""
         status = self.get(post_id, viewer_id).status
         if status not in ("pending", "processing") or not self._waiters.acquire(blocking=False):
             return

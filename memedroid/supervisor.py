@@ -70,7 +70,7 @@ class Child:
     role: Role
     process: SpawnProcess
     booted: Any  # a shared flag the child raises once booted (no lock a dying child could hold)
-    killed_for_timeout: bool = False
+    killed: bool = False  # by the supervisor (a worker: its job timed out; the finalizer: it stalled)
 
 
 def _child_main(role: Role, settings: Settings, booted: Any) -> None:
@@ -200,7 +200,7 @@ class Supervisor:
             return
         if child.role.kind == "finalizer":
             self.janitor.hand_back(held.media_id, held.lease_token)
-        elif child.killed_for_timeout:
+        elif child.killed:
             self.janitor.release(held.media_id, held.lease_token, f"processing timed out after {self.settings.job_timeout} s")
         else:
             self.janitor.release(held.media_id, held.lease_token, "the worker processing this file stopped unexpectedly")
@@ -211,14 +211,14 @@ class Supervisor:
         limit = self.settings.job_timeout + min(KILL_GRACE, self.settings.job_timeout / 2)
         for pid, child in self._pipeline_children("worker"):
             held = child.role.slot.held() if child.role.slot else None
-            if held is None or not held.started or child.killed_for_timeout:
+            if held is None or not held.started or child.killed:
                 continue
             if now - held.started > limit:
                 log.error(
                     "job timed out; killing its worker",
                     extra={"event": "worker_killed_timeout", "child": child.role.name, "pid": pid, "media_id": held.media_id},
                 )
-                child.killed_for_timeout = True
+                child.killed = True
                 _signal(pid, signal.SIGKILL, group=True)
 
     def _watch_pipeline(self) -> None:
@@ -248,9 +248,9 @@ class Supervisor:
         limit = 2 * self.settings.pipeline_stall_seconds
         for pid, child in finalizers:
             slot = child.role.slot
-            if slot is not None and now - slot.beat > limit and not child.killed_for_timeout:
+            if slot is not None and now - slot.beat > limit and not child.killed:
                 log.error("finalizer stopped heart-beating; killing it", extra={"event": "finalizer_killed_stalled", "pid": pid})
-                child.killed_for_timeout = True
+                child.killed = True
                 _signal(pid, signal.SIGKILL, group=True)
 
     def _pipeline_children(self, kind: str) -> Iterator[tuple[int, Child]]:

@@ -59,6 +59,7 @@ class Tally:
     kills: Counter[str] = field(default_factory=Counter)
     samples: list[tuple[float, bool, int, int]] = field(default_factory=list)  # time, ready, completed, backlog
     elder_jobs_after: list[float] = field(default_factory=list)  # the elder worker's age at each job it finished
+    most_attempts: int = 0  # the most attempts any media needed
 
     def summary(self) -> dict[str, Any]:
         not_ready = sum(1 for _t, ready, _c, _b in self.samples if not ready)
@@ -70,6 +71,7 @@ class Tally:
             "readyz_samples": len(self.samples),
             "readyz_not_ready": not_ready,
             "elder_worker_oldest_job_s": round(max(self.elder_jobs_after, default=0.0)),
+            "most_attempts": self.most_attempts,
         }
 
 
@@ -229,7 +231,7 @@ class Storm:
         elif target == "finalizer":
             found = system.role("finalizer")
         elif target == "ffmpeg":
-            found = [c for w in system.role("worker") for c in _children(w) if c.name() == "ffmpeg"]
+            found = system.tools("ffmpeg")
         else:
             if not self.in_flight:
                 return None
@@ -275,6 +277,7 @@ class Storm:
             unfinished = conn.execute(
                 "SELECT id, status, attempts, error FROM media WHERE status <> 'completed' ORDER BY id"
             ).fetchall()
+            self.tally.most_attempts = conn.execute("SELECT coalesce(max(attempts), 0) FROM media").fetchone()[0]
         lost = [post_id for post_id in self.tally.accepted if statuses.get(post_id) != "completed"]
         if lost:
             problems.append(f"accepted uploads not completed: {[(p, statuses.get(p)) for p in lost]}")

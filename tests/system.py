@@ -105,6 +105,16 @@ class System:
                 continue
         return found
 
+    def tools(self, name: str = "ffmpeg") -> list[psutil.Process]:
+        """Processes called `name` that the media workers are running now."""
+        found = []
+        for worker in self.role("worker"):
+            try:
+                found += [child for child in worker.children() if child.name() == name]
+            except psutil.NoSuchProcess:  # the worker, or a child it was running, is gone
+                continue
+        return found
+
     def log(self) -> str:
         return "\n".join(path.read_text() for path in sorted(self.folder.glob("supervisor-*.log")))
 

@@ -25,7 +25,7 @@ def test_a_storm_of_kills_loses_no_upload(start_system, tmp_path: Path) -> None:
     tally = storm.run(STORM_SECONDS)
     storm.settle()
     problems = storm.verdict()
-    print(json.dumps(tally.summary()))
+    print(json.dumps(tally.summary()))  # shown with `make test PYTEST_ARGS="-k chaos -s"`
     assert not problems, problems
     assert len(tally.accepted) >= STORM_SECONDS, tally.summary()  # a steady stream went through
     assert set(tally.kills) == set(TARGETS), tally.summary()  # every kind of process died at least once

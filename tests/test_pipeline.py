@@ -275,11 +275,7 @@ def avi_clip(folder: Path, n: int) -> Path:
 
 
 def _tool_of(system: System, name: str) -> psutil.Process | None:
-    for worker in system.role("worker"):
-        for child in worker.children():
-            if child.name() == name:
-                return child
-    return None
+    return next(iter(system.tools(name)), None)
 
 
 def test_a_stopped_ffmpeg_is_killed_at_the_timeout_and_the_slot_freed(start_system, tmp_path: Path) -> None:

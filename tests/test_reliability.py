@@ -73,7 +73,7 @@ def test_a_processing_failure_leaves_the_bytes_uploadable(start_system, tmp_path
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "mpeg4", "-c:a", "mp3",
                     str(tmp_path / "slow.avi")], check=True)  # fmt: skip
     first = system.upload(alice, tmp_path / "slow.avi").json()
-    wait_for(lambda: [c for w in system.role("worker") for c in w.children() if c.name() == "ffmpeg"], what="ffmpeg")
+    wait_for(system.tools, what="ffmpeg")
     os.killpg(system.role("worker")[0].pid, signal.SIGKILL)
     failed = system.wait_done(alice, first["id"], timeout=60)
     assert failed["status"] == "failed" and "stopped unexpectedly" in failed["error"], failed
