@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import re
@@ -197,6 +198,12 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
         }
         results["depth"] = depth(systems["uncached"].url)
         return results
+    except RuntimeError:  # wrk saw errors: say what the servers said about them
+        for server, system in systems.items():
+            for record in system.records():
+                if record.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                    print(f"{server}: {json.dumps(record)}", file=sys.stderr)
+        raise
     finally:
         for system in systems.values():
             system.stop()

@@ -136,7 +136,8 @@ class HeadFirstWorker(ThreadWorker):
 
 
 def _answer(sock: socket.socket, status: int, title: str, detail: str) -> None:
-    """Write a problem+json answer on a connection that closes after it, and log it."""
+    """Write a problem+json answer on a connection that closes after it, and log it (a warning,
+    as gunicorn does for requests it cannot parse)."""
     request_id = logs.sane_request_id(None)
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail, "request_id": request_id})
     head = (
@@ -147,8 +148,8 @@ def _answer(sock: socket.socket, status: int, title: str, detail: str) -> None:
         sock.send((head + body).encode(), socket.MSG_DONTWAIT)
     except OSError:
         pass  # the client is gone
-    log.info(
-        "request",
+    log.warning(
+        "request refused before the app",
         extra={"event": "request", "method": None, "path": None, "status": status, "duration_ms": None,
                "user_id": None, "request_id": request_id, "error": detail},
     )  # fmt: skip
