@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -23,10 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from chaos import STORM_ENV, Storm  # noqa: E402  (the test suite's storm)
-from system import System  # noqa: E402  (the test suite's supervisor harness)
-
-from memedroid import migrations  # noqa: E402
-from memedroid.embedded import EmbeddedPostgres  # noqa: E402
+from system import System, database  # noqa: E402  (the test suite's supervisor harness)
 
 
 def main() -> int:
@@ -34,14 +30,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=20261130)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="memedroid-chaos-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="memedroid-chaos-") as tmp, database(Path(tmp)) as url:
         folder = Path(tmp)
-        embedded = None
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            embedded = EmbeddedPostgres(folder / "pgdata", cleanup="delete")
-            url = embedded.start("memedroid")
-        migrations.migrate(url)
         system = System({"DATABASE_URL": url, **STORM_ENV}, folder).wait_ready()
         try:
             storm = Storm(system, folder, args.seed)
@@ -53,8 +43,6 @@ def main() -> int:
             print(json.dumps({**tally.summary(), "settled_after_s": round(time.monotonic() - started - args.minutes * 60)}))
         finally:
             system.stop()
-            if embedded is not None:
-                embedded.stop()
     for problem in problems:
         print(f"BROKEN: {problem}")
     print("nothing lost, nothing wedged" if not problems else f"{len(problems)} broken promise(s)")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import re
 import shutil
@@ -34,10 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from helpers import free_port  # noqa: E402
-from system import System  # noqa: E402  (the test suite's supervisor harness)
-
-from memedroid import migrations  # noqa: E402
-from memedroid.embedded import EmbeddedPostgres  # noqa: E402
+from system import System, database  # noqa: E402  (the test suite's supervisor harness)
 
 TARGETS = {"cached": 0.8, "uncached": 0.5, "depth": 1.2}
 USERS, TAGS = 50_000, 10_000
@@ -121,18 +117,13 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench/feed.py needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="memedroid-feed-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="memedroid-feed-") as tmp, database(Path(tmp)) as url:
         folder = Path(tmp)
-        embedded, url = None, os.environ.get("DATABASE_URL")
-        if not url:
-            embedded = EmbeddedPostgres(folder / "pgdata", cleanup="delete")
-            url = embedded.start("memedroid")
         redis_port = free_port()
         redis = subprocess.Popen(
             ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
         )
         try:
-            migrations.migrate(url)
             print(f"seeding {args.posts:,} posts...", flush=True)
             started = time.perf_counter()
             seed(url, args.posts)
@@ -140,8 +131,6 @@ def main() -> int:
             results = measure(url, f"redis://127.0.0.1:{redis_port}/0", folder, args)
         finally:
             redis.terminate()
-            if embedded is not None:
-                embedded.stop()
     report(results)
     return 0
 

@@ -28,10 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import fixtures  # noqa: E402  (the test suite's media generators)
-from system import PeakRss, System  # noqa: E402  (the test suite's supervisor harness)
-
-from memedroid import migrations  # noqa: E402
-from memedroid.embedded import EmbeddedPostgres  # noqa: E402
+from system import PeakRss, System, database  # noqa: E402  (the test suite's supervisor harness)
 
 TARGETS = {"images": 0.85, "clips": 0.9, "latency": 1.5, "rss_mb": 400}
 CONVERT = "/usr/bin/convert"
@@ -122,14 +119,8 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=12)
     args = parser.parse_args()
     parallel = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(prefix="memedroid-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="memedroid-bench-") as tmp, database(Path(tmp)) as url:
         folder = Path(tmp)
-        embedded = None
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            embedded = EmbeddedPostgres(folder / "pgdata", cleanup="delete")
-            url = embedded.start("memedroid")
-        migrations.migrate(url)
         print(f"generating {args.images} images and {args.clips} clips...", flush=True)
         photos, clips = make_inputs(folder, args.images, args.clips)
         out = folder / "direct"
@@ -153,8 +144,6 @@ def main() -> int:
             watcher.stop()
         finally:
             system.stop()
-            if embedded is not None:
-                embedded.stop()
 
     print(f"\nparallelism: {parallel} (workers = direct tool processes)")
     for kind, (baseline, measured) in results.items():

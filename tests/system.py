@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,24 @@ from helpers import PASSWORD, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR = ROOT / "bin" / "memedroid-supervisor"
+
+
+@contextmanager
+def database(folder: Path) -> Iterator[str]:
+    """A migrated database for a benchmark: DATABASE_URL's, or an embedded PostgreSQL in `folder`
+    for as long as the block runs."""
+    from memedroid import migrations
+    from memedroid.embedded import EmbeddedPostgres
+
+    url = os.environ.get("DATABASE_URL")
+    embedded = None if url else EmbeddedPostgres(folder / "pgdata", cleanup="delete")
+    try:
+        url = url or embedded.start("memedroid")
+        migrations.migrate(url)
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 class System:
