@@ -1,5 +1,5 @@
 """WSGI entry point for any server: `gunicorn wsgi:app` (the supervisor builds it the same way)."""
 
-from memedroid.app import create_app
+from memedroid.api.app import create_app
 
 app = create_app()

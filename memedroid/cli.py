@@ -18,10 +18,12 @@ from typing import Any
 
 import psycopg
 
-from memedroid import logs, media, passwords
-from memedroid.accounts import Accounts, email_problem, username_problem
+from memedroid import logs
 from memedroid.db import Database, queries
 from memedroid.errors import ConfigError, MemeDroidError
+from memedroid.repositories import media
+from memedroid.services import passwords
+from memedroid.services.accounts import Accounts, email_problem, username_problem
 from memedroid.settings import ENV, Settings
 from memedroid.storage import Storage
 
@@ -29,7 +31,7 @@ ENV_HELP = "settings come from the environment: " + ", ".join(sorted(ENV.values(
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from memedroid.supervisor import prepare
+    from memedroid.runtime.supervisor import prepare
 
     prepare(settings)
     print("database is up to date")
@@ -38,7 +40,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _supervisor(settings: Settings, _args: argparse.Namespace) -> int:
     share_metrics_folder(settings.var_dir / "metrics")
-    from memedroid import supervisor
+    from memedroid.runtime import supervisor
 
     return supervisor.main(settings)
 
@@ -57,7 +59,7 @@ def share_metrics_folder(default: Path) -> None:
 
 
 def _janitor(settings: Settings, args: argparse.Namespace, recover: bool = True) -> int:
-    from memedroid.janitor import Janitor, lease_owner
+    from memedroid.pipeline.janitor import Janitor, lease_owner
 
     with _database(settings) as db:
         janitor = Janitor(settings, db, Storage(settings.storage_dir), None, lease_owner("cli"), reclaim_host=False)

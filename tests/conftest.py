@@ -20,9 +20,9 @@ from helpers import free_port, wait_for_port
 from psycopg import sql
 from system import System
 
-from memedroid import migrations
-from memedroid.app import create_app
-from memedroid.embedded import EmbeddedPostgres
+from memedroid.api.app import create_app
+from memedroid.runtime import migrations
+from memedroid.runtime.embedded import EmbeddedPostgres
 from memedroid.settings import ENV, Settings
 
 # A developer's shell must not leak into the tests (subprocesses inherit os.environ).

@@ -27,8 +27,8 @@ SUPERVISOR = ROOT / "bin" / "memedroid-supervisor"
 def database(folder: Path) -> Iterator[str]:
     """A migrated database for a benchmark: DATABASE_URL's, or an embedded PostgreSQL in `folder`
     for as long as the block runs."""
-    from memedroid import migrations
-    from memedroid.embedded import EmbeddedPostgres
+    from memedroid.runtime import migrations
+    from memedroid.runtime.embedded import EmbeddedPostgres
 
     url = os.environ.get("DATABASE_URL")
     embedded = None if url else EmbeddedPostgres(folder / "pgdata", cleanup="delete")

@@ -207,7 +207,7 @@ def test_revocation_lives_in_postgresql(settings, client: FlaskClient) -> None:
     tokens = signed_up(client)
     client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
     # A brand-new app (another process, Redis or not) sees the revocation.
-    from memedroid.app import create_app
+    from memedroid.api.app import create_app
 
     other = create_app(settings)
     try:

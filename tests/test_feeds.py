@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from helpers import assert_problem, bearer, cache_lookups, free_port, login, metric, register, signed_up, wait_for_port
 
-from memedroid.app import create_app
+from memedroid.api.app import create_app
 from memedroid.cache import LocalCache
 from memedroid.db import CountingCursor
 from memedroid.settings import Settings
@@ -218,7 +218,7 @@ def test_views_count_in_redis_and_flush_to_postgresql(app: Flask, client: FlaskC
         assert conn.execute("SELECT view_count FROM posts WHERE id = %s", (post_id,)).fetchone() == (
             0,
         )  # not on the request path
-    from memedroid.janitor import Janitor
+    from memedroid.pipeline.janitor import Janitor
     from memedroid.storage import Storage
 
     services = app.extensions["memedroid"]

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from helpers import assert_problem, free_port
 
 from memedroid import logs
-from memedroid.app import create_app
+from memedroid.api.app import create_app
 from memedroid.settings import Settings
 
 

@@ -7,7 +7,7 @@ import threading
 import psycopg
 import pytest
 
-from memedroid import migrations
+from memedroid.runtime import migrations
 
 
 def _schema(url: str) -> dict[str, list[str]]:

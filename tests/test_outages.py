@@ -14,7 +14,7 @@ from helpers import assert_problem, bearer, cache_lookups, signed_up, wait_for
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_feeds import own_redis  # noqa: F401 - the fixture
 
-from memedroid.app import create_app
+from memedroid.api.app import create_app
 from memedroid.settings import Settings
 
 

@@ -12,9 +12,9 @@ from helpers import metric
 from psycopg.rows import dict_row
 
 from memedroid.db import Database
-from memedroid.finalizer import Finalizer
-from memedroid.janitor import Janitor, lease_owner
 from memedroid.jobs import Output, Result
+from memedroid.pipeline.finalizer import Finalizer
+from memedroid.pipeline.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import JobChannel, Pipeline, Slot

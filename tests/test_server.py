@@ -20,7 +20,7 @@ import redis
 import requests
 from system import System
 
-from memedroid.feeds import encode_cursor
+from memedroid.services.feeds import encode_cursor
 
 pytestmark = pytest.mark.slow
 

@@ -102,7 +102,7 @@ sys.path.insert(0, {tests!r})
 import helpers
 from memedroid import logs
 from memedroid.settings import Settings
-from memedroid.supervisor import Role, Supervisor
+from memedroid.runtime.supervisor import Role, Supervisor
 
 if __name__ == "__main__":
     logs.configure("INFO", role="supervisor")

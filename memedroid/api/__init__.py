@@ -1,4 +1,6 @@
-"""The HTTP layer: blueprints parse and validate, call one service, and serialize."""
+"""The HTTP layer: the app factory, the gunicorn server, and blueprints that parse and
+validate, call one service, and serialize. It imports services and the shared ground; nothing
+below it imports it."""
 
 from __future__ import annotations
 
@@ -7,10 +9,10 @@ from typing import cast
 
 from flask import current_app
 
-from memedroid.accounts import Accounts
 from memedroid.db import Database
-from memedroid.feeds import Feeds
-from memedroid.publishing import Publishing
+from memedroid.services.accounts import Accounts
+from memedroid.services.feeds import Feeds
+from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
 
 PREFIX = "/api/v1"

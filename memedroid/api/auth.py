@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
-from memedroid import passwords
-from memedroid.accounts import email_problem, username_problem
 from memedroid.api import PREFIX, services, tokens
 from memedroid.api.limits import limited, login_name
 from memedroid.api.validation import json_object, length, string_fields
+from memedroid.services import passwords
+from memedroid.services.accounts import email_problem, username_problem
 
 bp = Blueprint("auth", __name__, url_prefix=f"{PREFIX}/auth")
 

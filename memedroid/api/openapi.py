@@ -16,11 +16,11 @@ from flask import Blueprint, Response, abort, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.http import HTTP_STATUS_CODES
 
-from memedroid import passwords
-from memedroid.accounts import EMAIL, USERNAME
 from memedroid.api import PREFIX
 from memedroid.api.limits import exempt
-from memedroid.publishing import MAX_CAPTION, MAX_TAGS, TAG
+from memedroid.services import passwords
+from memedroid.services.accounts import EMAIL, USERNAME
+from memedroid.services.publishing import MAX_CAPTION, MAX_TAGS, TAG
 from memedroid.sniff import ACCEPTED
 
 bp = Blueprint("docs", __name__)

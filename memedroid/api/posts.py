@@ -10,7 +10,7 @@ from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.api.validation import invalid, query_number
 from memedroid.errors import ValidationError
-from memedroid.publishing import check_caption, normalise_tags
+from memedroid.services.publishing import check_caption, normalise_tags
 
 bp = Blueprint("posts", __name__, url_prefix=f"{PREFIX}/posts")
 files = Blueprint("media_files", __name__)

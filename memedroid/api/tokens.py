@@ -18,8 +18,8 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from memedroid.accounts import Accounts
 from memedroid.api.problems import problem
+from memedroid.services.accounts import Accounts
 from memedroid.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])

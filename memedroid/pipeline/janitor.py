@@ -17,12 +17,13 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from memedroid import media, metrics
+from memedroid import metrics
 from memedroid.cache import Cache
-from memedroid.counters import Counters
 from memedroid.db import Database, queries
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job
+from memedroid.repositories import media
+from memedroid.repositories.counters import Counters
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import JobChannel

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from memedroid.accounts import Accounts
 from memedroid.api import Services, auth, health, limits, openapi, posts, problems, requestlog, tags, tokens, users, validation
 from memedroid.cache import Cache
 from memedroid.db import Database
-from memedroid.feeds import Feeds
-from memedroid.publishing import Publishing
+from memedroid.services.accounts import Accounts
+from memedroid.services.feeds import Feeds
+from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Pipeline

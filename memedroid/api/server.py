@@ -26,7 +26,7 @@ from gunicorn.http import errors as parse_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from memedroid import logs
-from memedroid.app import create_app
+from memedroid.api.app import create_app
 from memedroid.settings import Settings
 from memedroid.transport import Pipeline
 

@@ -19,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from memedroid.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, MediaError, Processed, readable
+from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, MediaError, Processed, readable
 from memedroid.sniff import SourceType
 
 VIDEO_CODECS = {

@@ -86,7 +86,7 @@ class Processed:
 
 def process(source_type: str, raw: Path, work: Path, budget: Budget) -> Processed:
     """Run the pipeline that fits `source_type` on `raw`, writing into `work`."""
-    from memedroid.processing import images, video  # images imports Wand under our policy
+    from memedroid.pipeline.processing import images, video  # images imports Wand under our policy
 
     source = ACCEPTED[source_type]
     pipeline = images.process if source.pipeline == "image" else video.process

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from memedroid.processing import MediaError
+from memedroid.pipeline.processing import MediaError
 
 MAX_SIDE = 16384  # as in policy.xml
 MAX_PIXELS = 128_000_000

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memedroid import media, metrics, posts
+from memedroid import metrics
 from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job, Result
 from memedroid.logs import request_id_var
+from memedroid.repositories import media, posts
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot

@@ -20,12 +20,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from memedroid import posts
 from memedroid.cache import FEED_VERSION_KEY, Cache, LocalCache
-from memedroid.counters import Counters
 from memedroid.db import Database, queries
 from memedroid.errors import Forbidden, NotFound, ValidationError
-from memedroid.posts import Post
+from memedroid.repositories import posts
+from memedroid.repositories.counters import Counters
+from memedroid.repositories.posts import Post
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 

@@ -6,11 +6,12 @@ import re
 from typing import Any
 from uuid import UUID
 
-from memedroid import passwords, sessions, users
 from memedroid.db import Database
 from memedroid.errors import Unauthorized
+from memedroid.repositories import sessions, users
+from memedroid.repositories.users import User
+from memedroid.services import passwords
 from memedroid.settings import Settings
-from memedroid.users import User
 
 USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")

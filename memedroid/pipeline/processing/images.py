@@ -20,7 +20,7 @@ from wand.exceptions import (  # noqa: E402
 )
 from wand.image import Image  # noqa: E402
 
-from memedroid.processing import Budget, Limits, MediaError, Processed, headers, readable  # noqa: E402
+from memedroid.pipeline.processing import Budget, Limits, MediaError, Processed, headers, readable  # noqa: E402
 from memedroid.sniff import SourceType  # noqa: E402
 
 JPEG_QUALITY = 85
@@ -31,7 +31,7 @@ def process(source: SourceType, raw: Path, work: Path, budget: Budget) -> Proces
     budget.remaining()
     declared = headers.check(source.name, raw)
     if declared.frames > 1:
-        from memedroid.processing import video
+        from memedroid.pipeline.processing import video
 
         clip = raw if source.name == "gif" else _webp_to_gif(source, raw, work)
         return video.animated(clip, work, budget)

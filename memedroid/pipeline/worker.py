@@ -18,12 +18,13 @@ import time
 import uuid
 from typing import Any
 
-from memedroid import media, metrics
+from memedroid import metrics
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job, Output, Result
 from memedroid.logs import request_id_var
-from memedroid.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
+from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
+from memedroid.repositories import media
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot

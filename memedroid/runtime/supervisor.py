@@ -27,10 +27,13 @@ from multiprocessing.connection import wait
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-from memedroid import finalizer, http, logs, migrations, worker
+from memedroid import logs
+from memedroid.api import server
 from memedroid.db import Database
-from memedroid.embedded import EmbeddedPostgres, EmbeddedRedis
-from memedroid.janitor import Janitor, lease_owner
+from memedroid.pipeline import finalizer, worker
+from memedroid.pipeline.janitor import Janitor, lease_owner
+from memedroid.runtime import migrations
+from memedroid.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot, Stall
@@ -386,7 +389,7 @@ def roles(settings: Settings, context: SpawnContext, pipeline: Pipeline, owner: 
     ]
     last = Slot(context)
     return [
-        Role("http", "http", http.serve, (pipeline,)),
+        Role("http", "http", server.serve, (pipeline,)),
         *workers,
         Role("finalizer", "finalizer", finalizer.run, (pipeline, last), phase=1, slot=last),
     ]
