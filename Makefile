@@ -13,10 +13,11 @@ test: setup-test lint
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: setup-test
-	@echo "==> quality gates: ruff check, ruff format --check, mypy, sqlfluff lint"
+	@echo "==> quality gates: ruff check, ruff format --check, mypy, import contracts, sqlfluff lint"
 	@.venv/bin/ruff check --quiet .
 	@.venv/bin/ruff format --check --quiet .
 	@.venv/bin/mypy
+	@.venv/bin/lint-imports --no-cache
 	@.venv/bin/sqlfluff lint sql/ --nocolor
 
 setup:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -207,3 +208,62 @@ class LocalCache:
         with self._lock:
             self._entries = OrderedDict()
             self._bytes = 0
+
+
+# One round trip: the current feed version, the entry cached under it, and on a miss how
+# many times the entry was asked for lately (counted for ARGV[2] seconds).
+_VERSIONED_GET = """
+local version = redis.call('GET', KEYS[1]) or '0'
+local found = redis.call('GET', ARGV[1] .. ':v' .. version)
+if found then return {version, found, 0} end
+local seen = redis.call('INCR', ARGV[1] .. ':seen')
+if seen == 1 then redis.call('EXPIRE', ARGV[1] .. ':seen', ARGV[2]) end
+return {version, false, seen}
+"""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What `FeedCache.lookup` found: the version now (None: no Redis), the entry cached
+    under it (None: a miss), and on a miss how often the key was asked for lately."""
+
+    version: str | None
+    raw: str | None
+    seen: int
+
+
+class FeedCache:
+    """Feed pages and post bodies, cached in Redis under keys that embed the feed version:
+    bumping it (a post completes or goes) invalidates every entry at once, without scanning
+    keys. Feed pages also live in each process's memory (`local`) for FEED_LOCAL_SECONDS."""
+
+    def __init__(self, cache: Cache, local: LocalCache) -> None:
+        self.cache = cache
+        self.local = local
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeedCache:
+        return cls(
+            Cache.from_settings(settings), LocalCache("feed_local", settings.feed_local_seconds, settings.feed_local_bytes)
+        )
+
+    def lookup(self, key: str, window: int) -> Lookup:
+        """The entry under `key` for the current version; on a miss, sightings within `window` s."""
+        found = self.cache.script(_VERSIONED_GET, [FEED_VERSION_KEY], [key, window])
+        if not found:
+            self.cache.count("feed", False)
+            return Lookup(None, None, 0)
+        version, raw = (value.decode() if isinstance(value, bytes) else value for value in found[:2])
+        self.cache.count("feed", raw is not None)
+        return Lookup(str(version), raw, int(found[2]))
+
+    def store(self, key: str, version: str | None, raw: str, ttl: int) -> None:
+        """Cache `raw` under `key` for `version` (nothing when there was no Redis to ask)."""
+        if version is not None:
+            self.cache.store(f"{key}:v{version}", raw, ttl)
+
+    def invalidate(self) -> None:
+        """Every cached page and post body goes: at once here and in Redis, within
+        FEED_LOCAL_SECONDS in other processes."""
+        self.cache.bump_feed_version()
+        self.local.clear()

@@ -19,11 +19,11 @@ from typing import Any
 import psycopg
 
 from memedroid import logs
-from memedroid.db import Database, queries
+from memedroid.db import Database
 from memedroid.errors import ConfigError, MemeDroidError
-from memedroid.repositories import media
 from memedroid.services import passwords
 from memedroid.services.accounts import Accounts, email_problem, username_problem
+from memedroid.services.maintenance import Maintenance
 from memedroid.settings import ENV, Settings
 from memedroid.storage import Storage
 
@@ -31,7 +31,7 @@ ENV_HELP = "settings come from the environment: " + ", ".join(sorted(ENV.values(
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from memedroid.runtime.supervisor import prepare
+    from memedroid.runtime.bootstrap import prepare
 
     prepare(settings)
     print("database is up to date")
@@ -74,33 +74,15 @@ def _remove_orphans(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
-    storage = Storage(settings.storage_dir)
-    with _database(settings) as db, db.transaction() as conn:
-        if args.failed:
-            ids = [row["id"] for row in queries.media.list_failed_media_ids(conn)]
-        else:
-            row = queries.posts.get_post(conn, id=args.post_id)
-            if row is None:
-                print(f"memedroid: no post {args.post_id}", file=sys.stderr)
-                return 1
-            ids = [row["media_id"]]
-        requeued = media.requeue_failed(conn, ids)
-        missing = [row["id"] for row in requeued if not storage.raw_path(row["sha256"]).exists()]
-        if missing or not (requeued or args.failed):
-            conn.rollback()
-            why = f"the original upload of media {missing} is no longer stored" if missing else "it has not failed"
-            print(f"memedroid: cannot reprocess: {why}", file=sys.stderr)
-            return 1
-    print(f"requeued {len(requeued)} media {[row['id'] for row in requeued]}; the pipeline's sweep picks them up")
+    with _database(settings) as db:
+        requeued = Maintenance(db, Storage(settings.storage_dir)).reprocess(None if args.failed else args.post_id)
+    print(f"requeued {len(requeued)} media {requeued}; the pipeline's sweep picks them up")
     return 0
 
 
 def _stats(settings: Settings, _args: argparse.Namespace) -> int:
-    with _database(settings) as db, db.transaction() as conn:
-        by_status = {row["status"]: row["media"] for row in queries.media.count_media_by_status(conn)}
-        backlog = queries.media.count_backlog(conn)
-    report = {"media": by_status, "backlog": backlog, "storage_bytes": Storage(settings.storage_dir).size_bytes()}
-    print(json.dumps(report, indent=2))
+    with _database(settings) as db:
+        print(json.dumps(Maintenance(db, Storage(settings.storage_dir)).stats(), indent=2))
     return 0
 
 

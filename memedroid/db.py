@@ -1,34 +1,30 @@
-"""PostgreSQL access: the queries loaded once from `sql/queries/`, a pool per process, and the
-one boundary where database errors become MemeDroid errors.
+"""PostgreSQL access: a pool per process, the one boundary where database errors become
+MemeDroid errors, and where the SQL shipped with the package lies (`sql/` in the repository;
+the queries are loaded by `repositories.queries`, the migrations run by `runtime.migrations`).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import SimpleNamespace
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-import aiosql
 import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from memedroid.errors import Conflict, ServiceUnavailable
-from memedroid.settings import ROOT, Settings
+from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = ROOT / "sql"
-# One namespace per file: `queries.users.get_user_by_id(conn, id=...)`.
-queries: Any = SimpleNamespace(
-    **{path.stem: aiosql.from_path(path, "psycopg") for path in sorted((SQL_DIR / "queries").glob("*.sql"))}
-)
+SQL_DIR = Path(str(resources.files("memedroid") / "sql"))  # package data, editable install or not
 
 Connection = psycopg.Connection[dict[str, Any]]
 
@@ -37,21 +33,6 @@ CONFLICT_FIELDS = {
     "users_username_key": ("username", "username is already taken"),
     "users_email_key": ("email", "email is already registered"),
 }
-
-
-class CountingCursor(psycopg.Cursor[Any]):
-    """Counts the statements this process sends (an N+1 shows up as a count that grows)."""
-
-    statements = itertools.count()
-    executed = 0
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        CountingCursor.executed = next(CountingCursor.statements) + 1
-        return super().execute(*args, **kwargs)
-
-    def executemany(self, *args: Any, **kwargs: Any) -> Any:
-        CountingCursor.executed = next(CountingCursor.statements) + 1
-        return super().executemany(*args, **kwargs)
 
 
 class Database:
@@ -82,7 +63,6 @@ class Database:
             timeout=self.timeout,
             kwargs={
                 "row_factory": dict_row,
-                "cursor_factory": CountingCursor,
                 "connect_timeout": max(1, round(self.timeout)),
             },
             open=False,
@@ -107,11 +87,6 @@ class Database:
                 yield conn
             finally:
                 conn.autocommit = False
-
-    def ping(self) -> None:
-        """Raise `ServiceUnavailable` unless the database answers a trivial query."""
-        with self.transaction() as conn:
-            queries.health.ping(conn)
 
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():

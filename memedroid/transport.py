@@ -229,6 +229,19 @@ class Slot:
         self._fields.beat = self._fields.took = time.monotonic()
 
 
+class Flag:
+    """A yes/no in shared memory, raised by one process and read by another, with no lock."""
+
+    def __init__(self, context: SpawnContext) -> None:
+        self._value: Any = context.RawValue(ctypes.c_bool, False)
+
+    def raise_(self) -> None:
+        self._value.value = True
+
+    def __bool__(self) -> bool:
+        return bool(self._value.value)
+
+
 class Stall(enum.IntEnum):
     """Why the pipeline is not making progress (NONE: it is)."""
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,7 @@ from flask.testing import FlaskClient
 from helpers import assert_problem, bearer, cache_lookups, free_port, login, metric, register, signed_up, wait_for_port
 
 from memedroid.api.app import create_app
-from memedroid.cache import LocalCache
-from memedroid.db import CountingCursor
+from memedroid.cache import Cache, LocalCache
 from memedroid.settings import Settings
 
 
@@ -134,16 +133,31 @@ def test_bad_tag_parameters_are_400(client: FlaskClient, url: str) -> None:
     assert assert_problem(client.get(url), 400)["errors"][0]["field"] == "limit"
 
 
-def test_one_query_per_page_whatever_its_size(make_client, settings: Settings) -> None:
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many statements this process has sent so far: a spy on psycopg's cursor, which
+    still sends every one of them (an N+1 shows up as a count that grows with the page)."""
+    sent = [0]
+    execute = psycopg.Cursor.execute
+
+    def counted(cursor: psycopg.Cursor[Any], *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return execute(cursor, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    return lambda: sent[0]
+
+
+def test_one_query_per_page_whatever_its_size(make_client, settings: Settings, statements: Callable[[], int]) -> None:
     seed(settings.database_url, 120, tags=("cats",))
     client = make_client(redis_url="")  # no cache: every page from PostgreSQL
     tokens = signed_up(client, "viewer")
     counts = {}
     for limit in (5, 100):
         for query, auth in (("", {}), ("&tag=cats", {}), ("&author=alice", {}), ("", bearer(tokens["access_token"]))):
-            before = CountingCursor.executed
+            before = statements()
             assert client.get(f"/api/v1/posts?limit={limit}{query}", headers=auth).status_code == 200
-            counts[(limit, query, bool(auth))] = CountingCursor.executed - before
+            counts[(limit, query, bool(auth))] = statements() - before
     assert counts[(5, "", False)] == 1 and counts[(100, "", False)] == 1
     assert counts[(5, "&tag=cats", False)] == counts[(100, "&tag=cats", False)] == 1
     assert counts[(5, "&author=alice", False)] == counts[(100, "&author=alice", False)] == 1
@@ -159,7 +173,7 @@ def test_feed_queries_use_indexes(settings: Settings) -> None:
         "tag": ("list_feed_by_tag", {"tag": "dogs"}),
         "author": ("list_feed_by_author", {"author": "bob"}),
     }
-    from memedroid.db import queries as loaded
+    from memedroid.repositories.queries import queries as loaded
 
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("ANALYZE")
@@ -246,7 +260,7 @@ def test_delete_rules(client: FlaskClient, settings: Settings) -> None:
 
 def test_cache_hit_miss_and_invalidation(app: Flask, client: FlaskClient, settings: Settings) -> None:
     first = seed(settings.database_url, 3)
-    cache = app.extensions["memedroid"].feeds.cache
+    cache = Cache.from_settings(settings)  # as the finalizer's, in another process
     hits, misses = cache_lookups()
     assert [i["id"] for i in client.get("/api/v1/posts").get_json()["items"]] == first[::-1]
     assert cache_lookups() == (hits, misses + 1)
@@ -262,7 +276,7 @@ def test_cache_hit_miss_and_invalidation(app: Flask, client: FlaskClient, settin
 def test_local_tier_serves_a_page_for_feed_local_seconds_then_asks_redis(make_client, settings: Settings) -> None:
     first = seed(settings.database_url, 2, "bob")
     client = make_client(feed_local_seconds=0.5)
-    feeds = client.application.extensions["memedroid"].feeds
+    elsewhere = Cache.from_settings(settings)  # the finalizer's, in another process
 
     def local() -> tuple[float, float]:
         name = "memedroid_cache_lookups_total"
@@ -275,7 +289,7 @@ def test_local_tier_serves_a_page_for_feed_local_seconds_then_asks_redis(make_cl
     assert local() == (hits + 1, misses + 1) and cache_lookups() == (redis_hits, redis_misses + 1)  # Redis asked once
 
     newer = seed(settings.database_url, 1, "bob")
-    feeds.cache.bump_feed_version()  # a post completed, in another process
+    elsewhere.bump_feed_version()  # a post completed
     assert ids() == first[::-1]  # this worker may be FEED_LOCAL_SECONDS behind...
     time.sleep(0.6)
     assert ids() == (first + newer)[::-1]  # ...and no more
@@ -283,7 +297,7 @@ def test_local_tier_serves_a_page_for_feed_local_seconds_then_asks_redis(make_cl
     alice = bearer(signed_up(client, "alice")["access_token"])
     assert ids() == (first + newer)[::-1]
     [mine] = seed(settings.database_url, 1, "alice")
-    feeds.cache.bump_feed_version()
+    elsewhere.bump_feed_version()
     time.sleep(0.6)
     assert ids()[0] == mine
     assert client.delete(f"/api/v1/posts/{mine}", headers=alice).status_code == 204
@@ -377,7 +391,7 @@ def test_tags_autocomplete_trending_and_profiles(client: FlaskClient, settings: 
     with psycopg.connect(settings.database_url) as conn:
         conn.execute("UPDATE posts SET created_at = now() - interval '1 hour'")
         conn.execute("UPDATE post_tags SET created_at = now() - interval '1 hour'")
-    client.application.extensions["memedroid"].feeds.cache.call("flushdb")
+    redis.Redis.from_url(settings.redis_url).flushdb()
     assert client.get("/api/v1/tags/trending").get_json()["items"][:2] == [
         {"name": "cat_memes", "post_count": 3}, {"name": "cats", "post_count": 3},
     ]  # fmt: skip

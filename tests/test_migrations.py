@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from memedroid.runtime import migrations
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _schema(url: str) -> dict[str, list[str]]:
@@ -73,3 +79,23 @@ def test_misnamed_migration_is_refused(tmp_path) -> None:
     (tmp_path / "2_bad name.sql").write_text("SELECT 1;")
     with pytest.raises(ValueError, match="NNNN_name.sql"):
         migrations.available(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_regular_install_carries_its_sql_and_migrates(tmp_path: Path, empty_database_url: str) -> None:
+    """Installed for real (not editable), the package finds `sql/` and ImageMagick's policy
+    as package data, wherever it runs from."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    code = "import sys, memedroid; print(memedroid.__file__); from memedroid.cli import main; sys.exit(main(['migrate']))"
+    env = {**os.environ, "PYTHONPATH": str(site), "DATABASE_URL": empty_database_url}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(str(site / "memedroid")) and "database is up to date" in result.stdout
+    assert (site / "memedroid" / "pipeline" / "processing" / "policy.xml").is_file()
+    with psycopg.connect(empty_database_url) as conn:
+        versions = [version for (version,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [m.version for m in migrations.available()]

@@ -12,6 +12,8 @@ from flask import current_app
 from memedroid.db import Database
 from memedroid.services.accounts import Accounts
 from memedroid.services.feeds import Feeds
+from memedroid.services.health import Health
+from memedroid.services.posts import Posts
 from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
 
@@ -20,13 +22,15 @@ PREFIX = "/api/v1"
 
 @dataclass(frozen=True)
 class Services:
-    """The per-app handles, kept in `app.extensions["memedroid"]`."""
+    """The per-app services, kept in `app.extensions["memedroid"]` (and the pool, closed with it)."""
 
     settings: Settings
     db: Database
     accounts: Accounts
     publishing: Publishing
+    posts: Posts
     feeds: Feeds
+    health: Health
 
 
 def services() -> Services:

@@ -6,10 +6,14 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from memedroid.api import Services, auth, health, limits, openapi, posts, problems, requestlog, tags, tokens, users, validation
-from memedroid.cache import Cache
+from memedroid.cache import FeedCache
 from memedroid.db import Database
+from memedroid.repositories.counters import Counters
 from memedroid.services.accounts import Accounts
 from memedroid.services.feeds import Feeds
+from memedroid.services.health import Health
+from memedroid.services.jobs import JobQueue
+from memedroid.services.posts import Posts
 from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -30,13 +34,17 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     db = Database(settings)
     storage = Storage(settings.storage_dir).ensure()
-    cache = Cache.from_settings(settings)
+    cache = FeedCache.from_settings(settings)
+    counters = Counters(cache.cache)
+    jobs = JobQueue(db, pipeline.jobs if pipeline else None)
     services = Services(
         settings=settings,
         db=db,
         accounts=Accounts(db, settings),
-        publishing=Publishing(db, storage, settings, pipeline),
-        feeds=Feeds(db, cache, storage, settings),
+        publishing=Publishing(db, storage, settings, jobs),
+        posts=Posts(db, cache, counters, storage, settings),
+        feeds=Feeds(db, cache, counters, settings.media_url),
+        health=Health(db, cache.cache, storage, pipeline),
     )
     app.extensions["memedroid"] = services
 

@@ -3,6 +3,7 @@ while it is hashed, in one pass, never buffered whole in memory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import request
@@ -12,7 +13,8 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from memedroid.api.validation import text_problem
 from memedroid.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationError
-from memedroid.storage import Storage, StoredUpload, UploadSink
+from memedroid.services.publishing import Received
+from memedroid.storage import StoredUpload, UploadSink
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 16 * 1024
@@ -32,8 +34,9 @@ class UploadForm:
             self.upload.path.unlink(missing_ok=True)
 
 
-def read_upload(storage: Storage, limit: int) -> UploadForm:
-    """Read the request body: text fields into memory, the one `file` part into storage.
+def read_upload(sink: Callable[[int], UploadSink], limit: int) -> Received:
+    """Read the request body: text fields into memory, the one `file` part into a `sink` of
+    storage (made for at most `limit` bytes).
 
     Raises 415 for a body that is not multipart, 413 past `limit` bytes of file (leaving
     nothing on disk), 400 for a malformed body or unexpected parts.
@@ -47,14 +50,15 @@ def read_upload(storage: Storage, limit: int) -> UploadForm:
     request.max_content_length = limit + FORM_OVERHEAD
     form = UploadForm()
     try:
-        _decode(storage, limit, boundary.encode("latin-1"), form)
+        _decode(sink, limit, boundary.encode("latin-1"), form)
     except BaseException:
         form.discard()
         raise
-    return form
+    assert form.upload is not None  # _decode refuses a body without one
+    return Received(form.upload, form.fields)
 
 
-def _decode(storage: Storage, limit: int, boundary: bytes, form: UploadForm) -> None:
+def _decode(make_sink: Callable[[int], UploadSink], limit: int, boundary: bytes, form: UploadForm) -> None:
     decoder = MultipartDecoder(boundary, max_form_memory_size=DECODER_BUFFER, max_parts=MAX_PARTS)
     part: Field | File | None = None
     text = bytearray()
@@ -69,7 +73,7 @@ def _decode(storage: Storage, limit: int, boundary: bytes, form: UploadForm) -> 
                 if isinstance(event, File):
                     if event.name != FILE_FIELD or sink is not None or form.upload is not None:
                         raise BadRequest(f"unexpected file part {event.name!r}: send exactly one part named 'file'")
-                    part, sink = event, storage.upload_sink(limit)
+                    part, sink = event, make_sink(limit)
                 elif isinstance(event, Field):
                     if not event.name:
                         raise BadRequest("a form part has no name: each needs Content-Disposition: form-data; name=...")

@@ -10,7 +10,7 @@ from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.api.validation import invalid, query_number
 from memedroid.errors import ValidationError
-from memedroid.services.publishing import check_caption, normalise_tags
+from memedroid.services.publishing import normalise_tags
 
 bp = Blueprint("posts", __name__, url_prefix=f"{PREFIX}/posts")
 files = Blueprint("media_files", __name__)
@@ -25,25 +25,9 @@ MAX_PAGE = 100
 @limited("upload_rate_limit", key_func=current_user)
 @tokens.authenticated()
 def create() -> tuple[dict[str, object], int, dict[str, str]]:
-    publishing = services().publishing
-    publishing.check_capacity()
-    form = read_upload(publishing.storage, services().settings.max_upload_bytes)
-    try:
-        captions = form.fields.get("caption", [])
-        if len(captions) > 1:
-            raise ValidationError({"caption": "send at most one caption"})
-        caption = check_caption(captions[0] if captions else "")
-        tags = normalise_tags(form.fields.get("tags", []))
-        unknown = form.fields.keys() - {"caption", "tags"}
-        if unknown:
-            raise ValidationError({name: "is not a known field" for name in unknown})
-    except BaseException:
-        form.discard()
-        raise
-    assert form.upload is not None
-    post = publishing.publish(g.user_id, form.upload, caption, tags, g.get("request_id"))
-    location = url_for("posts.show", post_id=post.id)
-    return post.to_json(services().settings.media_url), 202, {"Location": location}
+    """Stream the upload into storage and answer 202: the pipeline takes it from there."""
+    post = services().publishing.upload(g.user_id, read_upload, g.get("request_id"))
+    return post, 202, {"Location": url_for("posts.show", post_id=post["id"])}
 
 
 @bp.get("")
@@ -68,29 +52,27 @@ def index() -> Response:
 def show(post_id: int) -> dict[str, object]:
     viewer = _optional_viewer()
     wait = query_number("wait", 0, MAX_WAIT_SECONDS, default=0)
-    if wait:
-        services().publishing.wait(post_id, viewer, wait)
-    return services().feeds.post(post_id, viewer)
+    return services().posts.show(post_id, viewer, wait)
 
 
 @bp.delete("/<int:post_id>")
 @tokens.authenticated()
 def delete(post_id: int) -> Response:
-    services().feeds.delete(post_id, g.user_id)
+    services().posts.delete(post_id, g.user_id)
     return Response(status=204)
 
 
 @bp.put("/<int:post_id>/like")
 @tokens.authenticated()
 def like(post_id: int) -> Response:
-    services().feeds.like(post_id, g.user_id, liked=True)
+    services().posts.like(post_id, g.user_id, liked=True)
     return Response(status=204)
 
 
 @bp.delete("/<int:post_id>/like")
 @tokens.authenticated()
 def unlike(post_id: int) -> Response:
-    services().feeds.like(post_id, g.user_id, liked=False)
+    services().posts.like(post_id, g.user_id, liked=False)
     return Response(status=204)
 
 
@@ -107,7 +89,7 @@ def _optional_viewer() -> int | None:
 def media_file(name: str) -> Response:
     """Development only: production serves `storage/media/` from a web server."""
     mimetype = MEDIA_TYPES.get(name[name.rfind(".") :].lower(), "application/octet-stream")
-    response = send_from_directory(services().publishing.storage.media, name, mimetype=mimetype, max_age=365 * 24 * 3600)
+    response = send_from_directory(services().posts.media_folder(), name, mimetype=mimetype, max_age=365 * 24 * 3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

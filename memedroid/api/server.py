@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as parse_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -73,7 +74,7 @@ class HttpServer(BaseApplication):
         for key, value in options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Any:
+    def load(self) -> Flask:
         """Runs in each forked worker: its own app and pool, the pipeline's channels inherited."""
         return create_app(self.settings, self.pipeline)
 

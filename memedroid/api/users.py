@@ -18,4 +18,4 @@ def me() -> dict[str, object]:
 @bp.get("/<username>")
 def profile(username: str) -> dict[str, object]:
     """A public profile with the totals of the user's completed posts and their likes."""
-    return services().accounts.profile(username)
+    return services().accounts.profile(username).to_json()

@@ -11,16 +11,19 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 from memedroid import metrics
 from memedroid.cache import Cache
-from memedroid.db import Database
+from memedroid.db import Connection, Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job, Result
 from memedroid.logs import request_id_var
 from memedroid.repositories import media, posts
+from memedroid.repositories.media import Ended
+from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot
@@ -31,7 +34,7 @@ DRAIN_POLL = 0.5
 RETRY_PAUSE = 1.0
 
 
-def run(settings: Settings, ready: Any, pipeline: Pipeline, slot: Slot) -> None:
+def run(settings: Settings, ready: Callable[[], None], pipeline: Pipeline, slot: Slot) -> None:
     """Child-process entry point."""
     Finalizer(settings, pipeline, slot).run(ready)
 
@@ -42,11 +45,12 @@ class Finalizer:
         self.pipeline = pipeline
         self.slot = slot
         self.db = Database(settings.replace(db_pool_size=2))
+        self.jobs = JobQueue(self.db, pipeline.jobs)
         self.storage = Storage(settings.storage_dir).ensure()
         self.cache = Cache.from_settings(settings)
         self.stopping = False
 
-    def run(self, ready: Any) -> None:
+    def run(self, ready: Callable[[], None]) -> None:
         """Finalize results until told to stop, then drain what is already waiting. The slot
         tells the supervisor that this process is alive and which result it holds (if it dies
         holding one, the supervisor hands that job back)."""
@@ -67,7 +71,7 @@ class Finalizer:
         self.db.close()
         log.info("finalizer stopped", extra={"event": "finalizer_stopped"})
 
-    def _on_term(self, _signum: int, _frame: Any) -> None:
+    def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
 
     def _finalize_until_done(self, result: Result) -> None:
@@ -92,30 +96,24 @@ class Finalizer:
         started = time.monotonic()
         with self.db.transaction() as conn:
             row = media.lock_lease(conn, result.media_id, result.lease_token)
-            sha256_hex = row["sha256"].hex() if row else ""
             if row is None:
-                outcome = {"status": "discarded"}
+                ended = Ended(result.media_id, "discarded")
             elif result.outcome == "completed":
-                outcome = self._place_and_complete(conn, sha256_hex, result)
+                ended = self._place_and_complete(conn, row.sha256.hex(), result)
             else:
-                outcome = media.fail_or_retry(
-                    conn,
-                    result.media_id,
-                    result.error or "processing failed",
-                    result.outcome == "failed",
-                    self.settings.max_attempts,
-                )
+                error = result.error or "processing failed"
+                ended = media.fail_or_retry(conn, row.id, error, result.outcome == "failed", self.settings.max_attempts)
             post_ids = posts.ids_by_media(conn, result.media_id)
         if result.work_dir:
             self.storage.remove_tree(Path(result.work_dir))
-        status = outcome["status"]
+        status = ended.status
         metrics.JOBS.labels(result.source_type, status).inc()
-        if status == "completed":
-            self.storage.raw_path(sha256_hex).unlink(missing_ok=True)  # a failed one is kept a while
+        if status == "completed" and row is not None:
+            self.storage.raw_path(row.sha256.hex()).unlink(missing_ok=True)  # a failed one is kept a while
         if status in ("completed", "failed"):
             self.cache.bump_feed_version()
         elif status == "pending":
-            self.pipeline.jobs.offer([Job(result.media_id, result.request_id)])
+            self.jobs.offer([Job(result.media_id, result.request_id)])
         log.log(
             logging.ERROR if status == "failed" else logging.INFO,
             "job finalized" if status != "discarded" else "late result discarded",
@@ -126,12 +124,12 @@ class Finalizer:
                 "post_ids": post_ids,
                 "attempt": result.attempt,
                 "status": status,
-                "error": outcome.get("error"),
+                "error": ended.error,
                 "duration_ms": round((time.monotonic() - started) * 1000, 1),
             },
         )
 
-    def _place_and_complete(self, conn: Any, sha256_hex: str, result: Result) -> dict[str, Any]:
+    def _place_and_complete(self, conn: Connection, sha256_hex: str, result: Result) -> Ended:
         """Move the outputs into place, then mark the media completed. If the files cannot be
         placed (disk full, storage gone), the attempt ends and the job is tried again later."""
         assert result.rendition is not None and result.thumbnail is not None
@@ -145,7 +143,7 @@ class Finalizer:
                 "cannot place media files", extra={"event": "storage_error", "media_id": result.media_id, "error": str(exc)}
             )
             reason = "the server could not store the processed files"
-            return dict(media.fail_or_retry(conn, result.media_id, reason, False, self.settings.max_attempts))
+            return media.fail_or_retry(conn, result.media_id, reason, False, self.settings.max_attempts)
         media.complete(
             conn,
             result.media_id,
@@ -158,4 +156,4 @@ class Finalizer:
             blurhash=result.blurhash,
             **names,
         )
-        return {"status": "completed"}
+        return Ended(result.media_id, "completed")

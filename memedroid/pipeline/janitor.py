@@ -19,11 +19,13 @@ from pathlib import Path
 
 from memedroid import metrics
 from memedroid.cache import Cache
-from memedroid.db import Database, queries
+from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.jobs import Job
-from memedroid.repositories import media
+from memedroid.repositories import health, likes, media, sessions
 from memedroid.repositories.counters import Counters
+from memedroid.repositories.media import Ended
+from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import JobChannel
@@ -50,14 +52,15 @@ class Janitor:
         owner: str,
         reclaim_host: bool = True,
     ) -> None:
-        """`owner` is this supervisor's lease owner. With `reclaim_host`, leases held by an
+        """`owner` is this supervisor's lease owner, `jobs` its job channel (None for an
+        operator's one-off run: no workers to feed). With `reclaim_host`, leases held by an
         earlier boot of this host are known dead and reclaimed at once (the supervisor's
         janitor); without it (an operator's one-off run), only expired leases are."""
         self.settings = settings
         self.counters = Counters(Cache.from_settings(settings))
         self.db = db
         self.storage = storage
-        self.jobs = jobs
+        self.jobs = JobQueue(db, jobs)
         self.owner = owner
         self.reclaim_host = reclaim_host
         self.host_prefix = owner.split("/", 1)[0] + "/"
@@ -96,7 +99,7 @@ class Janitor:
         actions: Counter[str] = Counter()
         try:
             with self.db.session() as lock_conn:
-                if not queries.janitor.try_lock_janitor(lock_conn, lock_key=LOCK_KEY):
+                if not health.try_lock(lock_conn, LOCK_KEY):
                     return actions  # another janitor is at work
                 try:
                     if recover and not dry_run:
@@ -104,10 +107,10 @@ class Janitor:
                         self._enqueue_pending(actions)
                         self._flush_views(actions)
                         with self.db.transaction() as conn:
-                            actions["sessions_deleted"] += queries.sessions.delete_expired_sessions(conn)
+                            actions["sessions_deleted"] += sessions.delete_expired(conn)
                     self._remove_orphans(actions, dry_run)
                 finally:
-                    queries.janitor.unlock_janitor(lock_conn, lock_key=LOCK_KEY)
+                    health.unlock(lock_conn, LOCK_KEY)
         except ServiceUnavailable:
             log.warning("janitor skipped: database unavailable", extra={"event": "janitor_skipped"})
         if actions:
@@ -120,45 +123,29 @@ class Janitor:
     def _expire_leases(self, actions: Counter[str]) -> None:
         s = self.settings
         with self.db.transaction() as conn:
-            rows = list(
-                queries.media.expire_media_leases(
-                    conn,
-                    lease_seconds=s.lease_seconds,
-                    reclaim_host=self.reclaim_host,
-                    host_prefix=self.host_prefix,
-                    live_owner=self.owner,
-                    max_attempts=s.max_attempts,
-                    stuck_seconds=s.stuck_after,
-                )
+            ended = media.expire_leases(
+                conn, s.lease_seconds, self.reclaim_host, self.host_prefix, self.owner, s.max_attempts, s.stuck_after
             )
-        for row in rows:
-            action = "lease_expired_requeued" if row["status"] == "pending" else "lease_expired_failed"
+        for row in ended:
+            action = "lease_expired_requeued" if row.status == "pending" else "lease_expired_failed"
             actions[action] += 1
             log.warning(
                 "lease expired",
-                extra={"event": action, "media_id": row["id"], "attempt": row["attempts"], "request_id": row["request_id"],
-                       "error": row["error"]},
+                extra={"event": action, "media_id": row.id, "attempt": row.attempts, "request_id": row.request_id,
+                       "error": row.error},
             )  # fmt: skip
 
     def _enqueue_pending(self, actions: Counter[str]) -> None:
-        if self.jobs is None:
+        if self.jobs.channel is None:
             return  # a one-off run has no workers to feed: the supervisor's sweep will
         with self.db.transaction() as conn:
-            rows = list(
-                queries.media.list_media_to_enqueue(
-                    conn, requeue_seconds=self.settings.janitor_interval, max_count=self.settings.job_queue_size
-                )
-            )
-        batch = [Job(row["id"], row["request_id"]) for row in rows]
+            batch = media.to_enqueue(conn, self.settings.janitor_interval, self.settings.job_queue_size)
         offered = self.jobs.offer(batch)
-        if offered:
-            with self.db.transaction() as conn:
-                media.mark_queued(conn, offered)
-        for row in rows:
-            if row["id"] in offered:
+        for job in batch:
+            if job.media_id in offered:
                 log.info(
                     "job enqueued by sweep",
-                    extra={"event": "job_requeued", "media_id": row["id"], "request_id": row["request_id"]},
+                    extra={"event": "job_requeued", "media_id": job.media_id, "request_id": job.request_id},
                 )
         actions["jobs_enqueued"] += len(offered)
 
@@ -168,7 +155,7 @@ class Janitor:
         if not pending:
             return
         with self.db.transaction() as conn:
-            queries.likes.add_view_counts(conn, post_ids=list(pending), counts=list(pending.values()))
+            likes.add_views(conn, pending)
         self.counters.flushed()
         actions["views_flushed"] += sum(pending.values())
 
@@ -179,12 +166,9 @@ class Janitor:
         # made under a lease that has ended (a claim commits before its folder is made).
         work_dirs = list(storage.tmp.iterdir()) if storage.tmp.exists() else []
         with self.db.transaction() as conn:
-            live_raw = {
-                row["sha256"]
-                for row in queries.media.list_live_raw_hashes(conn, failed_retention_seconds=FAILED_RETENTION_SECONDS)
-            }
-            live_leases = {row["lease_token"] for row in queries.media.list_live_leases(conn)}
-            kept = {row["sha256"] for row in queries.media.list_kept_media_hashes(conn)}
+            live_raw = media.live_raw_hashes(conn, FAILED_RETENTION_SECONDS)
+            live_leases = media.live_leases(conn)
+            kept = media.kept_hashes(conn)
         for path in storage.files_older_than(storage.raw, grace):
             if path.name not in live_raw:
                 self._delete(path, "orphan_raw_deleted", actions, dry_run)
@@ -212,34 +196,27 @@ class Janitor:
         job if it may retry."""
         try:
             with self.db.transaction() as conn:
-                row = media.release(conn, media_id, lease_token, reason, self.settings.max_attempts)
+                ended = media.release(conn, media_id, lease_token, reason, self.settings.max_attempts)
         except ServiceUnavailable:
             return  # its lease will expire
-        if row is None:
-            return  # the claim never committed, or the job ended meanwhile
-        log.warning(
-            "job released",
-            extra={"event": "job_released", "media_id": media_id, "status": row["status"], "attempt": row["attempts"],
-                   "request_id": row["request_id"], "error": reason},
-        )  # fmt: skip
-        if row["status"] == "pending":
-            self._offer(media_id, row["request_id"])
+        if ended is not None:  # else the claim never committed, or the job ended meanwhile
+            self._requeue("job released", "job_released", ended, reason)
 
     def hand_back(self, media_id: int, lease_token: str) -> None:
         """Return a job whose result was lost with the finalizer: the attempt does not count."""
         try:
             with self.db.transaction() as conn:
-                row = media.hand_back(conn, media_id, lease_token)
+                ended = media.hand_back(conn, media_id, lease_token)
         except ServiceUnavailable:
             return  # its lease will expire
-        if row is None:
-            return  # finalized before the finalizer died
-        log.warning(
-            "job handed back",
-            extra={"event": "job_handed_back", "media_id": media_id, "request_id": row["request_id"]},
-        )
-        self._offer(media_id, row["request_id"])
+        if ended is not None:  # else it was finalized before the finalizer died
+            self._requeue("job handed back", "job_handed_back", ended, None)
 
-    def _offer(self, media_id: int, request_id: str | None) -> None:
-        if self.jobs is not None:
-            self.jobs.offer([Job(media_id, request_id)])
+    def _requeue(self, message: str, event: str, ended: Ended, reason: str | None) -> None:
+        log.warning(
+            message,
+            extra={"event": event, "media_id": ended.id, "status": ended.status, "attempt": ended.attempts,
+                   "request_id": ended.request_id, "error": reason},
+        )  # fmt: skip
+        if ended.status == "pending":
+            self.jobs.offer([Job(ended.id, ended.request_id)])

@@ -16,6 +16,8 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from memedroid import metrics
@@ -25,6 +27,7 @@ from memedroid.jobs import Job, Output, Result
 from memedroid.logs import request_id_var
 from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
 from memedroid.repositories import media
+from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot
@@ -38,7 +41,7 @@ class HardStop(BaseException):
     """Raised in the worker's main thread by a second SIGTERM while a job runs."""
 
 
-def run(settings: Settings, ready: Any, pipeline: Pipeline, slot: Slot, owner: str) -> None:
+def run(settings: Settings, ready: Callable[[], None], pipeline: Pipeline, slot: Slot, owner: str) -> None:
     """Child-process entry point."""
     Worker(settings, pipeline, slot, owner).run(ready)
 
@@ -50,12 +53,13 @@ class Worker:
         self.slot = slot
         self.owner = owner
         self.db = Database(settings.replace(db_pool_size=2))
+        self.jobs = JobQueue(self.db, pipeline.jobs)
         self.storage = Storage(settings.storage_dir).ensure()
         self.limits = Limits.from_settings(settings)
         self.stopping = False
         self.busy = False
 
-    def run(self, ready: Any) -> None:
+    def run(self, ready: Callable[[], None]) -> None:
         signal.signal(signal.SIGTERM, self._on_term)
         ceiling = self.settings.worker_memory_bytes
         resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))  # inherited by every FFmpeg it runs
@@ -74,7 +78,7 @@ class Worker:
         self.db.close()
         log.info("worker stopped", extra={"event": "worker_stopped"})
 
-    def _on_term(self, _signum: int, _frame: Any) -> None:
+    def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
         if self.stopping and self.busy:
             raise HardStop()
         self.stopping = True
@@ -198,7 +202,7 @@ class Worker:
                 media.hand_back(conn, claim.id, claim.lease_token)
         except ServiceUnavailable:
             return  # the lease will expire and the janitor will requeue it
-        self.pipeline.jobs.offer([Job(claim.id, claim.request_id)])
+        self.jobs.offer([Job(claim.id, claim.request_id)])
         log.info("job handed back", extra={"event": "job_handed_back", "media_id": claim.id})
 
 

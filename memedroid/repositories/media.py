@@ -1,4 +1,4 @@
-"""The media repository: the durable job rows over `sql/queries/media.sql`."""
+"""The media repository: media rows are the pipeline's durable jobs (`sql/queries/media.sql`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from memedroid.db import Connection, queries
+from memedroid.db import Connection
+from memedroid.jobs import Job
+from memedroid.repositories.queries import queries
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,34 @@ class Claim:
     lease_token: str
 
 
+@dataclass(frozen=True)
+class Leased:
+    """A job row locked by the finalizer while its lease still holds."""
+
+    id: int
+    sha256: bytes
+    attempts: int
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Where an attempt left a job: `completed`, `pending` again (another try), `failed`, or
+    `discarded` (a late result: its lease had moved on)."""
+
+    id: int
+    status: str
+    attempts: int = 0
+    error: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Requeued:
+    id: int
+    sha256: str  # hex: the name of its raw upload
+
+
 def insert_or_find(conn: Connection, sha256: bytes, source_type: str, size: int, request_id: str | None) -> tuple[MediaRow, bool]:
     """The media row for these bytes and whether this call created it. Concurrent uploads of
     the same bytes race safely on the unique hash."""
@@ -52,18 +82,33 @@ def insert_or_find(conn: Connection, sha256: bytes, source_type: str, size: int,
         # The row that conflicted was deleted (its last post went) before we could see it.
 
 
-def requeue_failed(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
-    """Fresh attempts for failed media; the rows requeued (id, sha256 in hex)."""
-    return list(queries.media.requeue_failed_media(conn, ids=ids))
+def requeue_failed(conn: Connection, ids: list[int]) -> list[Requeued]:
+    """Fresh attempts for failed media."""
+    return [Requeued(**row) for row in queries.media.requeue_failed_media(conn, ids=ids)]
+
+
+def failed_ids(conn: Connection) -> list[int]:
+    return [row["id"] for row in queries.media.list_failed_media_ids(conn)]
 
 
 def backlog(conn: Connection) -> int:
+    """Media accepted and not finished."""
     return int(queries.media.count_backlog(conn))
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    return {row["status"]: row["media"] for row in queries.media.count_media_by_status(conn)}
 
 
 def mark_queued(conn: Connection, ids: list[int]) -> None:
     if ids:
         queries.media.mark_media_queued(conn, ids=ids)
+
+
+def to_enqueue(conn: Connection, requeue_seconds: float, max_count: int) -> list[Job]:
+    """Pending jobs nobody has queued for `requeue_seconds`, oldest first."""
+    rows = queries.media.list_media_to_enqueue(conn, requeue_seconds=requeue_seconds, max_count=max_count)
+    return [Job(row["id"], row["request_id"]) for row in rows]
 
 
 def claim(conn: Connection, media_id: int, lease_token: str, owner: str) -> Claim | None:
@@ -75,9 +120,10 @@ def heartbeat(conn: Connection, media_id: int, lease_token: str) -> bool:
     return bool(queries.media.heartbeat_media(conn, id=media_id, lease_token=lease_token))
 
 
-def lock_lease(conn: Connection, media_id: int, lease_token: str) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = queries.media.lock_leased_media(conn, id=media_id, lease_token=lease_token)
-    return row
+def lock_lease(conn: Connection, media_id: int, lease_token: str) -> Leased | None:
+    """The row, locked, while this lease still holds it."""
+    row = queries.media.lock_leased_media(conn, id=media_id, lease_token=lease_token)
+    return None if row is None else Leased(**row)
 
 
 def complete(conn: Connection, media_id: int, **fields: Any) -> None:
@@ -85,22 +131,50 @@ def complete(conn: Connection, media_id: int, **fields: Any) -> None:
     queries.media.complete_media(conn, id=media_id, **fields)
 
 
-def fail_or_retry(conn: Connection, media_id: int, error: str, permanent: bool, max_attempts: int) -> dict[str, Any]:
-    row: dict[str, Any] = queries.media.fail_or_retry_media(
-        conn, id=media_id, error=error, permanent=permanent, max_attempts=max_attempts
+def fail_or_retry(conn: Connection, media_id: int, error: str, permanent: bool, max_attempts: int) -> Ended:
+    """End an attempt that did not succeed: failed for good when `permanent` (the content is
+    rejected) or attempts are used up, pending again otherwise."""
+    return Ended(
+        **queries.media.fail_or_retry_media(conn, id=media_id, error=error, permanent=permanent, max_attempts=max_attempts)
     )
-    return row
 
 
-def hand_back(conn: Connection, media_id: int, lease_token: str) -> dict[str, Any] | None:
+def hand_back(conn: Connection, media_id: int, lease_token: str) -> Ended | None:
     """Back to pending without counting the attempt; None when the lease no longer holds."""
-    row: dict[str, Any] | None = queries.media.hand_back_media(conn, id=media_id, lease_token=lease_token)
-    return row
+    row = queries.media.hand_back_media(conn, id=media_id, lease_token=lease_token)
+    return None if row is None else Ended(**row)
 
 
-def release(conn: Connection, media_id: int, lease_token: str, error: str, max_attempts: int) -> dict[str, Any] | None:
+def release(conn: Connection, media_id: int, lease_token: str, error: str, max_attempts: int) -> Ended | None:
     """End an attempt whose worker died; None when the lease no longer holds."""
-    row: dict[str, Any] | None = queries.media.release_media(
-        conn, id=media_id, lease_token=lease_token, error=error, max_attempts=max_attempts
-    )
-    return row
+    row = queries.media.release_media(conn, id=media_id, lease_token=lease_token, error=error, max_attempts=max_attempts)
+    return None if row is None else Ended(**row)
+
+
+def expire_leases(
+    conn: Connection, lease_seconds: float, reclaim_host: bool, host_prefix: str, live_owner: str, max_attempts: int,
+    stuck_seconds: float,
+) -> list[Ended]:  # fmt: skip
+    """Processing rows whose heartbeat stopped, whose owner is a dead boot of this host, or that
+    run for far too long: back to pending, or failed when out of attempts or stuck."""
+    rows = queries.media.expire_media_leases(
+        conn, lease_seconds=lease_seconds, reclaim_host=reclaim_host, host_prefix=host_prefix, live_owner=live_owner,
+        max_attempts=max_attempts, stuck_seconds=stuck_seconds,
+    )  # fmt: skip
+    return [Ended(**row) for row in rows]
+
+
+def live_raw_hashes(conn: Connection, failed_retention_seconds: float) -> set[str]:
+    """Hashes whose raw upload is still needed (unfinished, or failed lately)."""
+    rows = queries.media.list_live_raw_hashes(conn, failed_retention_seconds=failed_retention_seconds)
+    return {row["sha256"] for row in rows}
+
+
+def live_leases(conn: Connection) -> set[str]:
+    """Lease tokens of jobs being processed now."""
+    return {row["lease_token"] for row in queries.media.list_live_leases(conn)}
+
+
+def kept_hashes(conn: Connection) -> set[str]:
+    """Hashes whose final files must be kept."""
+    return {row["sha256"] for row in queries.media.list_kept_media_hashes(conn)}

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from memedroid.db import Connection, queries
+from memedroid.db import Connection
 from memedroid.errors import NotFound
+from memedroid.repositories.queries import queries
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,26 @@ def status(conn: Connection, post_id: int) -> str | None:
     return value
 
 
-def delete(conn: Connection, post_id: int, media_id: int) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class RemovedMedia:
+    """A media row deleted with its last post: its files must go too."""
+
+    id: int
+    sha256: str  # hex: the name of its raw upload
+    path: str | None
+    thumbnail_path: str | None
+
+    @property
+    def files(self) -> list[str]:
+        return [name for name in (self.path, self.thumbnail_path) if name]
+
+
+def delete(conn: Connection, post_id: int, media_id: int) -> RemovedMedia | None:
     """Delete a post; when no other post shows its media, the media row too (returned, so its
     files can go)."""
     queries.posts.delete_post(conn, id=post_id)
-    gone: dict[str, Any] | None = queries.posts.delete_unused_media(conn, id=media_id)
-    return gone
+    row = queries.posts.delete_unused_media(conn, id=media_id)
+    return None if row is None else RemovedMedia(**row)
 
 
 def ids_by_media(conn: Connection, media_id: int) -> list[int]:

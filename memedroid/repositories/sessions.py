@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from memedroid.db import Connection, queries
+from memedroid.db import Connection
+from memedroid.repositories.queries import queries
 
 
 def open_session(conn: Connection, user_id: int, lifetime_seconds: int) -> UUID:
@@ -19,3 +20,8 @@ def is_active(conn: Connection, session_id: str, user_id: int) -> bool:
 
 def revoke(conn: Connection, session_id: str) -> None:
     queries.sessions.revoke_session(conn, id=session_id)
+
+
+def delete_expired(conn: Connection) -> int:
+    """Forget sessions that can no longer be used; how many there were."""
+    return int(queries.sessions.delete_expired_sessions(conn))

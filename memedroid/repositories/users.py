@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from memedroid.db import Connection, queries
+from memedroid.db import Connection
 from memedroid.errors import NotFound
+from memedroid.repositories.queries import queries
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,27 @@ def find_by_login(conn: Connection, login: str) -> User | None:
     return None if row is None else User(**row)
 
 
-def profile(conn: Connection, username: str) -> dict[str, Any]:
-    """The public profile of `username`: id, name, join date, post and like totals."""
+@dataclass(frozen=True)
+class Profile:
+    """What anyone may see of an account, with the totals of its completed posts."""
+
+    id: int
+    username: str
+    created_at: datetime
+    post_count: int
+    like_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+
+def profile(conn: Connection, username: str) -> Profile:
+    """The public profile of `username`; `NotFound` when there is no such user."""
     row = queries.users.get_profile(conn, username=username)
     if row is None:
         raise NotFound(f"no user named {username!r}")
-    return {**row, "created_at": row["created_at"].isoformat()}
+    return Profile(**row)
+
+
+def exists(conn: Connection, username: str) -> bool:
+    return queries.users.get_user_by_username(conn, username=username) is not None

@@ -25,6 +25,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnContext, SpawnProcess
+from types import FrameType
 from typing import Any
 
 from memedroid import logs
@@ -32,11 +33,10 @@ from memedroid.api import server
 from memedroid.db import Database
 from memedroid.pipeline import finalizer, worker
 from memedroid.pipeline.janitor import Janitor, lease_owner
-from memedroid.runtime import migrations
-from memedroid.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from memedroid.runtime.bootstrap import prepare
 from memedroid.settings import Settings
 from memedroid.storage import Storage
-from memedroid.transport import Pipeline, Slot, Stall
+from memedroid.transport import Flag, Pipeline, Slot, Stall
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,11 @@ class Role:
 class Child:
     role: Role
     process: SpawnProcess
-    booted: Any  # a shared flag the child raises once booted (no lock a dying child could hold)
+    booted: Flag  # raised by the child once booted (no lock a dying child could hold)
     killed: bool = False  # by the supervisor (a worker: its job timed out; the finalizer: it stalled)
 
 
-def _child_main(role: Role, settings: Settings, booted: Any) -> None:
+def _child_main(role: Role, settings: Settings, booted: Flag) -> None:
     """Entry point of every child: own process group, default signals, a title, then the role."""
     os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the supervisor only; it stops us in order
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -85,7 +85,7 @@ def _child_main(role: Role, settings: Settings, booted: Any) -> None:
 
     setproctitle.setproctitle(f"memedroid: {role.name}")
     logs.configure(settings.log_level, role=role.name)
-    role.target(settings, lambda: setattr(booted, "value", True), *role.args)
+    role.target(settings, booted.raise_, *role.args)
 
 
 def _die_with_parent() -> None:
@@ -147,7 +147,7 @@ class Supervisor:
     def _spawn(self, role: Role) -> None:
         if role.slot is not None:
             role.slot.reset()
-        booted = self.context.RawValue(ctypes.c_bool, False)
+        booted = Flag(self.context)
         process = self.context.Process(target=_child_main, args=(role, self.settings, booted), name=role.name)
         process.start()
         assert process.pid is not None
@@ -157,7 +157,7 @@ class Supervisor:
     def _reap(self) -> None:
         halt = False
         for pid, child in list(self.children.items()):
-            code, booted = child.process.exitcode, bool(child.booted.value)
+            code, booted = child.process.exitcode, bool(child.booted)
             if booted:
                 self.killed_at_boot.pop(child.role.name, None)
             if code is None:
@@ -319,7 +319,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, self._queue_signal)
 
-    def _queue_signal(self, signum: int, _frame: Any) -> None:
+    def _queue_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.append(signum)  # only queue: the main loop does the work
 
     def _drain_wakeup(self) -> None:
@@ -361,24 +361,6 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
     except OSError as exc:
         if exc.errno != errno.ESRCH:
             raise
-
-
-def prepare(settings: Settings, services: ExitStack | None = None) -> Settings:
-    """Start an embedded PostgreSQL when no `DATABASE_URL` is given (and, with `services`, a
-    local Redis when no `REDIS_URL` is), then migrate. `services` stops them on exit."""
-    stack = services or ExitStack()
-    if not settings.database_url:
-        postgres = EmbeddedPostgres(settings.var_dir / "pgdata")
-        settings = settings.replace(database_url=postgres.start())
-        stack.callback(postgres.stop)
-    if services is not None and not settings.redis_url:
-        redis = EmbeddedRedis(settings.var_dir)
-        settings = settings.replace(redis_url=redis.start())
-        stack.callback(redis.stop)
-    migrations.migrate(settings.database_url)
-    if services is None:
-        stack.close()
-    return settings
 
 
 def roles(settings: Settings, context: SpawnContext, pipeline: Pipeline, owner: str) -> list[Role]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 from uuid import UUID
 
 from memedroid.db import Database
@@ -74,6 +73,6 @@ class Accounts:
         with self.db.transaction() as conn:
             return users.get(conn, user_id)
 
-    def profile(self, username: str) -> dict[str, Any]:
+    def profile(self, username: str) -> users.Profile:
         with self.db.transaction() as conn:
             return users.profile(conn, username)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from memedroid import jobs, metrics
+from memedroid import metrics
 from memedroid.db import Database
-from memedroid.errors import NotFound, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
+from memedroid.errors import ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
+from memedroid.jobs import Job
 from memedroid.repositories import media, posts
-from memedroid.repositories.posts import Post
+from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED, sniff
-from memedroid.storage import Storage, StoredUpload
-from memedroid.transport import Pipeline
+from memedroid.storage import Storage, StoredUpload, UploadSink
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ MAX_CAPTION = 2000
 MAX_TAGS = 10
 TAG = re.compile(r"[a-z0-9_]{1,32}")
 ACCEPTED_LABELS = ", ".join(dict.fromkeys(t.label for t in ACCEPTED.values()))
-POLL_SECONDS = 0.25
+FIELDS = {"caption", "tags"}
 
 
 def normalise_tags(values: list[str]) -> list[str]:
@@ -55,24 +56,42 @@ def check_caption(caption: str) -> str:
     return caption
 
 
-class Publishing:
-    """Owns the upload rules: capacity, type, dedup, and the post's visibility."""
+@dataclass(frozen=True)
+class Received:
+    """An upload as the HTTP layer read it: the file, already in storage under a temporary
+    name, and the form's text fields."""
 
-    def __init__(self, db: Database, storage: Storage, settings: Settings, pipeline: Pipeline | None = None) -> None:
+    upload: StoredUpload
+    fields: dict[str, list[str]]
+
+
+# How the HTTP layer reads an upload: given a way to make a sink for at most `limit` bytes of
+# file in storage, and that limit.
+Receive = Callable[[Callable[[int], UploadSink], int], Received]
+
+
+class Publishing:
+    """Owns the upload rules: capacity, form fields, type, dedup; hands the job to the workers."""
+
+    def __init__(self, db: Database, storage: Storage, settings: Settings, jobs: JobQueue) -> None:
         self.db = db
         self.storage = storage
         self.settings = settings
-        self.pipeline = pipeline
-        # Long-polls hold a request thread while they wait: at most half of them may.
-        self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
+        self.jobs = jobs
 
-    def backlog(self) -> int | None:
-        """Media rows pending or processing; None when the database does not answer."""
+    def upload(self, author_id: int, receive: Receive, request_id: str | None) -> dict[str, Any]:
+        """Refuse when the backlog is full (before a byte is read), let `receive` stream the
+        body into storage, check the fields and publish; return the post as the API shows it.
+        Nothing the upload wrote stays behind when it is refused."""
+        self.check_capacity()
+        received = receive(self.storage.upload_sink, self.settings.max_upload_bytes)
         try:
-            with self.db.transaction() as conn:
-                return media.backlog(conn)
-        except ServiceUnavailable:
-            return None
+            caption, tags = form_fields(received.fields)
+        except BaseException:
+            received.upload.path.unlink(missing_ok=True)
+            raise
+        post = self.publish(author_id, received.upload, caption, tags, request_id)
+        return post.to_json(self.settings.media_url)
 
     def check_capacity(self) -> None:
         """Refuse (503, before anything is written) when the durable backlog is too long."""
@@ -82,7 +101,7 @@ class Publishing:
             log.warning("upload refused: backlog full", extra={"event": "backlog_full", "backlog": backlog})
             raise ServiceUnavailable("too many uploads are waiting to be processed; try again later", retry_after=30)
 
-    def publish(self, author_id: int, upload: StoredUpload, caption: str, tags: list[str], request_id: str | None) -> Post:
+    def publish(self, author_id: int, upload: StoredUpload, caption: str, tags: list[str], request_id: str | None) -> posts.Post:
         """Store the upload's bytes as media (new, or shared with an earlier upload of the
         same bytes) and create the post. The upload's temporary file is always consumed."""
         try:
@@ -118,7 +137,7 @@ class Publishing:
         )
         metrics.UPLOAD_BYTES.labels(source_type).inc(upload.size)
         if created or retried:
-            self.enqueue([jobs.Job(row.id, request_id)])
+            self.jobs.offer([Job(row.id, request_id)])
         return post
 
     def _accepted_type(self, upload: StoredUpload) -> str:
@@ -132,45 +151,14 @@ class Publishing:
             )
         return found.accepted.name
 
-    def enqueue(self, batch: list[jobs.Job]) -> None:
-        """Offer jobs to the workers; what does not fit stays pending for the sweep."""
-        if self.pipeline is None or not batch:
-            return
-        offered = self.pipeline.jobs.offer(batch)
-        with self.db.transaction() as conn:
-            media.mark_queued(conn, offered)
 
-    def queue_depth(self) -> int | None:
-        """Jobs waiting for a worker (None: no pipeline in this process)."""
-        return None if self.pipeline is None else self.pipeline.jobs.qsize()
-
-    def pipeline_problem(self) -> str | None:
-        """Why the pipeline makes no progress, as the supervisor judges it; None when it does."""
-        if self.pipeline is None:
-            return None
-        return self.pipeline.health.stall.reason or None
-
-    def get(self, post_id: int, viewer_id: int | None) -> Post:
-        """A post as `viewer_id` may see it: until completed, only its author does."""
-        with self.db.transaction() as conn:
-            post = posts.get(conn, post_id)
-        if not post.completed and post.author_id != viewer_id:
-            raise NotFound(f"no post {post_id}")
-        return post
-
-    def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> None:
-        """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing.
-        When half of this process's request threads already wait, return at once instead:
-        long-polls never take the last threads."""
-        status = self.get(post_id, viewer_id).status
-        if status not in ("pending", "processing") or not self._waiters.acquire(blocking=False):
-            return
-        try:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-                with self.db.transaction() as conn:
-                    if posts.status(conn, post_id) != status:
-                        return
-        finally:
-            self._waiters.release()
+def form_fields(fields: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """The caption and tags of an upload's form; a 400 naming each field that is wrong."""
+    captions = fields.get("caption", [])
+    if len(captions) > 1:
+        raise ValidationError({"caption": "send at most one caption"})
+    caption, tags = check_caption(captions[0] if captions else ""), normalise_tags(fields.get("tags", []))
+    unknown = fields.keys() - FIELDS
+    if unknown:
+        raise ValidationError({name: "is not a known field" for name in unknown})
+    return caption, tags

@@ -102,7 +102,7 @@ SET
     queued_at = NULL,
     updated_at = now()
 WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
-RETURNING id, request_id;
+RETURNING id, status, attempts, error, request_id;
 
 -- name: release_media(id, lease_token, error, max_attempts)^
 -- The supervisor ends the attempt of a worker it killed (timeout) or lost (crash).
@@ -117,7 +117,7 @@ SET
     updated_at = now(),
     finished_at = CASE WHEN attempts >= :max_attempts THEN now() END
 WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
-RETURNING id, status, attempts, request_id;
+RETURNING id, status, attempts, error, request_id;
 
 -- name: expire_media_leases(lease_seconds, reclaim_host, host_prefix, live_owner, max_attempts, stuck_seconds)
 -- The janitor's recovery: processing rows whose heartbeat stopped (or whose owner is a dead

@@ -1,0 +1,121 @@
+"""The posts service: one post — shown, long-polled, liked, deleted — and the one rule of who
+may see it: a post is public once its media completed; until then only its author sees it.
+
+Completed post bodies are cached under the feed version like pages (`cache.FeedCache`), from
+their second request; their counters are replaced by the hot ones from Redis when served,
+and a view is one Redis increment (the janitor flushes views to PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from memedroid.cache import FeedCache
+from memedroid.db import Database
+from memedroid.errors import Forbidden, NotFound
+from memedroid.repositories import likes, posts
+from memedroid.repositories.counters import Counters
+from memedroid.repositories.posts import Post
+from memedroid.services.feeds import mark_liked
+from memedroid.settings import Settings
+from memedroid.storage import Storage
+
+log = logging.getLogger(__name__)
+
+POST_TTL = 60
+POLL_SECONDS = 0.25
+
+
+def visible(post: Post, viewer_id: int | None) -> bool:
+    """Who may see a post: everyone once it completed, its author before."""
+    return post.completed or post.author_id == viewer_id
+
+
+class Posts:
+    def __init__(self, db: Database, cache: FeedCache, counters: Counters, storage: Storage, settings: Settings) -> None:
+        self.db = db
+        self.cache = cache
+        self.counters = counters
+        self.storage = storage
+        self.media_url = settings.media_url
+        # Long-polls hold a request thread while they wait: at most half of them may.
+        self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
+
+    def show(self, post_id: int, viewer_id: int | None, wait: float = 0) -> dict[str, Any]:
+        """A post as `viewer_id` may see it (a view is counted), after waiting up to `wait`
+        seconds while it is pending or processing."""
+        if wait:
+            self.wait(post_id, viewer_id, wait)
+        key = f"memedroid:post:{post_id}"
+        found = self.cache.lookup(key, POST_TTL)
+        body = None if found.raw is None else json.loads(found.raw)
+        if body is None:
+            post = self._visible(post_id, viewer_id)
+            body = post.to_json(self.media_url)
+            if post.completed:
+                self.counters.remember([body])
+                if found.seen > 1:
+                    self.cache.store(key, found.version, json.dumps(body), POST_TTL)
+        if body["status"] == "completed":
+            self.counters.count_view(post_id)
+        self.counters.overlay([body])
+        if viewer_id is not None:
+            with self.db.transaction() as conn:
+                mark_liked(conn, [body], viewer_id)
+        return dict(body)
+
+    def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> None:
+        """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing.
+        When half of this process's request threads already wait, return at once instead:
+        long-polls never take the last threads."""
+        status = self._visible(post_id, viewer_id).status
+        if status not in ("pending", "processing") or not self._waiters.acquire(blocking=False):
+            return
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+                with self.db.transaction() as conn:
+                    if posts.status(conn, post_id) != status:
+                        return
+        finally:
+            self._waiters.release()
+
+    def like(self, post_id: int, user_id: int, liked: bool) -> None:
+        """Like or unlike (idempotent). Only completed posts can be liked."""
+        with self.db.transaction() as conn:
+            if posts.status(conn, post_id) != "completed":
+                raise NotFound(f"no post {post_id}")
+            count = likes.set_like(conn, user_id, post_id, liked)
+        self.counters.set_likes(post_id, count)
+
+    def delete(self, post_id: int, user_id: int) -> None:
+        """Delete a post of `user_id`'s. Its media goes too unless another post shows it."""
+        with self.db.transaction() as conn:
+            post = posts.get(conn, post_id)
+            if post.author_id != user_id:
+                if visible(post, user_id):
+                    raise Forbidden("only the author may delete a post")
+                raise NotFound(f"no post {post_id}")
+            gone = posts.delete(conn, post_id, post.media_id)
+        if gone is not None:
+            self.storage.remove_media(gone.files)
+            self.storage.raw_path(gone.sha256).unlink(missing_ok=True)
+        self.cache.invalidate()
+        log.info("post deleted", extra={"event": "post_deleted", "post_id": post_id, "media_deleted": gone is not None})
+
+    def media_folder(self) -> Path:
+        """Where the processed files lie (the app serves them in development only)."""
+        return self.storage.media
+
+    def _visible(self, post_id: int, viewer_id: int | None) -> Post:
+        with self.db.transaction() as conn:
+            post = posts.get(conn, post_id)
+        if not visible(post, viewer_id):
+            raise NotFound(f"no post {post_id}")
+        return post
