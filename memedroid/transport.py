@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-from memedroid.jobs import Job, Result
+from memedroid.messages import Job, Result
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from helpers import metric
 from psycopg.rows import dict_row
 
 from memedroid.db import Database
-from memedroid.jobs import Output, Result
+from memedroid.messages import Output, Result
 from memedroid.pipeline.finalizer import Finalizer
 from memedroid.pipeline.janitor import Janitor, lease_owner
 from memedroid.settings import Settings

@@ -17,15 +17,14 @@ from types import FrameType
 
 from memedroid import metrics
 from memedroid.cache import Cache
-from memedroid.db import Connection, Database
+from memedroid.db import Connection
 from memedroid.errors import ServiceUnavailable
-from memedroid.jobs import Job, Result
 from memedroid.logs import request_id_var
+from memedroid.messages import Job, Result
+from memedroid.pipeline.process import PipelineProcess
 from memedroid.repositories import media, posts
 from memedroid.repositories.media import Ended
-from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
-from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,10 @@ def run(settings: Settings, ready: Callable[[], None], pipeline: Pipeline, slot:
     Finalizer(settings, pipeline, slot).run(ready)
 
 
-class Finalizer:
+class Finalizer(PipelineProcess):
     def __init__(self, settings: Settings, pipeline: Pipeline, slot: Slot) -> None:
-        self.settings = settings
-        self.pipeline = pipeline
-        self.slot = slot
-        self.db = Database(settings.replace(db_pool_size=2))
-        self.jobs = JobQueue(self.db, pipeline.jobs)
-        self.storage = Storage(settings.storage_dir).ensure()
+        super().__init__(settings, pipeline, slot)
         self.cache = Cache.from_settings(settings)
-        self.stopping = False
 
     def run(self, ready: Callable[[], None]) -> None:
         """Finalize results until told to stop, then drain what is already waiting. The slot

@@ -21,7 +21,7 @@ from memedroid import metrics
 from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
-from memedroid.jobs import Job
+from memedroid.messages import Job
 from memedroid.repositories import health, likes, media, sessions
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.media import Ended

@@ -21,15 +21,13 @@ from types import FrameType
 from typing import Any
 
 from memedroid import metrics
-from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
-from memedroid.jobs import Job, Output, Result
 from memedroid.logs import request_id_var
+from memedroid.messages import Job, Output, Result
+from memedroid.pipeline.process import PipelineProcess
 from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
 from memedroid.repositories import media
-from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
-from memedroid.storage import Storage
 from memedroid.transport import Pipeline, Slot
 
 log = logging.getLogger(__name__)
@@ -46,17 +44,11 @@ def run(settings: Settings, ready: Callable[[], None], pipeline: Pipeline, slot:
     Worker(settings, pipeline, slot, owner).run(ready)
 
 
-class Worker:
+class Worker(PipelineProcess):
     def __init__(self, settings: Settings, pipeline: Pipeline, slot: Slot, owner: str) -> None:
-        self.settings = settings
-        self.pipeline = pipeline
-        self.slot = slot
+        super().__init__(settings, pipeline, slot)
         self.owner = owner
-        self.db = Database(settings.replace(db_pool_size=2))
-        self.jobs = JobQueue(self.db, pipeline.jobs)
-        self.storage = Storage(settings.storage_dir).ensure()
         self.limits = Limits.from_settings(settings)
-        self.stopping = False
         self.busy = False
 
     def run(self, ready: Callable[[], None]) -> None:

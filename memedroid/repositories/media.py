@@ -8,7 +8,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from memedroid.db import Connection
-from memedroid.jobs import Job
+from memedroid.messages import Job
 from memedroid.repositories.queries import queries
 
 

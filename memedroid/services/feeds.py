@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,12 +53,12 @@ def mark_liked(conn: Connection, items: list[dict[str, Any]], viewer_id: int) ->
         item["liked_by_me"] = item["id"] in liked
 
 
+@dataclass(frozen=True)
 class Feeds:
-    def __init__(self, db: Database, cache: FeedCache, counters: Counters, media_url: str) -> None:
-        self.db = db
-        self.cache = cache
-        self.counters = counters
-        self.media_url = media_url
+    db: Database
+    cache: FeedCache
+    counters: Counters
+    media_url: str
 
     def page(self, tag: str | None, author: str | None, cursor: str | None, limit: int, viewer_id: int | None) -> str:
         """One feed page as JSON: global, or one tag's, or one author's.

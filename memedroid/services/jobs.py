@@ -7,7 +7,7 @@ import logging
 
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
-from memedroid.jobs import Job
+from memedroid.messages import Job
 from memedroid.repositories import media
 from memedroid.transport import JobChannel
 

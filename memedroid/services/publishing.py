@@ -16,7 +16,7 @@ from typing import Any
 from memedroid import metrics
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
-from memedroid.jobs import Job
+from memedroid.messages import Job
 from memedroid.repositories import media, posts
 from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
@@ -70,14 +70,14 @@ class Received:
 Receive = Callable[[Callable[[int], UploadSink], int], Received]
 
 
+@dataclass(frozen=True)
 class Publishing:
     """Owns the upload rules: capacity, form fields, type, dedup; hands the job to the workers."""
 
-    def __init__(self, db: Database, storage: Storage, settings: Settings, jobs: JobQueue) -> None:
-        self.db = db
-        self.storage = storage
-        self.settings = settings
-        self.jobs = jobs
+    db: Database
+    storage: Storage
+    settings: Settings
+    jobs: JobQueue
 
     def upload(self, author_id: int, receive: Receive, request_id: str | None) -> dict[str, Any]:
         """Refuse when the backlog is full (before a byte is read), let `receive` stream the
