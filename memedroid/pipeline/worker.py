@@ -11,6 +11,7 @@ current job finish; a second one hands the job back untouched and exits.
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import signal
 import threading
@@ -33,6 +34,7 @@ from memedroid.transport import Pipeline, Slot
 log = logging.getLogger(__name__)
 
 IDLE_POLL = 1.0
+NICENESS = 10  # added to the worker's (and its tools') scheduling niceness
 
 
 class HardStop(BaseException):
@@ -55,6 +57,7 @@ class Worker(PipelineProcess):
         signal.signal(signal.SIGTERM, self._on_term)
         ceiling = self.settings.worker_memory_bytes
         resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))  # inherited by every FFmpeg it runs
+        os.nice(NICENESS)  # background work: requests, which people wait on, get the CPU first
         ready()
         log.info("worker ready", extra={"event": "worker_ready"})
         while not self.stopping:
