@@ -94,7 +94,8 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p50": ms("50%"), "p99": ms("99%")}  # type: ignore[index]
+    rps, requests = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    return {"rps": rps, "requests": requests, "p50": ms("50%"), "p99": ms("99%")}
 
 
 def latency(session: requests.Session, url: str, count: int = 200) -> float:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.config
+import os
+import random
 import re
 import sys
-import uuid
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -24,22 +25,47 @@ def sane_request_id(candidate: str | None) -> str:
     """Return `candidate` when it is a safe request id (≤ 64 of `[A-Za-z0-9._-]`), else a new one."""
     if candidate and _SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
-    return uuid.uuid4().hex
+    # 128 random bits, like a UUID4's hex, without a system call per request (an id must be
+    # unique, not secret; `random` reseeds itself in every new process).
+    return f"{random.getrandbits(128):032x}"
 
 
-class ContextFilter(logging.Filter):
-    """Adds `request_id` (when one is current) and the process role to every record."""
+class JsonLines(logging.Handler):
+    """Each record as one line on standard output (file descriptor 1, whatever `sys.stdout`
+    is at the moment), written with a single write(2).
 
-    def __init__(self, role: str) -> None:
+    The line is formatted before anything is locked, and no lock is taken at all: a line
+    shorter than PIPE_BUF reaches a pipe whole, and one write to a file opened for appending
+    lands whole, so threads need not queue behind each other's writes (the standard
+    StreamHandler holds its lock while it formats, writes and flushes)."""
+
+    def __init__(self, fd: int = 1) -> None:
         super().__init__()
-        self.role = role
+        self.fd = fd
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = memoryview((self.format(record) + "\n").encode())
+            while line:
+                line = line[os.write(self.fd, line) :]
+        except Exception:  # noqa: BLE001 - logging must never take the process down
+            self.handleError(record)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every record logged while a request (or a job) is current."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
             request_id = request_id_var.get()
             if request_id is not None:
                 record.request_id = request_id
-        record.role = self.role
         return True
 
 
@@ -48,23 +74,17 @@ def logging_config(level: str = "INFO", role: str = "main") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter, "role": role}},
+        "filters": {"context": {"()": RequestIdFilter}},
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": "pythonjsonlogger.orjson.OrjsonFormatter",  # orjson: a third of the stdlib encoder's time
                 "fmt": FORMAT,
                 "rename_fields": {"levelname": "level", "name": "logger"},
+                "static_fields": {"role": role},
                 "timestamp": "time",
             }
         },
-        "handlers": {
-            "stdout": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
-                "formatter": "json",
-                "filters": ["context"],
-            }
-        },
+        "handlers": {"stdout": {"()": JsonLines, "formatter": "json", "filters": ["context"]}},
         "root": {"level": level, "handlers": ["stdout"]},
         "loggers": {
             # gunicorn's own loggers join the JSON stream instead of writing plain text.
@@ -77,6 +97,10 @@ def logging_config(level: str = "INFO", role: str = "main") -> dict[str, Any]:
 
 def configure(level: str = "INFO", role: str = "main") -> None:
     """Configure logging for this process (call once, in each process's entry point)."""
+    # A line names no thread, process or source line, so a record need not look them up
+    # (the logging HOWTO's "Optimization": about a fifth of what an access line costs).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     logging.config.dictConfig(logging_config(level, role))
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught

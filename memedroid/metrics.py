@@ -10,23 +10,27 @@ the app in-process, one-off CLI commands) metrics live in the process's memory.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, Metric, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-REQUESTS = Counter(
-    "memedroid_http_requests_total",
-    "HTTP requests answered, by route template, method and status.",
-    ["endpoint", "method", "status"],
-)
+REQUEST_LABELS = ["endpoint", "method", "status"]
+REQUEST_SECONDS_NAME = "memedroid_http_request_duration_seconds"
 REQUEST_SECONDS = Histogram(
-    "memedroid_http_request_duration_seconds",
+    REQUEST_SECONDS_NAME,
     "Time to answer an HTTP request, by route template, method and status.",
-    ["endpoint", "method", "status"],
+    REQUEST_LABELS,
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# memedroid_http_requests_total is not counted separately: it is the histogram's count, read
+# when scraped (RequestCounts), so that a request costs one observation.
+REQUESTS_HELP = "HTTP requests answered, by route template, method and status."
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other: "other"
 UPLOAD_BYTES = Counter("memedroid_upload_bytes_total", "Bytes of accepted uploads, by source type.", ["kind"])
 JOBS = Counter(
     "memedroid_jobs_total",
@@ -57,10 +61,40 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+_request_series: dict[tuple[str, str, int], Histogram] = {}
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    """Record one answered request (its series is looked up once per route, method and status;
+    a method a client made up is "other", so that nobody can mint series)."""
+    key = (endpoint, method, status)
+    series = _request_series.get(key)
+    if series is None:
+        labelled = (endpoint, method if method in METHODS else "other", str(status))
+        series = _request_series[key] = REQUEST_SECONDS.labels(*labelled)
+    series.observe(seconds)
+
+
+class RequestCounts:
+    """Every metric of `source`, plus `memedroid_http_requests_total` from the request
+    histogram's counts."""
+
+    def __init__(self, source: Collector) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        counts = CounterMetricFamily("memedroid_http_requests", REQUESTS_HELP, labels=REQUEST_LABELS)
+        for family in self.source.collect():
+            yield family
+            if family.name == REQUEST_SECONDS_NAME:
+                for sample in family.samples:
+                    if sample.name.endswith("_count"):
+                        counts.add_metric([sample.labels[label] for label in REQUEST_LABELS], sample.value)
+        yield counts
+
+
 def exposition() -> bytes:
     """The text format of every metric: summed over the supervisor's processes when shared."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        return generate_latest(REGISTRY)
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    shared = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+    source: Collector = MultiProcessCollector(None) if shared else REGISTRY  # type: ignore[no-untyped-call]
+    return generate_latest(RequestCounts(source))

@@ -326,7 +326,7 @@ def own_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
     stop()
 
 
-def test_redis_outage_is_invisible_to_clients(own_redis: dict[str, Any], settings: Settings, capsys) -> None:
+def test_redis_outage_is_invisible_to_clients(own_redis: dict[str, Any], settings: Settings, capfd) -> None:
     from memedroid import logs
 
     ids = seed(settings.database_url, 30, tags=("cats",))
@@ -350,7 +350,7 @@ def test_redis_outage_is_invisible_to_clients(own_redis: dict[str, Any], setting
         logs.configure("INFO", role="test")
         own_redis["stop"]()
         assert bodies() == warm and bodies() == warm  # from PostgreSQL, same bodies
-        degraded = [line for line in capsys.readouterr().out.splitlines() if "cache_degraded" in line]
+        degraded = [line for line in capfd.readouterr().out.splitlines() if "cache_degraded" in line]
         assert len(degraded) == 1  # logged once, not per request
         own_redis["start"]()
         hits, _ = cache_lookups()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 
@@ -9,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import assert_problem, free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 from memedroid import logs
 from memedroid.api.app import create_app
@@ -32,7 +34,7 @@ def test_oversized_body_is_413(client: FlaskClient, settings: Settings) -> None:
     assert_problem(client.post("/api/v1/auth/login", data=body, content_type="application/json"), 413)
 
 
-def test_unexpected_exception_is_a_bare_500(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unexpected_exception_is_a_bare_500(app: Flask, capfd: pytest.CaptureFixture[str]) -> None:
     def explode() -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
@@ -43,7 +45,7 @@ def test_unexpected_exception_is_a_bare_500(app: Flask, capsys: pytest.CaptureFi
     text = response.get_data(as_text=True)
     assert "Traceback" not in text and "secret internals" not in text and "RuntimeError" not in text
     # ...but the traceback is in the log, with the request id.
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
     error = next(r for r in records if r.get("event") == "unhandled_exception")
     assert "secret internals" in error["exc_info"] and error["request_id"] == body["request_id"]
 
@@ -59,20 +61,72 @@ def test_request_id_is_echoed_when_sane(client: FlaskClient, sent: str, echoed: 
     assert 1 <= len(returned) <= 64
 
 
-def test_request_id_on_every_log_line_of_the_request(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+def test_request_id_on_every_log_line_of_the_request(app: Flask, capfd: pytest.CaptureFixture[str]) -> None:
     logs.configure("INFO", role="test")
     response = app.test_client().post(
         "/api/v1/auth/login", json={"login": "nobody", "password": "hunter2hunter2"}, headers={"X-Request-ID": "trace-me-42"}
     )
     assert response.status_code == 401
     assert response.headers["X-Request-ID"] == "trace-me-42"
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     access = [r for r in records if r.get("event") == "request"]
     assert access and all(r["request_id"] == "trace-me-42" for r in access)
     assert {"method": "POST", "path": "/api/v1/auth/login", "status": 401}.items() <= access[-1].items()
     assert access[-1]["duration_ms"] >= 0
     assert "hunter2hunter2" not in out  # passwords are never logged
+
+
+def test_the_access_line_has_the_same_fields_as_ever(app: Flask, capfd: pytest.CaptureFixture[str]) -> None:
+    """What operators' log pipelines parse: every field, with its type."""
+    logs.configure("INFO", role="http")
+    assert app.test_client().get("/healthz", headers={"X-Request-ID": "fields-1"}).status_code == 200
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"event":"request"' in line]
+    assert len(lines) == 1
+    line = lines[0]
+    assert set(line) == {
+        "level", "logger", "message", "event", "method", "path", "status", "duration_ms", "user_id", "request_id",
+        "role", "time",
+    }  # fmt: skip
+    assert {"level": "INFO", "logger": "memedroid.access", "message": "request", "event": "request", "method": "GET",
+            "path": "/healthz", "status": 200, "user_id": None, "request_id": "fields-1", "role": "http"}.items() <= line.items()  # fmt: skip
+    assert isinstance(line["duration_ms"], float) and line["time"].endswith("+00:00")
+
+
+def test_request_metrics_count_every_answer_by_route(client: FlaskClient) -> None:
+    """One observation per request: the request counter is read from the latency histogram."""
+
+    def scrape() -> dict[tuple[str, str, str, str], float]:
+        text = client.get("/metrics").get_data(as_text=True)
+        assert "# TYPE memedroid_http_requests_total counter" in text
+        return {
+            (sample.name, sample.labels.get("endpoint", ""), sample.labels.get("method", ""), sample.labels.get("status", "")): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }  # fmt: skip
+
+    before = scrape()
+    for _ in range(3):
+        client.get("/healthz")
+    client.open("/healthz", method="BREW")  # a method a client made up is "other": nobody can mint series
+    after = scrape()
+    for name in ("memedroid_http_requests_total", "memedroid_http_request_duration_seconds_count"):
+        key = (name, "/healthz", "GET", "200")
+        assert after[key] - before.get(key, 0) == 3
+    made_up = ("memedroid_http_requests_total", "unmatched", "other", "405")
+    assert after[made_up] - before.get(made_up, 0) == 1
+
+
+def test_no_view_or_hook_is_a_coroutine(app: Flask) -> None:
+    """The app skips Flask's per-call coroutine check (`Api.ensure_sync`): that holds while no
+    view or hook is async."""
+    hooks = [
+        hook
+        for registry in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+        for functions in registry.values()
+        for hook in functions
+    ]
+    assert hooks and not any(inspect.iscoroutinefunction(f) for f in [*hooks, *app.view_functions.values()])
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:

@@ -4,10 +4,11 @@ below it imports it."""
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 from typing import cast
 
-from flask import current_app
+from flask import Request, current_app, request
 
 from memedroid.db import Database
 from memedroid.services.accounts import Accounts
@@ -35,3 +36,25 @@ class Services:
 
 def services() -> Services:
     return cast(Services, current_app.extensions["memedroid"])
+
+
+class ApiRequest(Request):
+    """Flask's request, with what the request hooks and views learn about it on the way."""
+
+    started: float = 0.0  # time.perf_counter() when the first hook ran
+    request_id: str = ""
+    request_id_token: contextvars.Token[str | None] | None = None
+    user_id: int | None = None  # the signed-in caller, once a view has checked the token
+    read_limit: tuple[int, int] | None = None  # reads left in this window, and when it ends (epoch)
+
+    @property
+    def caller(self) -> int:
+        """The signed-in caller of a view behind `tokens.authenticated`."""
+        if self.user_id is None:
+            raise RuntimeError("no signed-in caller: the view is not behind tokens.authenticated")
+        return self.user_id
+
+
+def current() -> ApiRequest:
+    """The request being served, unwrapped: its attributes cost no proxy lookup each."""
+    return cast(ApiRequest, request._get_current_object())  # type: ignore[attr-defined]

@@ -2,11 +2,12 @@
 generous for reads.
 
 Login, register and upload limits are flask-limiter decorators counting in Redis when it is
-configured (in memory otherwise), shared by every HTTP worker. Their limiter's global request
-hook is removed: it only re-checks the decorated views, and cost ~180 µs on every request.
+configured (in memory otherwise), shared by every HTTP worker. flask-limiter hooks every
+request of the app; its hooks run for the views it limits only (see `_only_for`).
 
-Reads are counted in each worker's memory by `ReadLimit`, a fixed window from the `limits`
-library flask-limiter itself runs on (~10 µs a request, no Redis round trip). The limit then
+Reads are counted in each worker's memory by `ReadLimit`, a fixed window of our own (~1 µs a
+request, no Redis round trip; the `limits` library's memory storage starts a timer thread per
+burst and, under threads, once failed a read with a 500 starting one twice). The limit then
 holds per worker process (a client spread over WEB_CONCURRENCY workers may get that many
 times the rate) — fine for a generous limit whose job is to stop floods, not to meter.
 
@@ -19,26 +20,25 @@ the read limit per app from its settings (so that several apps in one process sh
 
 from __future__ import annotations
 
-import math
+import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
 
-from memedroid.api import services
+from memedroid.api import current, services
 from memedroid.api.validation import text_problem
 from memedroid.errors import ServiceUnavailable, TooManyRequests
 from memedroid.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
-GUARDED = {"auth.login", "auth.register"}
+FAIL_CLOSED = {"auth.login", "auth.register"}
 
 _declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None]]] = {}
 _exempt: set[Callable[..., Any]] = set()
@@ -92,7 +92,6 @@ def _storage_uri(redis_url: str) -> str:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Call after the blueprints are registered: it wraps their views."""
-    app.after_request(_retry_after_only_when_refused)  # registered first, so it runs after the limiter's
     guards = Limiter(
         get_remote_address,
         app=app,
@@ -104,31 +103,93 @@ def init_app(app: Flask, settings: Settings) -> None:
         key_prefix="memedroid",
         enabled=settings.rate_limits,
     )
-    if guards._check_request_limit in app.before_request_funcs.get(None, []):  # absent when disabled
-        app.before_request_funcs[None].remove(guards._check_request_limit)  # the decorators check
-    not_reads = set()
+    not_reads, guarded = set(), set()
     for endpoint, view in list(app.view_functions.items()):
         wrapped: Callable[..., Any] = view
         for setting, key_func in _declared.get(view, []):
             wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
+            guarded.add(endpoint)
+        if endpoint in FAIL_CLOSED:
+            wrapped = _fail_closed(guards, wrapped)
         app.view_functions[endpoint] = wrapped
         if view in _exempt or view in _declared:  # a guarded view is not also a read
             not_reads.add(endpoint)
+    _only_for(app, guards, guarded)
     if settings.rate_limits:
         ReadLimit(settings.read_rate_limit, not_reads).init_app(app)
 
-    @app.before_request
-    def fail_closed() -> None:
-        if request.endpoint in GUARDED and guards.enabled and not guards.storage.check():
+
+def _fail_closed(guards: Limiter, view: Callable[..., Any]) -> Callable[..., Any]:
+    """Sign-in refuses to run unlimited: when the limiter's Redis is down, 503."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if guards.enabled and not guards.storage.check():
             raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
+        return view(*args, **kwargs)
+
+    return checked
 
 
-def _retry_after_only_when_refused(response: Response) -> Response:
-    """flask-limiter puts `Retry-After` on every answer of a limited view; it belongs only on
-    answers that ask the client to come back (429, 503)."""
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
-    return response
+def _only_for(app: Flask, guards: Limiter, endpoints: set[str]) -> None:
+    """flask-limiter hooks every request of the app (a check before it, headers after it, a
+    context to release at teardown); run them for the views it limits only. Its check before
+    the view is dropped altogether: the views' decorators check (and the hook cost ~180 µs)."""
+
+    def its_own(registry: dict[Any, list[Callable[..., Any]]]) -> list[Callable[..., Any]]:
+        """Take the limiter's hooks (bound methods, or partials of its class's) out of `registry`."""
+        hooks = [
+            hook
+            for hook in registry.get(None, [])
+            if getattr(hook, "__self__", None) is guards or guards in getattr(hook, "args", ())
+        ]
+        registry[None] = [hook for hook in registry.get(None, []) if hook not in hooks]
+        return hooks
+
+    its_own(app.before_request_funcs)
+    after, teardown = its_own(app.after_request_funcs), its_own(app.teardown_request_funcs)
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        if request.endpoint not in endpoints:
+            return response
+        for hook in after:
+            response = hook(response)
+        if response.status_code not in (429, 503):  # flask-limiter sets Retry-After on every answer
+            response.headers.pop("Retry-After", None)
+        return response
+
+    @app.teardown_request
+    def release(exc: BaseException | None) -> None:
+        if request.endpoint in endpoints:
+            for hook in teardown:
+                hook(exc)
+
+
+class FixedWindow:
+    """Hits per key in fixed windows of `seconds`, counted in this process's memory.
+
+    Only the current window's counts are kept, for at most `max_keys` keys: beyond that a new
+    key goes uncounted until the window turns (memory stays bounded whatever a flood of
+    addresses does; the limit is there to stop one address flooding)."""
+
+    def __init__(self, amount: int, seconds: int, max_keys: int = 100_000) -> None:
+        self.amount, self.seconds, self.max_keys = amount, seconds, max_keys
+        self.window = -1
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def hit(self, key: str) -> tuple[int, int]:
+        """Count a hit; return how many hits are left in this window (negative: over the
+        limit) and when the window ends (epoch seconds)."""
+        window = int(time.time()) // self.seconds
+        with self.lock:
+            if window != self.window:
+                self.window, self.counts = window, {}
+            count = self.counts.get(key, 0) + 1
+            if count > 1 or len(self.counts) < self.max_keys:
+                self.counts[key] = count
+        return self.amount - count, (window + 1) * self.seconds
 
 
 class ReadLimit:
@@ -136,8 +197,9 @@ class ReadLimit:
     flask-limiter's `X-RateLimit-*` headers and a 429 problem when it is spent."""
 
     def __init__(self, rate: str, skip: set[str]) -> None:
-        self.item = parse(rate)
-        self.window = FixedWindowRateLimiter(MemoryStorage())
+        item = parse(rate)
+        self.rate = str(item)
+        self.window = FixedWindow(item.amount, item.get_expiry())
         self.skip = skip
 
     def init_app(self, app: Flask) -> None:
@@ -145,18 +207,18 @@ class ReadLimit:
         app.after_request(self.headers)
 
     def check(self) -> None:
+        request = current()
         if request.endpoint is None or request.endpoint in self.skip:
             return
-        key = get_remote_address()
-        allowed = self.window.hit(self.item, "memedroid/read", key)
-        g.read_limit = stats = self.window.get_window_stats(self.item, "memedroid/read", key)
-        if not allowed:
-            raise TooManyRequests(str(self.item), retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+        left, reset = self.window.hit(request.remote_addr or "")
+        request.read_limit = max(0, left), reset
+        if left < 0:
+            raise TooManyRequests(self.rate, retry_after=max(1, reset - int(time.time())))
 
     def headers(self, response: Response) -> Response:
-        stats = g.pop("read_limit", None)
-        if stats is not None:
-            response.headers["X-RateLimit-Limit"] = str(self.item.amount)
-            response.headers["X-RateLimit-Remaining"] = str(stats.remaining)
-            response.headers["X-RateLimit-Reset"] = str(math.ceil(stats.reset_time))
+        read_limit = current().read_limit
+        if read_limit is not None:
+            response.headers["X-RateLimit-Limit"] = str(self.window.amount)
+            response.headers["X-RateLimit-Remaining"] = str(read_limit[0])
+            response.headers["X-RateLimit-Reset"] = str(read_limit[1])
         return response

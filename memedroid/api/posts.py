@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request, send_from_directory, url_for
+from flask import Blueprint, Response, request, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
-from memedroid.api import PREFIX, services, tokens
+from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.api.validation import invalid, query_number
@@ -26,7 +26,8 @@ MAX_PAGE = 100
 @tokens.authenticated()
 def create() -> tuple[dict[str, object], int, dict[str, str]]:
     """Stream the upload into storage and answer 202: the pipeline takes it from there."""
-    post = services().publishing.upload(g.user_id, read_upload, g.get("request_id"))
+    request = current()
+    post = services().publishing.upload(request.caller, read_upload, request.request_id)
     return post, 202, {"Location": url_for("posts.show", post_id=post["id"])}
 
 
@@ -58,31 +59,31 @@ def show(post_id: int) -> dict[str, object]:
 @bp.delete("/<int:post_id>")
 @tokens.authenticated()
 def delete(post_id: int) -> Response:
-    services().posts.delete(post_id, g.user_id)
+    services().posts.delete(post_id, current().caller)
     return Response(status=204)
 
 
 @bp.put("/<int:post_id>/like")
 @tokens.authenticated()
 def like(post_id: int) -> Response:
-    services().posts.like(post_id, g.user_id, liked=True)
+    services().posts.like(post_id, current().caller, liked=True)
     return Response(status=204)
 
 
 @bp.delete("/<int:post_id>/like")
 @tokens.authenticated()
 def unlike(post_id: int) -> Response:
-    services().posts.like(post_id, g.user_id, liked=False)
+    services().posts.like(post_id, current().caller, liked=False)
     return Response(status=204)
 
 
 def _optional_viewer() -> int | None:
     """The signed-in reader, if any. Anonymous reads (the hot path) skip the token machinery."""
-    g.user_id = None
-    if "Authorization" in request.headers:
+    request = current()
+    if "HTTP_AUTHORIZATION" in request.environ:
         verify_jwt_in_request(optional=True)
-        g.user_id = tokens.current_user_id_or_none()
-    return g.user_id  # type: ignore[no-any-return]
+        request.user_id = tokens.current_user_id_or_none()
+    return request.user_id
 
 
 @files.get("/media/<path:name>")

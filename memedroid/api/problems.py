@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, g, json, request
+from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
 from memedroid.errors import MemeDroidError, RetryLater
+from memedroid.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def problem(status: int, title: str, detail: str | None = None, **extra: Any) ->
     if detail:
         body["detail"] = detail
     body["instance"] = request.path
-    body["request_id"] = g.get("request_id")
+    body["request_id"] = request_id_var.get()
     body.update(extra)
     response = current_app.response_class(json.dumps(body), status=status, mimetype=CONTENT_TYPE)
     return response

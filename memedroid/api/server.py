@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as parse_errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -66,6 +67,7 @@ class HttpServer(BaseApplication):
             "keepalive": 5,
             "proc_name": "memedroid: http",
             "accesslog": None,  # the app writes its own JSON access line
+            "logger_class": NoAccessLine,
             "logconfig_dict": logs.logging_config(s.log_level, role="http"),
             "limit_request_line": 8190,
             "control_socket_disable": True,
@@ -77,6 +79,14 @@ class HttpServer(BaseApplication):
     def load(self) -> Flask:
         """Runs in each forked worker: its own app and pool, the pipeline's channels inherited."""
         return create_app(self.settings, self.pipeline)
+
+
+class NoAccessLine(glogging.Logger):
+    """gunicorn's logger without its access line: the app writes its own. (With a logging
+    configuration set, gunicorn would build its line's fields for every request.)"""
+
+    def access(self, *_args: Any) -> None:
+        pass
 
 
 class HeadFirstWorker(ThreadWorker):

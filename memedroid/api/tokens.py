@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g
+from flask import Flask, Response
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -18,6 +18,7 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
+from memedroid.api import current
 from memedroid.api.problems import problem
 from memedroid.services.accounts import Accounts
 from memedroid.settings import Settings
@@ -36,13 +37,13 @@ def issue(user_id: int, session_id: uuid.UUID | str, refresh: bool = True) -> di
 
 
 def authenticated(refresh: bool = False) -> Callable[[F], F]:
-    """Require a valid, unrevoked token (a refresh token when `refresh`); sets `g.user_id`."""
+    """Require a valid, unrevoked token (a refresh token when `refresh`); sets the request's `user_id`."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_jwt_in_request(refresh=refresh)
-            g.user_id = current_user_id()
+            current().user_id = current_user_id()
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

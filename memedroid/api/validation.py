@@ -77,8 +77,11 @@ def text_problem(value: str) -> str | None:
 
 
 def reject_nul_in_url() -> None:
-    """Before every request: a NUL in the path or the query can reach no valid resource."""
-    if "\x00" in request.path or any("\x00" in key + value for key, value in request.args.items(multi=True)):
+    """Before every request: a NUL in the path or the query can reach no valid resource. (The
+    raw query string is read: a NUL can only come from `%00` or a NUL byte.)"""
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    if "\x00" in environ.get("PATH_INFO", "") or "%00" in query or "\x00" in query:
         raise BadRequest("the URL must not contain NUL characters (%00)")
 
 
