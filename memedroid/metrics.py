@@ -12,12 +12,32 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, Metric, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, Metric, generate_latest, values
 from prometheus_client.metrics_core import CounterMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _Pid:
+    """This process's id, read once and again after a fork. Shared metrics ask for it on every
+    write (to notice a fork): by default that is a getpid() system call each time."""
+
+    value = os.getpid()
+
+    @classmethod
+    def refresh(cls) -> None:
+        cls.value = os.getpid()
+
+    @classmethod
+    def get(cls) -> int:
+        return cls.value
+
+
+os.register_at_fork(after_in_child=_Pid.refresh)
+if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # every metric below (and every child of one) writes to its file
+    values.ValueClass = values.MultiProcessValue(process_identifier=_Pid.get)  # type: ignore[no-untyped-call]
 
 REQUEST_LABELS = ["endpoint", "method", "status"]
 REQUEST_SECONDS_NAME = "memedroid_http_request_duration_seconds"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import time
 
 import pytest
@@ -77,9 +78,18 @@ def test_request_id_on_every_log_line_of_the_request(app: Flask, capfd: pytest.C
     assert "hunter2hunter2" not in out  # passwords are never logged
 
 
-def test_the_access_line_has_the_same_fields_as_ever(app: Flask, capfd: pytest.CaptureFixture[str]) -> None:
+def only_our_handler(monkeypatch: pytest.MonkeyPatch, *others: logging.Handler) -> None:
+    """The root logger's handlers as in a MemeDroid process (pytest adds its own), plus `others`."""
+    ours = [handler for handler in logging.root.handlers if isinstance(handler, logs.JsonLines)]
+    monkeypatch.setattr(logging.root, "handlers", [*ours, *others])
+
+
+def test_the_access_line_has_the_same_fields_as_ever(
+    app: Flask, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What operators' log pipelines parse: every field, with its type."""
     logs.configure("INFO", role="http")
+    only_our_handler(monkeypatch)
     assert app.test_client().get("/healthz", headers={"X-Request-ID": "fields-1"}).status_code == 200
     lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"event":"request"' in line]
     assert len(lines) == 1
@@ -91,6 +101,37 @@ def test_the_access_line_has_the_same_fields_as_ever(app: Flask, capfd: pytest.C
     assert {"level": "INFO", "logger": "memedroid.access", "message": "request", "event": "request", "method": "GET",
             "path": "/healthz", "status": 200, "user_id": None, "request_id": "fields-1", "role": "http"}.items() <= line.items()  # fmt: skip
     assert isinstance(line["duration_ms"], float) and line["time"].endswith("+00:00")
+
+
+def test_the_access_line_reads_the_same_whichever_way_it_is_written(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`logs.Line` writes directly while the root's JSON handler is the only way out, and
+    through `logging` otherwise: the two lines are the same."""
+    logs.configure("INFO", role="http")
+    records: list[logging.LogRecord] = []
+    spy = logging.Handler()
+    spy.emit = records.append  # type: ignore[method-assign]
+    line = logs.Line("memedroid.access", "request")
+    fields = {"event": "request", "method": "GET", "path": "/p/é", "status": 200, "duration_ms": 1.5, "user_id": 7}
+    token = logs.request_id_var.set("either-way")
+    try:
+        only_our_handler(monkeypatch)
+        line.info(**fields)
+        only_our_handler(monkeypatch, spy)
+        line.info(**fields)
+    finally:
+        logs.request_id_var.reset(token)
+    assert len(records) == 1  # the first line made no LogRecord
+    direct, through_logging = [json.loads(text) for text in capfd.readouterr().out.splitlines() if "either-way" in text]
+    assert direct.pop("time") <= through_logging.pop("time")
+    assert direct == through_logging and direct["path"] == "/p/é" and direct["role"] == "http"
+    line.logger.setLevel(logging.WARNING)
+    try:
+        line.info(**fields)
+    finally:
+        line.logger.setLevel(logging.NOTSET)
+    assert capfd.readouterr().out == ""  # the level holds either way
 
 
 def test_request_metrics_count_every_answer_by_route(client: FlaskClient) -> None:

@@ -3,7 +3,7 @@ generous for reads.
 
 Login, register and upload limits are flask-limiter decorators counting in Redis when it is
 configured (in memory otherwise), shared by every HTTP worker. flask-limiter hooks every
-request of the app; its hooks run for the views it limits only (see `_only_for`).
+request of the app; its hooks run for the views it limits only (see `_guarded`).
 
 Reads are counted in each worker's memory by `ReadLimit`, a fixed window of our own (~1 µs a
 request, no Redis round trip; the `limits` library's memory storage starts a timer thread per
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, after_this_request, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -103,41 +103,31 @@ def init_app(app: Flask, settings: Settings) -> None:
         key_prefix="memedroid",
         enabled=settings.rate_limits,
     )
-    not_reads, guarded = set(), set()
+    after, teardown = _take_hooks(app, guards)
+    not_reads = set()
     for endpoint, view in list(app.view_functions.items()):
-        wrapped: Callable[..., Any] = view
-        for setting, key_func in _declared.get(view, []):
-            wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
-            guarded.add(endpoint)
-        if endpoint in FAIL_CLOSED:
-            wrapped = _fail_closed(guards, wrapped)
-        app.view_functions[endpoint] = wrapped
+        limits = _declared.get(view, [])
+        if limits or endpoint in FAIL_CLOSED:
+            wrapped: Callable[..., Any] = view
+            for setting, key_func in limits:
+                wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
+            app.view_functions[endpoint] = _guarded(guards, wrapped, after, teardown, endpoint in FAIL_CLOSED)
         if view in _exempt or view in _declared:  # a guarded view is not also a read
             not_reads.add(endpoint)
-    _only_for(app, guards, guarded)
     if settings.rate_limits:
         ReadLimit(settings.read_rate_limit, not_reads).init_app(app)
 
 
-def _fail_closed(guards: Limiter, view: Callable[..., Any]) -> Callable[..., Any]:
-    """Sign-in refuses to run unlimited: when the limiter's Redis is down, 503."""
-
-    @functools.wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        if guards.enabled and not guards.storage.check():
-            raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
-        return view(*args, **kwargs)
-
-    return checked
+Hook = Callable[..., Any]
 
 
-def _only_for(app: Flask, guards: Limiter, endpoints: set[str]) -> None:
-    """flask-limiter hooks every request of the app (a check before it, headers after it, a
-    context to release at teardown); run them for the views it limits only. Its check before
-    the view is dropped altogether: the views' decorators check (and the hook cost ~180 µs)."""
+def _take_hooks(app: Flask, guards: Limiter) -> tuple[list[Hook], list[Hook]]:
+    """flask-limiter hooks every request of the app: a check before it (the views' decorators
+    check anyway; it cost ~180 µs a request), headers after it and a context to release at
+    teardown. Take them all out; return the last two, for the views it limits to run."""
 
-    def its_own(registry: dict[Any, list[Callable[..., Any]]]) -> list[Callable[..., Any]]:
-        """Take the limiter's hooks (bound methods, or partials of its class's) out of `registry`."""
+    def its_own(registry: dict[Any, list[Hook]]) -> list[Hook]:
+        """The limiter's hooks (bound methods, or partials of its class's), out of `registry`."""
         hooks = [
             hook
             for hook in registry.get(None, [])
@@ -147,23 +137,30 @@ def _only_for(app: Flask, guards: Limiter, endpoints: set[str]) -> None:
         return hooks
 
     its_own(app.before_request_funcs)
-    after, teardown = its_own(app.after_request_funcs), its_own(app.teardown_request_funcs)
+    return its_own(app.after_request_funcs), its_own(app.teardown_request_funcs)
 
-    @app.after_request
-    def headers(response: Response) -> Response:
-        if request.endpoint not in endpoints:
-            return response
+
+def _guarded(guards: Limiter, view: Hook, after: list[Hook], teardown: list[Hook], fail_closed: bool) -> Hook:
+    """A limited view, with the limiter's hooks for its requests only; sign-in (`fail_closed`)
+    refuses to run unlimited: when the limiter's Redis is down, 503."""
+
+    def finish(response: Response) -> Response:
         for hook in after:
             response = hook(response)
         if response.status_code not in (429, 503):  # flask-limiter sets Retry-After on every answer
             response.headers.pop("Retry-After", None)
+        for hook in teardown:
+            hook(None)
         return response
 
-    @app.teardown_request
-    def release(exc: BaseException | None) -> None:
-        if request.endpoint in endpoints:
-            for hook in teardown:
-                hook(exc)
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        after_this_request(finish)  # also after a refusal or an error: their answers get the headers too
+        if fail_closed and guards.enabled and not guards.storage.check():
+            raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 class FixedWindow:

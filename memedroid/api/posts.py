@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, send_from_directory, url_for
+from flask import Blueprint, Response, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
 from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
-from memedroid.api.validation import invalid, query_number
+from memedroid.api.validation import invalid, query, query_number
 from memedroid.errors import ValidationError
 from memedroid.services.publishing import normalise_tags
 
@@ -35,17 +35,14 @@ def create() -> tuple[dict[str, object], int, dict[str, str]]:
 def index() -> Response:
     """The feed of completed posts, newest first; `tag` or `author` narrow it."""
     viewer = _optional_viewer()
-    args = request.args
-    unknown = args.keys() - {"cursor", "limit", "tag", "author"}
-    if unknown:
-        raise ValidationError({name: "is not a known parameter" for name in unknown})
-    if args.get("tag") is not None and args.get("author") is not None:
+    params = query({"cursor", "limit", "tag", "author"})
+    tag, author = params.get("tag"), params.get("author")
+    if tag is not None and author is not None:
         raise ValidationError({"tag": "use either tag or author, not both"})
-    tag = args.get("tag")
     if tag is not None:
         tag = normalise_tags([tag])[0] if tag.strip() else invalid("tag", "must not be empty")
-    limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True)
-    page = services().feeds.page(tag, args.get("author"), args.get("cursor"), int(limit), viewer)
+    limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
+    page = services().feeds.page(tag, author, params.get("cursor"), int(limit), viewer)
     return Response(page, mimetype="application/json")
 
 

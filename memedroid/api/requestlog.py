@@ -8,16 +8,15 @@ metric is one histogram observation whose series is resolved once per route.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Flask, Response
 
 from memedroid import metrics
 from memedroid.api import current
-from memedroid.logs import request_id_var, sane_request_id
+from memedroid.logs import Line, request_id_var, sane_request_id
 
-log = logging.getLogger("memedroid.access")
+access_line = Line("memedroid.access", "request")
 
 HEADER = "X-Request-ID"
 
@@ -37,16 +36,13 @@ def _finish(response: Response) -> Response:
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
     status = response.status_code
     metrics.observe_request(endpoint, request.method, status, seconds)
-    log.info(
-        "request",
-        extra={
-            "event": "request",
-            "method": request.method,
-            "path": request.path,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "user_id": request.user_id,
-        },
+    access_line.info(
+        event="request",
+        method=request.method,
+        path=request.path,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        user_id=request.user_id,
     )
     return response
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from flask import request
@@ -96,9 +96,23 @@ def length(low: int, high: int) -> Check:
     return check
 
 
-def query_number(name: str, low: float, high: float, default: float, integer: bool = False) -> float:
-    """A numeric query parameter within [low, high], or a 400 naming it."""
-    raw = request.args.get(name)
+def query(known: set[str]) -> dict[str, str]:
+    """The query parameters (the first value of each), or a 400 naming those not `known`.
+    A request without a query string (the first page of a feed) parses nothing."""
+    if not request.environ.get("QUERY_STRING"):
+        return {}
+    params = request.args.to_dict()
+    unknown = params.keys() - known
+    if unknown:
+        raise ValidationError({name: "is not a known parameter" for name in unknown})
+    return params
+
+
+def query_number(
+    name: str, low: float, high: float, default: float, integer: bool = False, params: Mapping[str, str] | None = None
+) -> float:
+    """A numeric query parameter (of `params`, or the request's) within [low, high], or a 400 naming it."""
+    raw = (request.args if params is None else params).get(name)
     if raw is None:
         return default
     try:
