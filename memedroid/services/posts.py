@@ -8,12 +8,13 @@ and a view is one Redis increment (the janitor flushes views to PostgreSQL).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from memedroid.cache import FeedCache
 from memedroid.db import Database
@@ -53,14 +54,14 @@ class Posts:
             self.wait(post_id, viewer_id, wait)
         key = f"memedroid:post:{post_id}"
         found = self.cache.lookup(key, POST_TTL)
-        body = None if found.raw is None else json.loads(found.raw)
+        body = None if found.raw is None else orjson.loads(found.raw)
         if body is None:
             post = self._visible(post_id, viewer_id)
             body = post.to_json(self.media_url)
             if post.completed:
                 self.counters.remember([body])
                 if found.seen > 1:
-                    self.cache.store(key, found.version, json.dumps(body), POST_TTL)
+                    self.cache.store(key, found.version, orjson.dumps(body).decode(), POST_TTL)
         if body["status"] == "completed":
             self.counters.count_view(post_id)
         self.counters.overlay([body])
