@@ -2,8 +2,9 @@
 request metrics.
 
 Every request pays for these, so they are written for it: the request is unwrapped once per
-hook (no proxy lookup per attribute), the id comes straight from the WSGI environ, and the
-metric is one histogram observation whose series is resolved once per route.
+hook (no proxy lookup per attribute), the id comes straight from the WSGI environ, the access
+line is written without a LogRecord (`logs.Line`), and the metric is one histogram
+observation whose series is resolved once per route.
 """
 
 from __future__ import annotations
