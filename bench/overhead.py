@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from feed import seed, wrk  # noqa: E402
-from helpers import free_port  # noqa: E402
+from helpers import free_port, wait_for_port  # noqa: E402
 from system import System, database  # noqa: E402
 
 TARGETS = {"healthz": 0.8, "feed": 0.7}
@@ -133,7 +133,7 @@ def over_http(folder: Path, env: dict[str, str], args: argparse.Namespace, wrk_c
     try:
         system = System(env, folder / "system").wait_ready()
         bare_url = f"http://127.0.0.1:{bare_port}/healthz"
-        wait_up(bare_url)
+        wait_for_port(bare_port)
         bare_http = [psutil.Process(bare.pid), *psutil.Process(bare.pid).children()]
         loads = {"healthz": f"{system.url}/healthz", "feed": f"{system.url}/api/v1/posts"}
         for url in (bare_url, *loads.values()):
@@ -188,17 +188,6 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
-
-
-def wait_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 # --- in process ------------------------------------------------------------------------------

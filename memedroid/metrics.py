@@ -9,6 +9,7 @@ the app in-process, one-off CLI commands) metrics live in the process's memory.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 
@@ -20,24 +21,12 @@ from prometheus_client.registry import Collector
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-class _Pid:
-    """This process's id, read once and again after a fork. Shared metrics ask for it on every
-    write (to notice a fork): by default that is a getpid() system call each time."""
-
-    value = os.getpid()
-
-    @classmethod
-    def refresh(cls) -> None:
-        cls.value = os.getpid()
-
-    @classmethod
-    def get(cls) -> int:
-        return cls.value
-
-
-os.register_at_fork(after_in_child=_Pid.refresh)
+# Shared metrics ask for the process id on every write (to notice a fork): by default a
+# getpid() system call each time. Read it once per process, and again after a fork.
+_pid = functools.cache(os.getpid)
+os.register_at_fork(after_in_child=_pid.cache_clear)
 if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # every metric below (and every child of one) writes to its file
-    values.ValueClass = values.MultiProcessValue(process_identifier=_Pid.get)  # type: ignore[no-untyped-call]
+    values.ValueClass = values.MultiProcessValue(process_identifier=_pid)  # type: ignore[no-untyped-call]
 
 REQUEST_LABELS = ["endpoint", "method", "status"]
 REQUEST_SECONDS_NAME = "memedroid_http_request_duration_seconds"

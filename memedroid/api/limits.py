@@ -38,6 +38,7 @@ from memedroid.errors import ServiceUnavailable, TooManyRequests
 from memedroid.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+Hook = Callable[..., Any]
 FAIL_CLOSED = {"auth.login", "auth.register"}
 
 _declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None]]] = {}
@@ -108,7 +109,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     for endpoint, view in list(app.view_functions.items()):
         limits = _declared.get(view, [])
         if limits or endpoint in FAIL_CLOSED:
-            wrapped: Callable[..., Any] = view
+            wrapped: Hook = view
             for setting, key_func in limits:
                 wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
             app.view_functions[endpoint] = _guarded(guards, wrapped, after, teardown, endpoint in FAIL_CLOSED)
@@ -116,9 +117,6 @@ def init_app(app: Flask, settings: Settings) -> None:
             not_reads.add(endpoint)
     if settings.rate_limits:
         ReadLimit(settings.read_rate_limit, not_reads).init_app(app)
-
-
-Hook = Callable[..., Any]
 
 
 def _take_hooks(app: Flask, guards: Limiter) -> tuple[list[Hook], list[Hook]]:
