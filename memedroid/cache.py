@@ -27,6 +27,7 @@ from memedroid.settings import Settings
 log = logging.getLogger(__name__)
 
 FEED_VERSION_KEY = "memedroid:feed:version"
+LIKES_VERSION_KEY = "memedroid:likes:version"  # also in the keys of pages ordered by likes
 SOCKET_TIMEOUT = 0.25
 MAX_TTL = 60  # no entry lives longer: the byte budget counts per minute
 BUDGET_KEY = "memedroid:cache:bytes:{}"
@@ -210,10 +211,12 @@ class LocalCache:
             self._bytes = 0
 
 
-# One round trip: the current feed version, the entry cached under it, and on a miss how
-# many times the entry was asked for lately (counted for ARGV[2] seconds).
+# One round trip: the current version (the feed's, and the likes' as well when KEYS[2] is
+# given), the entry cached under it, and on a miss how many times the entry was asked for
+# lately (counted for ARGV[2] seconds).
 _VERSIONED_GET = """
 local version = redis.call('GET', KEYS[1]) or '0'
+if KEYS[2] then version = version .. '.' .. (redis.call('GET', KEYS[2]) or '0') end
 local found = redis.call('GET', ARGV[1] .. ':v' .. version)
 if found then return {version, found, 0} end
 local seen = redis.call('INCR', ARGV[1] .. ':seen')
@@ -247,9 +250,11 @@ class FeedCache:
             Cache.from_settings(settings), LocalCache("feed_local", settings.feed_local_seconds, settings.feed_local_bytes)
         )
 
-    def lookup(self, key: str, window: int) -> Lookup:
-        """The entry under `key` for the current version; on a miss, sightings within `window` s."""
-        found = self.cache.script(_VERSIONED_GET, [FEED_VERSION_KEY], [key, window])
+    def lookup(self, key: str, window: int, by_likes: bool = False) -> Lookup:
+        """The entry under `key` for the current version (`by_likes`: which every like
+        changes too); on a miss, sightings within `window` s."""
+        versions = [FEED_VERSION_KEY, LIKES_VERSION_KEY] if by_likes else [FEED_VERSION_KEY]
+        found = self.cache.script(_VERSIONED_GET, versions, [key, window])
         if not found:
             self.cache.count("feed", False)
             return Lookup(None, None, 0)
@@ -261,6 +266,10 @@ class FeedCache:
         """Cache `raw` under `key` for `version` (nothing when there was no Redis to ask)."""
         if version is not None:
             self.cache.store(f"{key}:v{version}", raw, ttl)
+
+    def likes_changed(self) -> None:
+        """Every cached page ordered by likes goes."""
+        self.cache.call("incr", LIKES_VERSION_KEY)
 
     def invalidate(self) -> None:
         """Every cached page and post body goes: at once here and in Redis, within

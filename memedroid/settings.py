@@ -65,6 +65,7 @@ class Settings:
     heartbeat_seconds: float = 10.0
     stuck_after: int = 30 * 60
     janitor_interval: float = 60.0
+    hot_rank_interval: float = 300.0  # seconds between recomputes of the hot ranks (a janitor tick does it when due)
     orphan_grace_seconds: int = 600
     graceful_timeout: int = 30
     generated_secret: bool = False
@@ -156,6 +157,7 @@ ENV: dict[str, str] = {
     "heartbeat_seconds": "HEARTBEAT_SECONDS",
     "stuck_after": "STUCK_AFTER",
     "janitor_interval": "JANITOR_INTERVAL",
+    "hot_rank_interval": "HOT_RANK_INTERVAL",
     "orphan_grace_seconds": "ORPHAN_GRACE_SECONDS",
     "graceful_timeout": "GRACEFUL_TIMEOUT",
 }
@@ -190,6 +192,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "heartbeat_seconds": (0.1, 3600),
     "stuck_after": (1, 7 * 24 * 3600),
     "janitor_interval": (0.1, 24 * 3600),
+    "hot_rank_interval": (0, 7 * 24 * 3600),
     "orphan_grace_seconds": (0, 30 * 24 * 3600),
     "graceful_timeout": (1, 3600),
 }

@@ -10,6 +10,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -155,3 +156,18 @@ def start_system(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[
     for system in started:
         if system.process.poll() is None:
             system.kill_everything()
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many statements this process has sent so far: a spy on psycopg's cursor, which
+    still sends every one of them (an N+1 shows up as a count that grows with the page)."""
+    sent = [0]
+    execute = psycopg.Cursor.execute
+
+    def counted(cursor: psycopg.Cursor[Any], *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return execute(cursor, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    return lambda: sent[0]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
@@ -94,3 +96,77 @@ def never_ready(_settings: Any, _ready: Any) -> None:
 def exits_at_boot(_settings: Any, _ready: Any) -> None:
     """A child that fails before it has booted."""
     raise SystemExit(1)
+
+
+def seed(
+    database_url: str,
+    count: int = 0,
+    author: str = "alice",
+    tags: tuple[str, ...] = (),
+    status: str = "completed",
+    hours: Sequence[float] = (),
+    likes: Sequence[int] = (),
+) -> list[int]:
+    """`count` posts of `author` with completed (or `status`) media, one second apart a month
+    ago, newest last; or, for each of `hours`, a post that many hours old (with as many
+    likes as `likes` says, the counter only), in that order. Returns their ids."""
+    hours = [None if h is None else float(h) for h in hours] or [None] * count
+    likes = list(likes) or [0] * len(hours)
+    with psycopg.connect(database_url) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (username, email, password_hash) VALUES (%s, %s, 'x') "
+            "ON CONFLICT (lower(username)) DO UPDATE SET username = excluded.username RETURNING id",
+            (author, f"{author}@example.com"),
+        ).fetchone()[0]
+        ids = conn.execute(
+            """
+            WITH a AS (
+                SELECT * FROM unnest(%(hours)s::float8[], %(likes)s::int[]) WITH ORDINALITY AS a (hours, likes, n)
+            ), m AS (
+                INSERT INTO media (sha256, status, error, source_type, source_bytes, kind, mime, width, height, path, thumbnail_path)
+                SELECT sha256(convert_to(%(author)s || %(status)s || n || clock_timestamp(), 'UTF8')), %(status)s,
+                       CASE WHEN %(status)s = 'failed' THEN 'bad' END, 'jpeg', 10, 'image', 'image/jpeg', 4, 3,
+                       'ab/cd/' || n || '.jpg', 'ab/cd/' || n || '.thumb.jpg'
+                FROM a
+                RETURNING id
+            ), numbered AS (
+                SELECT id, row_number() OVER (ORDER BY id) AS n FROM m
+            )
+            INSERT INTO posts (author_id, media_id, caption, like_count, created_at)
+            SELECT %(user_id)s, numbered.id, 'post ' || numbered.id, a.likes,
+                   coalesce(now() - make_interval(secs => a.hours * 3600),
+                            coalesce((SELECT max(created_at) FROM posts), now() - interval '30 days')
+                                + make_interval(secs => a.n))
+            FROM numbered JOIN a USING (n)
+            RETURNING id
+            """,
+            {"author": author, "status": status, "hours": hours, "likes": likes, "user_id": user_id},
+        ).fetchall()
+        post_ids = sorted(i for (i,) in ids)
+        for tag in tags:
+            conn.execute("INSERT INTO tags (name) VALUES (%s) ON CONFLICT DO NOTHING", (tag,))
+            conn.execute(
+                "INSERT INTO post_tags (post_id, tag_id, created_at, like_count) SELECT p.id, t.id, p.created_at, p.like_count "
+                "FROM posts p, tags t WHERE p.id = ANY(%s) AND t.name = %s",
+                (post_ids, tag),
+            )
+    return post_ids
+
+
+def walk(
+    client: FlaskClient, query: str = "", limit: int = 20, between_pages: Any = None, cursor: str | None = None, **kw: Any
+) -> list[int]:
+    """The ids of a feed walked page by page to its end (from `cursor`, or its start)."""
+    seen: list[int] = []
+    while True:
+        url = f"/api/v1/posts?limit={limit}{query}" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(url, **kw)
+        assert response.status_code == 200, response.get_json()
+        page = response.get_json()
+        assert len(page["items"]) <= limit
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+        if between_pages:
+            between_pages()

@@ -204,6 +204,14 @@ def test_dedup_processes_the_same_bytes_once(start_system, tmp_path: Path) -> No
     assert third.status_code == 202 and third.json()["status"] == "completed"
     assert third.json()["media"] == done[0]["media"]
     assert len(system.events("job_started")) == 1
+    # Each post got its first hot rank, in both slots, when it became visible: the first two
+    # from the finalizer, the third at once (its media had completed).
+    with psycopg.connect(system.env["DATABASE_URL"]) as conn:
+        ranks = conn.execute("SELECT post_id, min(hot) FROM post_ranks GROUP BY post_id ORDER BY post_id").fetchall()
+    assert [post_id for post_id, _ in ranks] == [first["id"], second["id"], third.json()["id"]]
+    assert all(hot > 0 for _, hot in ranks), ranks
+    hot = system.http.get(f"{system.url}/api/v1/posts?sort=hot").json()["items"]
+    assert [item["id"] for item in hot] == [third.json()["id"], second["id"], first["id"]]
 
 
 def test_one_request_id_follows_an_upload_through_every_process(start_system, tmp_path: Path) -> None:

@@ -386,12 +386,21 @@ def paths() -> dict[str, Any]:
                 },
             ),
             "get": api(
-                "The feed: completed posts, newest first; `tag` or `author` narrows it.",
+                "The feed of completed posts: newest first (`new`, the default), `hot` (popular now: "
+                "likes against age, recomputed every few minutes) or `top` (most liked within `window`); "
+                "`tag` or `author` narrows it. A walk through `hot` keeps the ranking it started in "
+                "while the server keeps it (at least HOT_RANK_INTERVAL): no post twice, none skipped.",
                 json_ok(ref("Page")),
                 ("BadRequest", "NotFound"),
                 auth="optional",
                 parameters=[
-                    query("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
+                    query("sort", {"type": "string", "enum": ["new", "hot", "top"], "default": "new"}, "The order."),
+                    query(
+                        "window",
+                        {"type": "string", "enum": ["day", "week", "month", "year", "all"], "default": "day"},
+                        "With `sort=top` only: how far back.",
+                    ),
+                    query("cursor", {"type": "string"}, "`next_cursor` of the previous page (of the same sort)."),
                     query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size."),
                     query("tag", {"type": "string", "pattern": TAG_PATTERN}, "Only posts with this tag."),
                     query("author", {"type": "string"}, "Only this user's posts (404 for an unknown user)."),

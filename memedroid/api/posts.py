@@ -10,6 +10,7 @@ from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.api.validation import invalid, query, query_number
 from memedroid.errors import ValidationError
+from memedroid.services.feeds import SORTS, WINDOWS, Listing
 from memedroid.services.publishing import normalise_tags
 
 bp = Blueprint("posts", __name__, url_prefix=f"{PREFIX}/posts")
@@ -33,17 +34,23 @@ def create() -> tuple[dict[str, object], int, dict[str, str]]:
 
 @bp.get("")
 def index() -> Response:
-    """The feed of completed posts, newest first; `tag` or `author` narrow it."""
+    """The feed of completed posts: newest first, or `sort=hot`, or `sort=top` within a
+    `window`; `tag` or `author` narrow it."""
     viewer = _optional_viewer()
-    params = query({"cursor", "limit", "tag", "author"})
+    params = query({"cursor", "limit", "tag", "author", "sort", "window"})
     tag, author = params.get("tag"), params.get("author")
     if tag is not None and author is not None:
         raise ValidationError({"tag": "use either tag or author, not both"})
     if tag is not None:
         tag = normalise_tags([tag])[0] if tag.strip() else invalid("tag", "must not be empty")
+    sort, window = params.get("sort", "new"), params.get("window")
+    if sort not in SORTS:
+        invalid("sort", f"must be one of {', '.join(SORTS)}")
+    if window is not None and (sort != "top" or window not in WINDOWS):
+        invalid("window", f"must be one of {', '.join(WINDOWS)}, with sort=top")
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
-    page = services().feeds.page(tag, author, params.get("cursor"), int(limit), viewer)
-    return Response(page, mimetype="application/json")
+    listing = Listing(sort, window, tag, author)
+    return Response(services().feeds.page(listing, params.get("cursor"), int(limit), viewer), mimetype="application/json")
 
 
 @bp.get("/<int:post_id>")

@@ -22,7 +22,7 @@ from memedroid.errors import ServiceUnavailable
 from memedroid.logs import request_id_var
 from memedroid.messages import Job, Result
 from memedroid.pipeline.process import PipelineProcess
-from memedroid.repositories import media, posts
+from memedroid.repositories import media, posts, ranks
 from memedroid.repositories.media import Ended
 from memedroid.settings import Settings
 from memedroid.transport import Pipeline, Slot
@@ -149,4 +149,5 @@ class Finalizer(PipelineProcess):
             blurhash=result.blurhash,
             **names,
         )
+        ranks.rank_completed(conn, result.media_id)
         return Ended(result.media_id, "completed")

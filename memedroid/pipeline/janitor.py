@@ -14,6 +14,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from memedroid.cache import Cache
 from memedroid.db import Database
 from memedroid.errors import ServiceUnavailable
 from memedroid.messages import Job
-from memedroid.repositories import health, likes, media, sessions
+from memedroid.repositories import health, likes, media, ranks, sessions
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.media import Ended
 from memedroid.services.jobs import JobQueue
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x6A616E69  # "jani"
 FAILED_RETENTION_SECONDS = 7 * 24 * 3600  # raw files of failed jobs, for `memedroid reprocess`
+RERANK_BATCH = 1000  # posts ranked per transaction: row locks held for milliseconds
 _HASH_NAME = re.compile(r"([0-9a-f]{64})")
 
 
@@ -57,7 +59,8 @@ class Janitor:
         earlier boot of this host are known dead and reclaimed at once (the supervisor's
         janitor); without it (an operator's one-off run), only expired leases are."""
         self.settings = settings
-        self.counters = Counters(Cache.from_settings(settings))
+        self.cache = Cache.from_settings(settings)
+        self.counters = Counters(self.cache)
         self.db = db
         self.storage = storage
         self.jobs = JobQueue(db, jobs)
@@ -106,6 +109,7 @@ class Janitor:
                         self._expire_leases(actions)
                         self._enqueue_pending(actions)
                         self._flush_views(actions)
+                        self._rerank_hot(actions)
                         with self.db.transaction() as conn:
                             actions["sessions_deleted"] += sessions.delete_expired(conn)
                     self._remove_orphans(actions, dry_run)
@@ -158,6 +162,30 @@ class Janitor:
             likes.add_views(conn, pending)
         self.counters.flushed()
         actions["views_flushed"] += sum(pending.values())
+
+    def _rerank_hot(self, actions: Counter[str]) -> None:
+        """When HOT_RANK_INTERVAL has passed: the next generation of hot ranks, written in
+        batches into the slot of the generation before the current one (walks still in the
+        current one keep their order), then made current."""
+        started = time.monotonic()
+        with self.db.transaction() as conn:
+            rerank = ranks.start(conn, self.settings.hot_rank_interval)
+        if rerank is None:
+            return
+        after: tuple[float, int] | None = (float("inf"), 2**63 - 1)
+        while after is not None:
+            with self.db.transaction() as conn:
+                ranked, after = ranks.rank_batch(conn, rerank, after, RERANK_BATCH)
+            actions["hot_ranked"] += ranked
+        with self.db.transaction() as conn:
+            actions["hot_fallen"] += ranks.zero_fallen(conn, rerank)
+            ranks.finish(conn, rerank)
+        self.cache.bump_feed_version()
+        log.info(
+            "hot ranks recomputed",
+            extra={"event": "hot_reranked", "generation": rerank.generation + 1, "ranked": actions["hot_ranked"],
+                   "fallen": actions["hot_fallen"], "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+        )  # fmt: skip
 
     def _remove_orphans(self, actions: Counter[str], dry_run: bool) -> None:
         grace = self.settings.orphan_grace_seconds

@@ -94,6 +94,7 @@ class Posts:
                 raise NotFound(f"no post {post_id}")
             count = likes.set_like(conn, user_id, post_id, liked)
         self.counters.set_likes(post_id, count)
+        self.cache.likes_changed()
 
     def delete(self, post_id: int, user_id: int) -> None:
         """Delete a post of `user_id`'s. Its media goes too unless another post shows it."""

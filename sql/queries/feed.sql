@@ -7,7 +7,8 @@
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
     d.status = 'completed'
@@ -20,7 +21,8 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
     d.author_id = (
@@ -37,7 +39,8 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(pt.created_at, pt.post_id) AS sort_key
 FROM post_tags AS pt
 INNER JOIN post_details AS d ON pt.post_id = d.id
 WHERE
@@ -48,4 +51,120 @@ WHERE
     AND d.status = 'completed'
     AND (pt.created_at, pt.post_id) < (:before_created_at, :before_id)
 ORDER BY pt.created_at DESC, pt.post_id DESC
+LIMIT :page_size;
+
+-- Hot: by stored rank (see 0005_ranked_feeds.sql), one index range over (slot, hot, id). A
+-- walk reads the generation its cursor pinned while that generation's slot is kept, so its
+-- order does not move under it; `generation` 0 starts a walk in the current one.
+
+-- name: list_hot(generation, before_rank, before_id, page_size)
+-- The global hot feed.
+SELECT
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
+FROM post_ranks AS r
+INNER JOIN post_details AS d ON r.post_id = d.id
+WHERE
+    r.slot = mod(hot_generation(:generation), 2)
+    AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
+    AND d.status = 'completed'
+ORDER BY r.hot DESC, r.post_id DESC
+LIMIT :page_size;
+
+-- name: list_hot_by_author(author, generation, before_rank, before_id, page_size)
+-- One author's posts, hottest first.
+SELECT
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
+FROM post_ranks AS r
+INNER JOIN post_details AS d ON r.post_id = d.id
+WHERE
+    r.slot = mod(hot_generation(:generation), 2)
+    AND r.author_id = (
+        SELECT users.id FROM users
+        WHERE lower(users.username) = lower(:author)
+    )
+    AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
+    AND d.status = 'completed'
+ORDER BY r.hot DESC, r.post_id DESC
+LIMIT :page_size;
+
+-- name: list_hot_by_tag(tag, generation, before_rank, before_id, page_size)
+-- The posts with one tag, hottest first, through the tag's own copy of the ranks.
+SELECT
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
+FROM post_tag_ranks AS r
+INNER JOIN post_details AS d ON r.post_id = d.id
+WHERE
+    r.slot = mod(hot_generation(:generation), 2)
+    AND r.tag_id = (
+        SELECT tags.id FROM tags
+        WHERE tags.name = :tag
+    )
+    AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
+    AND d.status = 'completed'
+ORDER BY r.hot DESC, r.post_id DESC
+LIMIT :page_size;
+
+-- Top: most liked first (ties newest first) among posts since :since, keyset on (like_count, id).
+
+-- name: list_top(since, before_likes, before_id, page_size)
+-- The global top feed.
+SELECT
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(d.like_count, d.id) AS sort_key
+FROM post_details AS d
+WHERE
+    d.created_at >= :since
+    AND d.status = 'completed'
+    AND (d.like_count, d.id) < (:before_likes, :before_id)
+ORDER BY d.like_count DESC, d.id DESC
+LIMIT :page_size;
+
+-- name: list_top_by_author(author, since, before_likes, before_id, page_size)
+-- One author's most liked posts.
+SELECT
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(d.like_count, d.id) AS sort_key
+FROM post_details AS d
+WHERE
+    d.author_id = (
+        SELECT users.id FROM users
+        WHERE lower(users.username) = lower(:author)
+    )
+    AND d.created_at >= :since
+    AND d.status = 'completed'
+    AND (d.like_count, d.id) < (:before_likes, :before_id)
+ORDER BY d.like_count DESC, d.id DESC
+LIMIT :page_size;
+
+-- name: list_top_by_tag(tag, since, before_likes, before_id, page_size)
+-- The most liked posts with one tag, through the tag's own copy of the like counts.
+SELECT
+    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
+    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
+    d.thumbnail_path, d.blurhash, d.tags,
+    json_build_array(pt.like_count, pt.post_id) AS sort_key
+FROM post_tags AS pt
+INNER JOIN post_details AS d ON pt.post_id = d.id
+WHERE
+    pt.tag_id = (
+        SELECT tags.id FROM tags
+        WHERE tags.name = :tag
+    )
+    AND pt.created_at >= :since
+    AND d.status = 'completed'
+    AND (pt.like_count, pt.post_id) < (:before_likes, :before_id)
+ORDER BY pt.like_count DESC, pt.post_id DESC
 LIMIT :page_size;

@@ -1,17 +1,29 @@
 -- name: insert_like(user_id, post_id)$
 -- Likes a post once; returns the post's new like count, or nothing when it was liked already.
+-- The count is copied to the post's tags (for their top feeds).
 WITH liked AS (
     INSERT INTO likes (user_id, post_id)
     VALUES (:user_id, :post_id)
     ON CONFLICT DO NOTHING
     RETURNING post_id
+),
+
+counted AS (
+    UPDATE posts
+    SET like_count = like_count + 1
+    FROM liked
+    WHERE posts.id = liked.post_id
+    RETURNING posts.id, posts.like_count
+),
+
+tagged AS (
+    UPDATE post_tags
+    SET like_count = counted.like_count
+    FROM counted
+    WHERE post_tags.post_id = counted.id
 )
 
-UPDATE posts
-SET like_count = like_count + 1
-FROM liked
-WHERE posts.id = liked.post_id
-RETURNING posts.like_count;
+SELECT counted.like_count FROM counted;
 
 -- name: delete_like(user_id, post_id)$
 -- Takes a like back; returns the post's new like count, or nothing when there was none.
@@ -19,13 +31,24 @@ WITH unliked AS (
     DELETE FROM likes
     WHERE user_id = :user_id AND post_id = :post_id
     RETURNING post_id
+),
+
+counted AS (
+    UPDATE posts
+    SET like_count = like_count - 1
+    FROM unliked
+    WHERE posts.id = unliked.post_id
+    RETURNING posts.id, posts.like_count
+),
+
+tagged AS (
+    UPDATE post_tags
+    SET like_count = counted.like_count
+    FROM counted
+    WHERE post_tags.post_id = counted.id
 )
 
-UPDATE posts
-SET like_count = like_count - 1
-FROM unliked
-WHERE posts.id = unliked.post_id
-RETURNING posts.like_count;
+SELECT counted.like_count FROM counted;
 
 -- name: list_liked_post_ids(user_id, post_ids)
 -- Which of these posts the user likes.
