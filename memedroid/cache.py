@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 FEED_VERSION_KEY = "memedroid:feed:version"
 LIKES_VERSION_KEY = "memedroid:likes:version"  # also in the keys of pages ordered by likes
+VERSION_TTL = 3600  # a version key nobody bumps for this long goes (far longer than any entry under it)
 SOCKET_TIMEOUT = 0.25
 MAX_TTL = 60  # no entry lives longer: the byte budget counts per minute
 BUDGET_KEY = "memedroid:cache:bytes:{}"
@@ -211,7 +212,7 @@ class LocalCache:
             self._bytes = 0
 
 
-# One round trip: the current version (the feed's, and the likes' as well when KEYS[2] is
+# One round trip: the current version (the feed's, and another's as well when KEYS[2] is
 # given), the entry cached under it, and on a miss how many times the entry was asked for
 # lately (counted for ARGV[2] seconds).
 _VERSIONED_GET = """
@@ -236,9 +237,11 @@ class Lookup:
 
 
 class FeedCache:
-    """Feed pages and post bodies, cached in Redis under keys that embed the feed version:
-    bumping it (a post completes or goes) invalidates every entry at once, without scanning
-    keys. Feed pages also live in each process's memory (`local`) for FEED_LOCAL_SECONDS."""
+    """Feed pages, post bodies and comment pages, cached in Redis under keys that embed the
+    feed version: bumping it (a post completes or goes) invalidates every entry at once,
+    without scanning keys. An entry may embed one more version, of what else it shows (the
+    likes, for pages ordered by them; a post's comments, for its thread). Pages also live in
+    each process's memory (`local`) for FEED_LOCAL_SECONDS."""
 
     def __init__(self, cache: Cache, local: LocalCache) -> None:
         self.cache = cache
@@ -250,11 +253,26 @@ class FeedCache:
             Cache.from_settings(settings), LocalCache("feed_local", settings.feed_local_seconds, settings.feed_local_bytes)
         )
 
-    def lookup(self, key: str, window: int, by_likes: bool = False) -> Lookup:
-        """The entry under `key` for the current version (`by_likes`: which every like
-        changes too); on a miss, sightings within `window` s."""
-        versions = [FEED_VERSION_KEY, LIKES_VERSION_KEY] if by_likes else [FEED_VERSION_KEY]
-        found = self.cache.script(_VERSIONED_GET, versions, [key, window])
+    def read_through(self, key: str, ttl: int, render: Callable[[bool], str], shared: bool, also: str | None = None) -> str:
+        """The entry under `key`: from this process's memory, from Redis, or `render(stored)`
+        now and cached (at once when `shared`, else from its second request within `ttl`;
+        `stored` tells the renderer which). `also` names a second version key."""
+        raw = self.local.get(key)
+        if raw is None:
+            found = self.lookup(key, ttl, also)
+            raw = found.raw
+            if raw is None:
+                stored = shared or found.seen > 1
+                raw = render(stored)
+                if stored:
+                    self.store(key, found.version, raw, ttl)
+            self.local.put(key, raw, shared=shared)
+        return raw
+
+    def lookup(self, key: str, window: int, also: str | None = None) -> Lookup:
+        """The entry under `key` for the current feed version (and `also`'s); on a miss,
+        sightings within `window` s."""
+        found = self.cache.script(_VERSIONED_GET, [FEED_VERSION_KEY, *([also] if also else [])], [key, window])
         if not found:
             self.cache.count("feed", False)
             return Lookup(None, None, 0)
@@ -267,9 +285,9 @@ class FeedCache:
         if version is not None:
             self.cache.store(f"{key}:v{version}", raw, ttl)
 
-    def likes_changed(self) -> None:
-        """Every cached page ordered by likes goes."""
-        self.cache.call("incr", LIKES_VERSION_KEY)
+    def changed(self, version_key: str) -> None:
+        """Every entry cached under `version_key` goes."""
+        self.cache.pipeline(lambda p: p.incr(version_key).expire(version_key, VERSION_TTL))
 
     def invalidate(self) -> None:
         """Every cached page and post body goes: at once here and in Redis, within

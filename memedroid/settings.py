@@ -43,6 +43,7 @@ class Settings:
     rate_limits: bool = True
     login_rate_limit: str = "5/minute"
     upload_rate_limit: str = "60/hour"
+    comment_rate_limit: str = "30/minute"
     read_rate_limit: str = "600/minute"
     feed_local_seconds: float = 1.0  # how stale a feed page one HTTP worker reuses may be
     feed_local_bytes: int = 16 * 1024 * 1024  # feed pages one HTTP worker keeps, at most
@@ -136,6 +137,7 @@ ENV: dict[str, str] = {
     "rate_limits": "RATE_LIMITS",
     "login_rate_limit": "LOGIN_RATE_LIMIT",
     "upload_rate_limit": "UPLOAD_RATE_LIMIT",
+    "comment_rate_limit": "COMMENT_RATE_LIMIT",
     "read_rate_limit": "READ_RATE_LIMIT",
     "feed_local_seconds": "FEED_LOCAL_SECONDS",
     "feed_local_bytes": "FEED_LOCAL_BYTES",

@@ -33,7 +33,7 @@ def test_register_login_me_round_trip(client: FlaskClient) -> None:
     assert me.get_json() == {**user, "email": "Alice@Example.com"}
     assert "password" not in me.get_data(as_text=True)
 
-    assert client.get("/api/v1/users/alice_1").get_json() == {**user, "post_count": 0, "like_count": 0}
+    assert client.get("/api/v1/users/alice_1").get_json() == {**user, "post_count": 0, "like_count": 0, "comment_count": 0}
 
 
 @pytest.mark.parametrize(

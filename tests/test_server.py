@@ -157,7 +157,9 @@ def test_pages_behind_made_up_cursors_fill_no_cache(start_system, redis_url: str
     span = (newest - oldest).total_seconds()
     rng = random.Random(7)
     cursors = [
-        encode_cursor((oldest + timedelta(seconds=100 + rng.random() * (span - 99))).isoformat(), rng.randrange(1, 2**62))
+        encode_cursor(
+            "new", [(oldest + timedelta(seconds=100 + rng.random() * (span - 99))).isoformat(), rng.randrange(1, 2**62)]
+        )
         for _ in range(10_000)
     ]
     http = [p for master in system.role("http") for p in master.children()]

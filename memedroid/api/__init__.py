@@ -12,6 +12,7 @@ from flask import Request, current_app, request
 
 from memedroid.db import Database
 from memedroid.services.accounts import Accounts
+from memedroid.services.comments import Comments
 from memedroid.services.feeds import Feeds
 from memedroid.services.health import Health
 from memedroid.services.posts import Posts
@@ -31,6 +32,7 @@ class Services:
     publishing: Publishing
     posts: Posts
     feeds: Feeds
+    comments: Comments
     health: Health
 
 

@@ -12,6 +12,7 @@ from memedroid.api import (
     ApiRequest,
     Services,
     auth,
+    comments,
     health,
     limits,
     openapi,
@@ -27,6 +28,7 @@ from memedroid.cache import FeedCache
 from memedroid.db import Database
 from memedroid.repositories.counters import Counters
 from memedroid.services.accounts import Accounts
+from memedroid.services.comments import Comments
 from memedroid.services.feeds import Feeds
 from memedroid.services.health import Health
 from memedroid.services.jobs import JobQueue
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         publishing=Publishing(db, storage, settings, jobs),
         posts=Posts(db, cache, counters, storage, settings),
         feeds=Feeds(db, cache, counters, settings.media_url),
+        comments=Comments(db, cache, counters),
         health=Health(db, cache.cache, storage, pipeline),
     )
     app.extensions["memedroid"] = services
@@ -80,7 +83,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     problems.init_app(app)
     app.before_request(validation.reject_nul_in_url)
     tokens.init_app(app, settings, services.accounts)
-    for blueprint in (health.bp, openapi.bp, auth.bp, users.bp, posts.bp, tags.bp):
+    for blueprint in (health.bp, openapi.bp, auth.bp, users.bp, posts.bp, comments.bp, tags.bp):
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)

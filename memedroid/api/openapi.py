@@ -86,6 +86,7 @@ SCHEMAS: dict[str, Any] = {
             obj(
                 post_count={"type": "integer", "minimum": 0, "description": "Completed posts."},
                 like_count={"type": "integer", "minimum": 0, "description": "Likes on those posts."},
+                comment_count={"type": "integer", "minimum": 0, "description": "Comments, not the deleted ones."},
             ),
         ]
     },
@@ -122,10 +123,54 @@ SCHEMAS: dict[str, Any] = {
         media={"oneOf": [ref("Media"), {"type": "null"}], "description": "Null until completed."},
         like_count={"type": "integer", "minimum": 0},
         view_count={"type": "integer", "minimum": 0},
+        comment_count={"type": "integer", "minimum": 0, "description": "Comments, not the deleted ones."},
         liked_by_me={"type": "boolean", "description": "Only when the request carries a token."},
     ),
     "Page": obj(
         items={"type": "array", "items": ref("Post")},
+        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    ),
+    "Comment": obj(
+        ["id", "post_id", "parent_id", "depth", "deleted", "body", "author", "created_at", "like_count", "reply_count"],
+        id={"type": "integer", "examples": [7]},
+        post_id={"type": "integer"},
+        parent_id={"type": ["integer", "null"], "description": "The comment it replies to; null at the top level."},
+        depth={"type": "integer", "minimum": 1, "description": "1 for a top-level comment, its parent's + 1 for a reply."},
+        deleted={"type": "boolean", "description": "Deleted by its author: it keeps its place, without body or author."},
+        body={
+            "type": ["string", "null"],
+            "maxLength": 5000,
+            "description": "Plain text: render it as text, never as HTML. Null when deleted.",
+        },
+        author={"oneOf": [obj(id={"type": "integer"}, username={"type": "string"}), {"type": "null"}]},
+        created_at=TIMESTAMP,
+        like_count={"type": "integer", "minimum": 0},
+        reply_count={"type": "integer", "minimum": 0, "description": "Direct replies, deleted ones included."},
+        liked_by_me={"type": "boolean", "description": "Only when the request carries a token."},
+    ),
+    "ThreadComment": {
+        "allOf": [
+            ref("Comment"),
+            obj(
+                ["replies", "replies_cursor"],
+                replies={
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/ThreadComment"},
+                    "description": "Its first replies (to depth 3 of the page).",
+                },
+                replies_cursor={
+                    "type": ["string", "null"],
+                    "description": "When it has more replies than shown: `cursor` for GET /comments/{id}/replies.",
+                },
+            ),
+        ]
+    },
+    "Thread": obj(
+        items={"type": "array", "items": ref("ThreadComment")},
+        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    ),
+    "Comments": obj(
+        items={"type": "array", "items": ref("Comment")},
         next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
     ),
     "Tags": obj(items={"type": "array", "items": obj(name={"type": "string"}, post_count={"type": "integer"})}),
@@ -226,6 +271,14 @@ def path(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 POST_ID = path("post_id", {"type": "integer", "minimum": 0}, "The post's id.")
+COMMENT_ID = path("comment_id", {"type": "integer", "minimum": 0}, "The comment's id.")
+CURSOR = query("cursor", {"type": "string"}, "`next_cursor` of the previous page.")
+LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size.")
+THREAD_QUERY = [
+    query("sort", {"type": "string", "enum": ["top", "new"], "default": "top"}, "The order, at every depth."),
+    query("cursor", {"type": "string"}, "`next_cursor` of the previous page, or a `replies_cursor` (same sort)."),
+    LIMIT,
+]
 LIMIT_TAGS = query("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "How many tags.")
 NO_CONTENT = {"204": {"description": "Done."}}
 CREDENTIALS = obj(
@@ -401,7 +454,7 @@ def paths() -> dict[str, Any]:
                         "With `sort=top` only: how far back.",
                     ),
                     query("cursor", {"type": "string"}, "`next_cursor` of the previous page (of the same sort)."),
-                    query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size."),
+                    LIMIT,
                     query("tag", {"type": "string", "pattern": TAG_PATTERN}, "Only posts with this tag."),
                     query("author", {"type": "string"}, "Only this user's posts (404 for an unknown user)."),
                 ],
@@ -429,6 +482,75 @@ def paths() -> dict[str, Any]:
         f"{PREFIX}/posts/{{post_id}}/like": {
             method: api(summary, NO_CONTENT, ("NotFound",), auth="required", parameters=[POST_ID])
             for method, summary in (("put", "Like a post (idempotent)."), ("delete", "Unlike a post (idempotent)."))
+        },
+        f"{PREFIX}/posts/{{post_id}}/comments": {
+            "get": api(
+                "A post's comments: top-level ones, each with its first replies to depth 3 (more behind each `replies_cursor`).",
+                json_ok(ref("Thread")),
+                ("BadRequest", "NotFound"),
+                auth="optional",
+                parameters=[POST_ID, *THREAD_QUERY],
+                tag="comments",
+            ),
+            "post": api(
+                "Comment on a completed post, or reply to one of its comments (rate limited per user).",
+                json_ok(ref("Comment"), "201", "Created.", headers=LOCATION),
+                ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                auth="required",
+                parameters=[POST_ID],
+                body={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": obj(
+                                ["body"],
+                                body={
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": 5000,
+                                    "description": "Plain text, 1 to 5,000 characters after trimming; no NUL.",
+                                },
+                                parent_id={"type": "integer", "minimum": 1, "description": "Reply to this comment."},
+                            )
+                        }
+                    },
+                },
+                tag="comments",
+            ),
+        },
+        f"{PREFIX}/comments/{{comment_id}}": {
+            "get": api("One comment.", json_ok(ref("Comment")), ("NotFound",), parameters=[COMMENT_ID], tag="comments"),
+            "delete": api(
+                "Delete one of your comments: its body goes, its place and its replies stay (idempotent).",
+                {**NO_CONTENT, **problem(403, "Someone else's comment.", "only the author may delete a comment")},
+                ("NotFound",),
+                auth="required",
+                parameters=[COMMENT_ID],
+                tag="comments",
+            ),
+        },
+        f"{PREFIX}/comments/{{comment_id}}/replies": {
+            "get": api(
+                "The replies to a comment, each with its first replies for two more tiers.",
+                json_ok(ref("Thread")),
+                ("BadRequest", "NotFound"),
+                auth="optional",
+                parameters=[COMMENT_ID, *THREAD_QUERY],
+                tag="comments",
+            )
+        },
+        f"{PREFIX}/comments/{{comment_id}}/like": {
+            method: api(summary, NO_CONTENT, ("NotFound",), auth="required", parameters=[COMMENT_ID], tag="comments")
+            for method, summary in (("put", "Like a comment (idempotent)."), ("delete", "Unlike a comment (idempotent)."))
+        },
+        f"{PREFIX}/users/{{username}}/comments": {
+            "get": api(
+                "A user's comments, newest first (not the deleted ones).",
+                json_ok(ref("Comments")),
+                ("BadRequest", "NotFound"),
+                parameters=[path("username", {"type": "string"}, "Compared case-insensitively."), CURSOR, LIMIT],
+                tag="comments",
+            )
         },
         f"{PREFIX}/tags": {
             "get": api(
@@ -478,7 +600,7 @@ def document() -> dict[str, Any]:
             "description": "JSON in and out; every error is `application/problem+json` (RFC 9457). "
             "Send `X-Request-ID` to follow a request through the logs; the response echoes it.",
         },
-        "tags": [{"name": name} for name in ("auth", "users", "posts", "tags", "media", "operations")],
+        "tags": [{"name": name} for name in ("auth", "users", "posts", "comments", "tags", "media", "operations")],
         "paths": paths(),
         "components": {
             "schemas": SCHEMAS,

@@ -36,7 +36,7 @@ def create() -> tuple[dict[str, object], int, dict[str, str]]:
 def index() -> Response:
     """The feed of completed posts: newest first, or `sort=hot`, or `sort=top` within a
     `window`; `tag` or `author` narrow it."""
-    viewer = _optional_viewer()
+    viewer = optional_viewer()
     params = query({"cursor", "limit", "tag", "author", "sort", "window"})
     tag, author = params.get("tag"), params.get("author")
     if tag is not None and author is not None:
@@ -55,7 +55,7 @@ def index() -> Response:
 
 @bp.get("/<int:post_id>")
 def show(post_id: int) -> dict[str, object]:
-    viewer = _optional_viewer()
+    viewer = optional_viewer()
     wait = query_number("wait", 0, MAX_WAIT_SECONDS, default=0)
     return services().posts.show(post_id, viewer, wait)
 
@@ -81,7 +81,7 @@ def unlike(post_id: int) -> Response:
     return Response(status=204)
 
 
-def _optional_viewer() -> int | None:
+def optional_viewer() -> int | None:
     """The signed-in reader, if any. Anonymous reads (the hot path) skip the token machinery."""
     request = current()
     if "HTTP_AUTHORIZATION" in request.environ:

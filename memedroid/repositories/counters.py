@@ -1,4 +1,5 @@
-"""Hot counters in Redis: like and view counts for display, and views waiting to be flushed.
+"""Hot counters in Redis: like, view and comment counts for display, and views waiting to be
+flushed.
 
 PostgreSQL stays the truth. Likes are written there synchronously and only mirrored here, so
 a Redis restart never loses one. A view is only an increment here (`VIEWS_PENDING`), never a
@@ -12,9 +13,10 @@ from typing import Any
 
 from memedroid.cache import Cache
 
-COUNTERS = "memedroid:counters:{}"  # hash: likes, views (what clients see)
+COUNTERS = "memedroid:counters:{}"  # hash: likes, views, comments (what clients see)
 VIEWS_PENDING = "memedroid:views:pending"  # hash: post id -> views not yet in PostgreSQL
 VIEWS_FLUSHING = "memedroid:views:flushing"
+FIELDS = {"likes": "like_count", "views": "view_count", "comments": "comment_count"}  # hash field: API item field
 TTL_SECONDS = 3600  # longer than any cached body they correct
 
 # Count a view: pending for the flush, and on the displayed counter when one is cached.
@@ -43,8 +45,15 @@ class Counters:
 
     def set_likes(self, post_id: int, likes: int) -> None:
         """Mirror a like count PostgreSQL just returned."""
+        self._set(post_id, "likes", likes)
+
+    def set_comments(self, post_id: int, comments: int) -> None:
+        """Mirror a comment count PostgreSQL just returned."""
+        self._set(post_id, "comments", comments)
+
+    def _set(self, post_id: int, field: str, value: int) -> None:
         key = COUNTERS.format(post_id)
-        self.cache.pipeline(lambda p: p.hset(key, "likes", likes).expire(key, TTL_SECONDS))
+        self.cache.pipeline(lambda p: p.hset(key, field, value).expire(key, TTL_SECONDS))
 
     def remember(self, items: list[dict[str, Any]]) -> None:
         """Seed the displayed counters from freshly read rows (existing values win: they are newer)."""
@@ -52,7 +61,9 @@ class Counters:
         def seed(pipe: Any) -> None:
             for item in items:
                 key = COUNTERS.format(item["id"])
-                pipe.hsetnx(key, "likes", item["like_count"]).hsetnx(key, "views", item["view_count"]).expire(key, TTL_SECONDS)
+                for field, name in FIELDS.items():
+                    pipe.hsetnx(key, field, item[name])
+                pipe.expire(key, TTL_SECONDS)
 
         if items:
             self.cache.pipeline(seed)
@@ -61,12 +72,11 @@ class Counters:
         """Replace the counters in `items` with the hot ones, in one round trip."""
         if not items:
             return
-        found = self.cache.pipeline(lambda p: [p.hmget(COUNTERS.format(item["id"]), "likes", "views") for item in items])
-        for item, (likes, views) in zip(items, found or [], strict=False):  # no Redis: nothing found
-            if likes is not None:
-                item["like_count"] = int(likes)
-            if views is not None:
-                item["view_count"] = int(views)
+        found = self.cache.pipeline(lambda p: [p.hmget(COUNTERS.format(item["id"]), *FIELDS) for item in items])
+        for item, values in zip(items, found or [], strict=False):  # no Redis: nothing found
+            for name, value in zip(FIELDS.values(), values, strict=True):
+                if value is not None:
+                    item[name] = int(value)
 
     def take_pending_views(self) -> dict[int, int]:
         """Views counted since the last flush (they stay in Redis until `flushed()`)."""

@@ -32,6 +32,7 @@ class Post:
     thumbnail_path: str | None
     blurhash: str | None
     tags: list[str]
+    comment_count: int
 
     @property
     def completed(self) -> bool:
@@ -63,6 +64,7 @@ class Post:
             "media": media,
             "like_count": self.like_count,
             "view_count": self.view_count,
+            "comment_count": self.comment_count,
         }
 
 

@@ -46,13 +46,14 @@ def find_by_login(conn: Connection, login: str) -> User | None:
 
 @dataclass(frozen=True)
 class Profile:
-    """What anyone may see of an account, with the totals of its completed posts."""
+    """What anyone may see of an account, with the totals of its completed posts and comments."""
 
     id: int
     username: str
     created_at: datetime
     post_count: int
     like_count: int
+    comment_count: int
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "created_at": self.created_at.isoformat()}

@@ -9,9 +9,6 @@ when they were rendered. Without Redis every answer comes from PostgreSQL, the s
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,12 +16,13 @@ from typing import Any
 
 import orjson
 
-from memedroid.cache import FeedCache
+from memedroid.cache import LIKES_VERSION_KEY, FeedCache
 from memedroid.db import Connection, Database
-from memedroid.errors import NotFound, ValidationError
+from memedroid.errors import NotFound
 from memedroid.repositories import feed, likes, tags, users
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.tags import TagCount
+from memedroid.services import cursors
 
 PAGE_TTL = 15
 TAGS_TTL = 60
@@ -56,45 +54,45 @@ class Listing:
         return f"{self.sort}{'-' + self.window if self.window else ''}:{scope}"
 
 
-def encode_cursor(sort: str, position: Sequence[Any]) -> str:
-    """A cursor for the page after `position` in `sort` order (a `new` cursor is the bare
-    position, as before ranked feeds existed)."""
-    raw = json.dumps(list(position) if sort == "new" else [sort, *position], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(sort: str, sort_key: Sequence[Any]) -> str:
+    """A cursor for the page after `sort_key` in `sort` order (a `new` cursor is the bare key,
+    as before ranked feeds existed)."""
+    return cursors.encode(list(sort_key) if sort == "new" else [sort, *sort_key])
 
 
 def decode_cursor(sort: str, cursor: str) -> dict[str, Any]:
-    """The query parameters a cursor of `sort` order stands for; a 400 for anything this API
-    did not make for that order."""
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list):
-            raise ValueError
-        if sort == "new":
-            created_at, post_id = values
-            datetime.fromisoformat(created_at)
-            return {"before_created_at": created_at, "before_id": _integer(post_id, 1, 2**63 - 1)}
-        if values[0] != sort:
-            raise ValueError
-        if sort == "hot":
-            _, generation, rank, post_id = values
-            if not isinstance(rank, (int, float)) or isinstance(rank, bool) or not 0 <= rank < float("inf"):
-                raise ValueError
-            return {
-                "generation": _integer(generation, 0, 2**63 - 1),
-                "before_rank": float(rank),
-                "before_id": _integer(post_id, 1, 2**63 - 1),
-            }
-        _, likes, post_id = values
-        return {"before_likes": _integer(likes, 0, 2**31 - 1), "before_id": _integer(post_id, 1, 2**63 - 1)}
-    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError({"cursor": "is not a cursor this API returned for this sort"}) from None
+    """The query parameters a cursor of `sort` order stands for; a 400 for anything else."""
+    return cursors.decode(cursor, _READERS[sort])
 
 
-def _integer(value: Any, low: int, high: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+def _read_new(values: list[Any]) -> dict[str, Any]:
+    created_at, post_id = values
+    datetime.fromisoformat(created_at)
+    return {"before_created_at": created_at, "before_id": cursors.integer(post_id, 1, cursors.MAX_ID)}
+
+
+def _read_hot(values: list[Any]) -> dict[str, Any]:
+    sort, generation, rank, post_id = values
+    if sort != "hot" or not isinstance(rank, (int, float)) or isinstance(rank, bool) or not 0 <= rank < float("inf"):
         raise ValueError
-    return value
+    return {
+        "generation": cursors.integer(generation, 0, cursors.MAX_ID),
+        "before_rank": float(rank),
+        "before_id": cursors.integer(post_id, 1, cursors.MAX_ID),
+    }
+
+
+def _read_top(values: list[Any]) -> dict[str, Any]:
+    sort, likes, post_id = values
+    if sort != "top":
+        raise ValueError
+    return {
+        "before_likes": cursors.integer(likes, 0, cursors.MAX_COUNT),
+        "before_id": cursors.integer(post_id, 1, cursors.MAX_ID),
+    }
+
+
+_READERS = {"new": _read_new, "hot": _read_hot, "top": _read_top}
 
 
 def mark_liked(conn: Connection, items: list[dict[str, Any]], viewer_id: int) -> None:
@@ -120,23 +118,22 @@ class Feeds:
         most PAGE_TTL seconds old. A `top` page is cached under the likes version as well: a
         like may change its order."""
         params = decode_cursor(listing.sort, cursor) if cursor else feed.FIRST[listing.sort]
+
+        def render(stored: bool) -> str:
+            page = self._read_page(listing, params, limit)
+            self.counters.overlay(page["items"])
+            if stored:
+                self.counters.remember(page["items"])
+            return orjson.dumps(page).decode()  # a tenth of the stdlib encoder's time on a page
+
         key = f"memedroid:feed:{listing.key}:{cursor}:{limit}"
-        raw = self.cache.local.get(key)
-        if raw is None:
-            found = self.cache.lookup(key, PAGE_TTL, by_likes=listing.sort == "top")
-            raw = found.raw
-            if raw is None:
-                page = self._read_page(listing, params, limit)
-                self.counters.overlay(page["items"])
-                raw = orjson.dumps(page).decode()  # a tenth of the stdlib encoder's time on a page
-                if cursor is None or found.seen > 1:
-                    self.cache.store(key, found.version, raw, PAGE_TTL)
-                    self.counters.remember(page["items"])
-            self.cache.local.put(key, raw, shared=cursor is None)
+        also = LIKES_VERSION_KEY if listing.sort == "top" else None
+        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also)
         if viewer_id is None:
             return raw
-        page = orjson.loads(raw)
+        page = orjson.loads(raw)  # a reader signed in: their likes, and the counters as they are now
         if page["items"]:
+            self.counters.overlay(page["items"])
             with self.db.transaction() as conn:
                 mark_liked(conn, page["items"], viewer_id)
         return orjson.dumps(page).decode()

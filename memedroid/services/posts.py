@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from memedroid.cache import FeedCache
+from memedroid.cache import LIKES_VERSION_KEY, FeedCache
 from memedroid.db import Database
 from memedroid.errors import Forbidden, NotFound
 from memedroid.repositories import likes, posts
@@ -94,7 +94,7 @@ class Posts:
                 raise NotFound(f"no post {post_id}")
             count = likes.set_like(conn, user_id, post_id, liked)
         self.counters.set_likes(post_id, count)
-        self.cache.likes_changed()
+        self.cache.changed(LIKES_VERSION_KEY)
 
     def delete(self, post_id: int, user_id: int) -> None:
         """Delete a post of `user_id`'s. Its media goes too unless another post shows it."""

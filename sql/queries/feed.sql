@@ -7,7 +7,7 @@
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -21,7 +21,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -39,7 +39,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(pt.created_at, pt.post_id) AS sort_key
 FROM post_tags AS pt
 INNER JOIN post_details AS d ON pt.post_id = d.id
@@ -62,7 +62,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
 FROM post_ranks AS r
 INNER JOIN post_details AS d ON r.post_id = d.id
@@ -78,7 +78,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
 FROM post_ranks AS r
 INNER JOIN post_details AS d ON r.post_id = d.id
@@ -98,7 +98,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
 FROM post_tag_ranks AS r
 INNER JOIN post_details AS d ON r.post_id = d.id
@@ -120,7 +120,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(d.like_count, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -135,7 +135,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(d.like_count, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -154,7 +154,7 @@ LIMIT :page_size;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags,
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
     json_build_array(pt.like_count, pt.post_id) AS sort_key
 FROM post_tags AS pt
 INNER JOIN post_details AS d ON pt.post_id = d.id

@@ -24,7 +24,7 @@ ON CONFLICT DO NOTHING;
 SELECT
     d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
     d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags
+    d.thumbnail_path, d.blurhash, d.tags, d.comment_count
 FROM post_details AS d
 WHERE d.id = :id;
 

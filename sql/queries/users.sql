@@ -25,13 +25,17 @@ FROM users
 WHERE lower(username) = lower(:username);
 
 -- name: get_profile(username)^
--- A public profile: the account and the totals of its completed posts.
+-- A public profile: the account, the totals of its completed posts, and its comments.
 SELECT
     u.id,
     u.username,
     u.created_at,
     count(p.id) AS post_count,
-    coalesce(sum(p.like_count), 0) AS like_count
+    coalesce(sum(p.like_count), 0) AS like_count,
+    (
+        SELECT count(*) FROM comments AS c
+        WHERE c.author_id = u.id AND c.deleted_at IS NULL
+    ) AS comment_count
 FROM users AS u
 LEFT JOIN posts AS p
     ON

@@ -1,0 +1,115 @@
+"""The comments repository: threads under posts (see `sql/queries/comments.sql`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from memedroid.db import Connection
+from memedroid.errors import NotFound
+from memedroid.repositories.queries import queries
+
+# Where each order starts: before every comment in it.
+FIRST: dict[str, dict[str, int]] = {
+    "new": {"before_id": 2**63 - 1},
+    "top": {"before_likes": 2**31 - 1, "before_id": 2**63 - 1},
+}
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    post_id: int
+    parent_id: int | None
+    depth: int
+    body: str
+    like_count: int
+    reply_count: int
+    created_at: datetime
+    deleted_at: datetime | None
+    author_id: int
+    author_username: str
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def sort_key(self, sort: str) -> dict[str, int]:
+        """Where this comment stands in `sort` order: the query parameters of the page after it."""
+        return {"before_id": self.id} if sort == "new" else {"before_likes": self.like_count, "before_id": self.id}
+
+    def to_json(self) -> dict[str, Any]:
+        """The API representation; a deleted comment keeps its place, without body or author."""
+        return {
+            "id": self.id,
+            "post_id": self.post_id,
+            "parent_id": self.parent_id,
+            "depth": self.depth,
+            "deleted": self.deleted,
+            "body": None if self.deleted else self.body,
+            "author": None if self.deleted else {"id": self.author_id, "username": self.author_username},
+            "created_at": self.created_at.isoformat(),
+            "like_count": self.like_count,
+            "reply_count": self.reply_count,
+        }
+
+
+def insert(conn: Connection, post_id: int, parent: Comment | None, author_id: int, body: str) -> tuple[int, int]:
+    """Add a comment (a reply to `parent`, or top-level); its id and the post's comment count."""
+    row = queries.comments.insert_comment(
+        conn,
+        post_id=post_id,
+        parent_id=parent.id if parent else None,
+        author_id=author_id,
+        depth=parent.depth + 1 if parent else 1,
+        body=body,
+    )
+    return int(row["id"]), int(row["comment_count"])
+
+
+def find(conn: Connection, comment_id: int) -> Comment | None:
+    row = queries.comments.get_comment(conn, id=comment_id)
+    return None if row is None else Comment(**row)
+
+
+def get(conn: Connection, comment_id: int) -> Comment:
+    comment = find(conn, comment_id)
+    if comment is None:
+        raise NotFound(f"no comment {comment_id}")
+    return comment
+
+
+def delete(conn: Connection, comment_id: int) -> int | None:
+    """Erase a comment; the post's comment count, or None when it was deleted already."""
+    count = queries.comments.delete_comment(conn, id=comment_id)
+    return None if count is None else int(count)
+
+
+def thread(
+    conn: Connection, post_id: int, parent_id: int, sort: str, after: dict[str, int], limit: int, replies: int
+) -> list[Comment]:
+    """A page of the replies to `parent_id` (0: the post's top-level comments) in `sort` order
+    after `after` (`FIRST[sort]`: from the start), with up to `replies` replies each for two
+    more tiers: page items first, then their replies, then theirs, each tier in order."""
+    query = queries.comments.list_thread_new if sort == "new" else queries.comments.list_thread_top
+    rows = query(conn, post_id=post_id, parent_id=parent_id, **after, page_size=limit, replies=replies)
+    return [Comment(**row) for row in rows]
+
+
+def by_author(conn: Connection, author: str, before_id: int, limit: int) -> list[Comment]:
+    """A user's comments, not the deleted ones, newest first."""
+    rows = queries.comments.list_user_comments(conn, author=author, before_id=before_id, page_size=limit)
+    return [Comment(**row) for row in rows]
+
+
+def set_like(conn: Connection, user_id: int, comment_id: int, liked: bool) -> None:
+    """Like or unlike a comment (idempotent)."""
+    change = queries.comments.insert_comment_like if liked else queries.comments.delete_comment_like
+    change(conn, user_id=user_id, comment_id=comment_id)
+
+
+def liked_among(conn: Connection, user_id: int, comment_ids: list[int]) -> set[int]:
+    """Which of `comment_ids` the user likes."""
+    rows = queries.comments.list_liked_comment_ids(conn, user_id=user_id, comment_ids=comment_ids)
+    return {row["comment_id"] for row in rows}

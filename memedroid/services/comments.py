@@ -1,0 +1,164 @@
+"""The comments service: threads under posts. Only completed posts take comments (anything
+else is a 404), bodies are plain text, and a deleted comment keeps its place without its body.
+
+A thread page is the replies to one parent (none: the post's top-level comments) in `top` or
+`new` order, each with up to REPLIES_INLINE replies of its own for two more tiers, and a
+`replies_cursor` wherever more replies exist than are shown (`GET /comments/{id}/replies`
+goes on from it). Pages are cached like feed pages, under the feed version and the thread's
+own, which every comment, deletion and comment like in it bumps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from memedroid.cache import FeedCache
+from memedroid.db import Database
+from memedroid.errors import Forbidden, NotFound, ValidationError
+from memedroid.repositories import comments, posts, users
+from memedroid.repositories.comments import Comment
+from memedroid.repositories.counters import Counters
+from memedroid.services import cursors
+
+SORTS = ("top", "new")
+REPLIES_INLINE = 3
+PAGE_TTL = 15
+THREAD_VERSION = "memedroid:thread:{}:version"
+
+
+def encode_cursor(sort: str, comment: Comment | None) -> str:
+    """A cursor for the comments after `comment` in `sort` order (None: from the first)."""
+    after = comments.FIRST[sort] if comment is None else comment.sort_key(sort)
+    return cursors.encode([sort, *after.values()])
+
+
+def decode_cursor(sort: str, cursor: str) -> dict[str, int]:
+    def read(values: list[Any]) -> dict[str, int]:
+        if values[0] != sort or len(values) != len(comments.FIRST[sort]) + 1:
+            raise ValueError
+        return {
+            name: cursors.integer(value, 0, cursors.MAX_COUNT if name == "before_likes" else cursors.MAX_ID)
+            for name, value in zip(comments.FIRST[sort], values[1:], strict=True)
+        }
+
+    return cursors.decode(cursor, read)
+
+
+@dataclass(frozen=True)
+class Comments:
+    db: Database
+    cache: FeedCache
+    counters: Counters
+
+    def add(self, post_id: int, author_id: int, body: str, parent_id: int | None) -> dict[str, Any]:
+        """Comment on a completed post, or reply to one of its comments (not a deleted one)."""
+        with self.db.transaction() as conn:
+            if posts.status(conn, post_id) != "completed":
+                raise NotFound(f"no post {post_id}")
+            parent = None
+            if parent_id is not None:
+                parent = comments.find(conn, parent_id)
+                if parent is None or parent.post_id != post_id:
+                    raise ValidationError({"parent_id": f"is not a comment on post {post_id}"})
+                if parent.deleted:
+                    raise ValidationError({"parent_id": "is a deleted comment: it takes no replies"})
+            comment_id, count = comments.insert(conn, post_id, parent, author_id, body)
+            comment = comments.get(conn, comment_id)
+        self._changed(post_id, count)
+        return comment.to_json()
+
+    def get(self, comment_id: int) -> dict[str, Any]:
+        with self.db.transaction() as conn:
+            return comments.get(conn, comment_id).to_json()
+
+    def delete(self, comment_id: int, user_id: int) -> None:
+        """Erase a comment of `user_id`'s: it keeps its place, and its replies theirs."""
+        with self.db.transaction() as conn:
+            comment = comments.get(conn, comment_id)
+            if comment.author_id != user_id:
+                raise Forbidden("only the author may delete a comment")
+            count = comments.delete(conn, comment_id)
+        if count is not None:
+            self._changed(comment.post_id, count)
+
+    def like(self, comment_id: int, user_id: int, liked: bool) -> None:
+        """Like or unlike a comment (idempotent); a deleted one cannot be liked."""
+        with self.db.transaction() as conn:
+            comment = comments.get(conn, comment_id)
+            if liked and comment.deleted:
+                raise NotFound(f"comment {comment_id} was deleted")
+            comments.set_like(conn, user_id, comment_id, liked)
+        self.cache.changed(THREAD_VERSION.format(comment.post_id))
+
+    def thread(
+        self, post_id: int | None, parent_id: int | None, sort: str, cursor: str | None, limit: int, viewer_id: int | None
+    ) -> str:
+        """A thread page as JSON: the top-level comments of `post_id`, or the replies to
+        `parent_id`."""
+        after = decode_cursor(sort, cursor) if cursor else comments.FIRST[sort]
+        if post_id is None:
+            assert parent_id is not None
+            with self.db.transaction() as conn:
+                post_id = comments.get(conn, parent_id).post_id
+        thread_post = post_id
+
+        def render(_stored: bool) -> str:
+            with self.db.transaction() as conn:
+                found = comments.thread(conn, thread_post, parent_id or 0, sort, after, limit, REPLIES_INLINE)
+                if not found and parent_id is None and posts.status(conn, thread_post) != "completed":
+                    raise NotFound(f"no post {thread_post}")
+            return orjson.dumps(_page(found, sort, limit)).decode()
+
+        key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
+        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=THREAD_VERSION.format(post_id))
+        if viewer_id is None:
+            return raw
+        page = orjson.loads(raw)
+        every = [node for item in page["items"] for node in _walk(item)]
+        if every:
+            with self.db.transaction() as conn:
+                liked = comments.liked_among(conn, viewer_id, [node["id"] for node in every])
+            for node in every:
+                node["liked_by_me"] = node["id"] in liked
+        return orjson.dumps(page).decode()
+
+    def by_author(self, author: str, cursor: str | None, limit: int) -> dict[str, Any]:
+        """A user's comments, newest first (not the deleted ones)."""
+        before = decode_cursor("new", cursor)["before_id"] if cursor else cursors.MAX_ID
+        with self.db.transaction() as conn:
+            found = comments.by_author(conn, author, before, limit)
+            if not found and not users.exists(conn, author):
+                raise NotFound(f"no user named {author!r}")
+        more = len(found) == limit
+        return {"items": [c.to_json() for c in found], "next_cursor": encode_cursor("new", found[-1]) if more else None}
+
+    def _changed(self, post_id: int, comment_count: int) -> None:
+        self.counters.set_comments(post_id, comment_count)
+        self.cache.changed(THREAD_VERSION.format(post_id))
+
+
+def _page(found: list[Comment], sort: str, limit: int) -> dict[str, Any]:
+    """The page's tree from its rows (page items first, then each tier in order): every
+    comment with `replies` and, where more replies exist than are shown, `replies_cursor`."""
+    nodes: dict[int, dict[str, Any]] = {}
+    shown: dict[int, list[Comment]] = {}
+    items: list[dict[str, Any]] = []
+    for comment in found:
+        node = nodes[comment.id] = {**comment.to_json(), "replies": [], "replies_cursor": None}
+        parent = nodes.get(comment.parent_id or 0)  # none for a page item: its parent is not on the page
+        (items if parent is None else parent["replies"]).append(node)
+        if parent is not None:
+            shown.setdefault(parent["id"], []).append(comment)
+    for comment in found:
+        replies = shown.get(comment.id, [])
+        if comment.reply_count > len(replies):
+            nodes[comment.id]["replies_cursor"] = encode_cursor(sort, replies[-1] if replies else None)
+    last = found[len(items) - 1] if len(items) == limit else None
+    return {"items": items, "next_cursor": encode_cursor(sort, last) if last else None}
+
+
+def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(child for reply in node["replies"] for child in _walk(reply))]

@@ -1,0 +1,196 @@
+-- Comments (see 0006_comments.sql). A thread page is the replies to one parent (0: the
+-- post's top-tier comments) in keyset order, each with its first :replies replies and
+-- theirs, three levels in all, read one tier at a time: every step is an index range of
+-- comments_thread_*_idx.
+
+-- name: insert_comment(post_id, parent_id, author_id, depth, body)^
+-- Adds a comment and counts it on its post and, for a reply, on its parent, in one statement.
+WITH added AS (
+    INSERT INTO comments (post_id, parent_id, author_id, depth, body)
+    VALUES (:post_id, :parent_id, :author_id, :depth, :body)
+    RETURNING id, post_id, parent_id
+),
+
+counted AS (
+    UPDATE posts
+    SET comment_count = posts.comment_count + 1
+    FROM added
+    WHERE posts.id = added.post_id
+    RETURNING posts.comment_count
+),
+
+replied AS (
+    UPDATE comments
+    SET reply_count = comments.reply_count + 1
+    FROM added
+    WHERE comments.id = added.parent_id
+)
+
+SELECT
+    added.id,
+    (SELECT counted.comment_count FROM counted) AS comment_count
+FROM added;
+
+-- name: get_comment(id)^
+-- One comment, deleted or not.
+SELECT
+    d.id, d.post_id, d.parent_id, d.depth, d.body, d.like_count, d.reply_count, d.created_at,
+    d.deleted_at, d.author_id, d.author_username
+FROM comment_details AS d
+WHERE d.id = :id;
+
+-- name: delete_comment(id)$
+-- Erases a comment's body (it keeps its place among the replies) and uncounts it on its
+-- post; returns the post's comment count, or nothing when it was deleted already.
+WITH erased AS (
+    UPDATE comments
+    SET body = '', deleted_at = now()
+    WHERE id = :id AND deleted_at IS NULL
+    RETURNING post_id
+)
+
+UPDATE posts
+SET comment_count = posts.comment_count - 1
+FROM erased
+WHERE posts.id = erased.post_id
+RETURNING posts.comment_count;
+
+-- name: list_thread_new(post_id, parent_id, before_id, page_size, replies)
+-- A thread page, newest first at every tier.
+WITH RECURSIVE thread AS (
+    SELECT
+        page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
+        page.created_at, page.deleted_at, page.author_id, 1 AS tier
+    FROM (
+        SELECT
+            c.id, c.post_id, c.parent_id, c.depth, c.body, c.like_count, c.reply_count, c.created_at,
+            c.deleted_at, c.author_id
+        FROM comments AS c
+        WHERE c.post_id = :post_id AND coalesce(c.parent_id, 0) = :parent_id AND c.id < :before_id
+        ORDER BY c.id DESC
+        LIMIT :page_size
+    ) AS page
+    UNION ALL
+    SELECT
+        reply.id, reply.post_id, reply.parent_id, reply.depth, reply.body, reply.like_count, reply.reply_count,
+        reply.created_at, reply.deleted_at, reply.author_id, thread.tier + 1 AS tier
+    FROM thread
+    CROSS JOIN
+        LATERAL (
+            SELECT
+                r.id, r.post_id, r.parent_id, r.depth, r.body, r.like_count, r.reply_count, r.created_at,
+                r.deleted_at, r.author_id
+            FROM comments AS r
+            WHERE r.post_id = thread.post_id AND coalesce(r.parent_id, 0) = thread.id
+            ORDER BY r.id DESC
+            LIMIT :replies
+        ) AS reply
+    WHERE thread.tier < 3
+)
+
+SELECT
+    t.id, t.post_id, t.parent_id, t.depth, t.body, t.like_count, t.reply_count, t.created_at,
+    t.deleted_at, t.author_id,
+    (
+        SELECT u.username FROM users AS u
+        WHERE u.id = t.author_id
+    ) AS author_username
+FROM thread AS t
+ORDER BY t.tier ASC, t.id DESC;
+
+-- name: list_thread_top(post_id, parent_id, before_likes, before_id, page_size, replies)
+-- A thread page, most liked first at every tier (ties newest first).
+WITH RECURSIVE thread AS (
+    SELECT
+        page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
+        page.created_at, page.deleted_at, page.author_id, 1 AS tier
+    FROM (
+        SELECT
+            c.id, c.post_id, c.parent_id, c.depth, c.body, c.like_count, c.reply_count, c.created_at,
+            c.deleted_at, c.author_id
+        FROM comments AS c
+        WHERE
+            c.post_id = :post_id
+            AND coalesce(c.parent_id, 0) = :parent_id
+            AND (c.like_count, c.id) < (:before_likes, :before_id)
+        ORDER BY c.like_count DESC, c.id DESC
+        LIMIT :page_size
+    ) AS page
+    UNION ALL
+    SELECT
+        reply.id, reply.post_id, reply.parent_id, reply.depth, reply.body, reply.like_count, reply.reply_count,
+        reply.created_at, reply.deleted_at, reply.author_id, thread.tier + 1 AS tier
+    FROM thread
+    CROSS JOIN
+        LATERAL (
+            SELECT
+                r.id, r.post_id, r.parent_id, r.depth, r.body, r.like_count, r.reply_count, r.created_at,
+                r.deleted_at, r.author_id
+            FROM comments AS r
+            WHERE r.post_id = thread.post_id AND coalesce(r.parent_id, 0) = thread.id
+            ORDER BY r.like_count DESC, r.id DESC
+            LIMIT :replies
+        ) AS reply
+    WHERE thread.tier < 3
+)
+
+SELECT
+    t.id, t.post_id, t.parent_id, t.depth, t.body, t.like_count, t.reply_count, t.created_at,
+    t.deleted_at, t.author_id,
+    (
+        SELECT u.username FROM users AS u
+        WHERE u.id = t.author_id
+    ) AS author_username
+FROM thread AS t
+ORDER BY t.tier ASC, t.like_count DESC, t.id DESC;
+
+-- name: list_user_comments(author, before_id, page_size)
+-- One user's comments (not the deleted ones), newest first.
+SELECT
+    d.id, d.post_id, d.parent_id, d.depth, d.body, d.like_count, d.reply_count, d.created_at,
+    d.deleted_at, d.author_id, d.author_username
+FROM comment_details AS d
+WHERE
+    d.author_id = (
+        SELECT users.id FROM users
+        WHERE lower(users.username) = lower(:author)
+    )
+    AND d.deleted_at IS NULL
+    AND d.id < :before_id
+ORDER BY d.id DESC
+LIMIT :page_size;
+
+-- name: insert_comment_like(user_id, comment_id)$
+-- Likes a comment once; returns its new like count, or nothing when it was liked already.
+WITH liked AS (
+    INSERT INTO comment_likes (user_id, comment_id)
+    VALUES (:user_id, :comment_id)
+    ON CONFLICT DO NOTHING
+    RETURNING comment_id
+)
+
+UPDATE comments
+SET like_count = comments.like_count + 1
+FROM liked
+WHERE comments.id = liked.comment_id
+RETURNING comments.like_count;
+
+-- name: delete_comment_like(user_id, comment_id)$
+-- Takes a comment's like back; returns its new like count, or nothing when there was none.
+WITH unliked AS (
+    DELETE FROM comment_likes
+    WHERE user_id = :user_id AND comment_id = :comment_id
+    RETURNING comment_id
+)
+
+UPDATE comments
+SET like_count = comments.like_count - 1
+FROM unliked
+WHERE comments.id = unliked.comment_id
+RETURNING comments.like_count;
+
+-- name: list_liked_comment_ids(user_id, comment_ids)
+-- Which of these comments the user likes.
+SELECT comment_id
+FROM comment_likes
+WHERE user_id = :user_id AND comment_id = ANY(:comment_ids);
