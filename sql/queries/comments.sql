@@ -33,9 +33,7 @@ FROM added;
 
 -- name: get_comment(id)^
 -- One comment, deleted or not.
-SELECT
-    d.id, d.post_id, d.parent_id, d.depth, d.body, d.like_count, d.reply_count, d.created_at,
-    d.deleted_at, d.author_id, d.author_username
+SELECT d.*
 FROM comment_details AS d
 WHERE d.id = :id;
 
@@ -146,9 +144,7 @@ ORDER BY t.tier ASC, t.like_count DESC, t.id DESC;
 
 -- name: list_user_comments(author, before_id, page_size)
 -- One user's comments (not the deleted ones), newest first.
-SELECT
-    d.id, d.post_id, d.parent_id, d.depth, d.body, d.like_count, d.reply_count, d.created_at,
-    d.deleted_at, d.author_id, d.author_username
+SELECT d.*
 FROM comment_details AS d
 WHERE
     d.author_id = (

@@ -5,9 +5,7 @@
 -- name: list_feed(before_created_at, before_id, page_size)
 -- The global feed.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
+    d.*,
     json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -19,9 +17,7 @@ LIMIT :page_size;
 -- name: list_feed_by_author(author, before_created_at, before_id, page_size)
 -- One author's posts.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
+    d.*,
     json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -37,9 +33,7 @@ LIMIT :page_size;
 -- name: list_feed_by_tag(tag, before_created_at, before_id, page_size)
 -- The posts with one tag, walked through the tag's own (created_at, post_id) index.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
+    d.*,
     json_build_array(pt.created_at, pt.post_id) AS sort_key
 FROM post_tags AS pt
 INNER JOIN post_details AS d ON pt.post_id = d.id
@@ -60,10 +54,8 @@ LIMIT :page_size;
 -- name: list_hot(generation, before_rank, before_id, page_size)
 -- The global hot feed.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
-    json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
+    d.*,
+    json_build_array((SELECT hot_generation(:generation)), r.hot, r.post_id) AS sort_key
 FROM post_ranks AS r
 INNER JOIN post_details AS d ON r.post_id = d.id
 WHERE
@@ -76,10 +68,8 @@ LIMIT :page_size;
 -- name: list_hot_by_author(author, generation, before_rank, before_id, page_size)
 -- One author's posts, hottest first.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
-    json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
+    d.*,
+    json_build_array((SELECT hot_generation(:generation)), r.hot, r.post_id) AS sort_key
 FROM post_ranks AS r
 INNER JOIN post_details AS d ON r.post_id = d.id
 WHERE
@@ -96,10 +86,8 @@ LIMIT :page_size;
 -- name: list_hot_by_tag(tag, generation, before_rank, before_id, page_size)
 -- The posts with one tag, hottest first, through the tag's own copy of the ranks.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
-    json_build_array(hot_generation(:generation), r.hot, r.post_id) AS sort_key
+    d.*,
+    json_build_array((SELECT hot_generation(:generation)), r.hot, r.post_id) AS sort_key
 FROM post_tag_ranks AS r
 INNER JOIN post_details AS d ON r.post_id = d.id
 WHERE
@@ -118,9 +106,7 @@ LIMIT :page_size;
 -- name: list_top(since, before_likes, before_id, page_size)
 -- The global top feed.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
+    d.*,
     json_build_array(d.like_count, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -133,9 +119,7 @@ LIMIT :page_size;
 -- name: list_top_by_author(author, since, before_likes, before_id, page_size)
 -- One author's most liked posts.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
+    d.*,
     json_build_array(d.like_count, d.id) AS sort_key
 FROM post_details AS d
 WHERE
@@ -152,9 +136,7 @@ LIMIT :page_size;
 -- name: list_top_by_tag(tag, since, before_likes, before_id, page_size)
 -- The most liked posts with one tag, through the tag's own copy of the like counts.
 SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count,
+    d.*,
     json_build_array(pt.like_count, pt.post_id) AS sort_key
 FROM post_tags AS pt
 INNER JOIN post_details AS d ON pt.post_id = d.id

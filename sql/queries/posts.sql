@@ -21,10 +21,7 @@ ON CONFLICT DO NOTHING;
 
 -- name: get_post(id)^
 -- One post with its author, media and tags, whatever its status.
-SELECT
-    d.id, d.caption, d.created_at, d.like_count, d.view_count, d.author_id, d.author_username,
-    d.media_id, d.status, d.error, d.kind, d.mime, d.width, d.height, d.duration_s, d.path,
-    d.thumbnail_path, d.blurhash, d.tags, d.comment_count
+SELECT d.*
 FROM post_details AS d
 WHERE d.id = :id;
 
