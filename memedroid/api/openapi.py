@@ -18,7 +18,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from memedroid.api import PREFIX
 from memedroid.api.limits import exempt
-from memedroid.services import passwords
+from memedroid.services import comments, feeds, passwords
 from memedroid.services.accounts import EMAIL, USERNAME
 from memedroid.services.publishing import MAX_CAPTION, MAX_TAGS, TAG
 from memedroid.sniff import ACCEPTED
@@ -275,7 +275,7 @@ COMMENT_ID = path("comment_id", {"type": "integer", "minimum": 0}, "The comment'
 CURSOR = query("cursor", {"type": "string"}, "`next_cursor` of the previous page.")
 LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size.")
 THREAD_QUERY = [
-    query("sort", {"type": "string", "enum": ["top", "new"], "default": "top"}, "The order, at every depth."),
+    query("sort", {"type": "string", "enum": list(comments.SORTS), "default": "top"}, "The order, at every depth."),
     query("cursor", {"type": "string"}, "`next_cursor` of the previous page, or a `replies_cursor` (same sort)."),
     LIMIT,
 ]
@@ -447,10 +447,10 @@ def paths() -> dict[str, Any]:
                 ("BadRequest", "NotFound"),
                 auth="optional",
                 parameters=[
-                    query("sort", {"type": "string", "enum": ["new", "hot", "top"], "default": "new"}, "The order."),
+                    query("sort", {"type": "string", "enum": list(feeds.SORTS), "default": "new"}, "The order."),
                     query(
                         "window",
-                        {"type": "string", "enum": ["day", "week", "month", "year", "all"], "default": "day"},
+                        {"type": "string", "enum": list(feeds.WINDOWS), "default": "day"},
                         "With `sort=top` only: how far back.",
                     ),
                     query("cursor", {"type": "string"}, "`next_cursor` of the previous page (of the same sort)."),

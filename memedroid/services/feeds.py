@@ -1,10 +1,12 @@
-"""The feeds service: pages of completed posts (global, one tag's, one author's) and tags.
+"""The feeds service: pages of completed posts (global, one tag's, one author's) in one of
+three orders (`new`, `hot`, `top` within a window), and tags.
 
-Pages are cached under the feed version (`cache.FeedCache`), bounded in bytes. A first page is
-cached at once, since every reader of that feed starts there; a page behind a cursor only
-when it is asked for a second time within PAGE_TTL: a client walking cursors of its own making
-fills no cache. Cached pages never hold `liked_by_me`; their counters are the hot ones from
-when they were rendered. Without Redis every answer comes from PostgreSQL, the same.
+Pages are cached under the feed version (`cache.FeedCache`), bounded in bytes; `top` pages
+under the likes version as well. A first page is cached at once, since every reader of that
+feed starts there; a page behind a cursor only when it is asked for a second time within
+PAGE_TTL: a client walking cursors of its own making fills no cache. Cached pages never hold
+`liked_by_me`; their counters are the hot ones from when they were rendered, and a reader
+signed in gets them as they are now. Without Redis every answer comes from PostgreSQL, the same.
 """
 
 from __future__ import annotations
