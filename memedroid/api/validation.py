@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, NoReturn
 
 from flask import request
@@ -15,10 +16,17 @@ Check = Callable[[str], "str | None"]
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, keys in the order written, and a body nested too deeply to parse is a
-    bad body (400), not a crash."""
+    """Flask's JSON, keys in the order written, times in ISO 8601 (as orjson writes them for
+    the pages served as bytes), and a body nested too deeply to parse is a bad body (400),
+    not a crash."""
 
     sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:

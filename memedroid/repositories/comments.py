@@ -49,7 +49,7 @@ class Comment:
             "deleted": self.deleted,
             "body": None if self.deleted else self.body,
             "author": None if self.deleted else {"id": self.author_id, "username": self.author_username},
-            "created_at": self.created_at.isoformat(),
+            "created_at": self.created_at,  # ISO 8601 from either JSON encoder
             "like_count": self.like_count,
             "reply_count": self.reply_count,
         }

@@ -60,7 +60,7 @@ class Post:
             "caption": self.caption,
             "tags": self.tags,
             "author": {"id": self.author_id, "username": self.author_username},
-            "created_at": self.created_at.isoformat(),
+            "created_at": self.created_at,  # ISO 8601 from either JSON encoder
             "media": media,
             "like_count": self.like_count,
             "view_count": self.view_count,
