@@ -38,6 +38,7 @@ STORM_ENV = {
     "LEASE_SECONDS": "5",
     "HEARTBEAT_SECONDS": "1",
     "JANITOR_INTERVAL": "1",
+    "HOT_RANK_INTERVAL": "2",  # hot ranks recomputed all along, between the kills
     "ORPHAN_GRACE_SECONDS": "3",
     "PIPELINE_STALL_SECONDS": "5",
     "MAX_ATTEMPTS": "6",
@@ -278,11 +279,17 @@ class Storm:
                 "SELECT id, status, attempts, error FROM media WHERE status <> 'completed' ORDER BY id"
             ).fetchall()
             self.tally.most_attempts = conn.execute("SELECT coalesce(max(attempts), 0) FROM media").fetchone()[0]
+            unranked = conn.execute(  # every post completed within the week has its hot rank, in both slots
+                "SELECT DISTINCT r.post_id FROM post_ranks AS r JOIN posts AS p ON r.post_id = p.id "
+                "JOIN media AS m ON p.media_id = m.id WHERE m.status = 'completed' AND r.hot = 0 ORDER BY 1"
+            ).fetchall()
         lost = [post_id for post_id in self.tally.accepted if statuses.get(post_id) != "completed"]
         if lost:
             problems.append(f"accepted uploads not completed: {[(p, statuses.get(p)) for p in lost]}")
         if unfinished:
             problems.append(f"media rows not completed: {unfinished}")
+        if unranked:
+            problems.append(f"completed posts without a hot rank: {unranked}")
         if orphans := self._orphans():
             problems.append(f"orphan files: {orphans[:10]} ({len(orphans)} in all)")
         problems += [f"wedged with /readyz saying ready: {window}" for window in self._silent_wedges()]
