@@ -9,7 +9,7 @@ from flask import Blueprint, Response, url_for
 
 from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.limits import current_user, limited
-from memedroid.api.posts import optional_viewer
+from memedroid.api.posts import DEFAULT_PAGE, MAX_PAGE, optional_viewer
 from memedroid.api.validation import invalid, json_object, query, query_number, text_problem
 from memedroid.errors import ValidationError
 from memedroid.services.comments import SORTS
@@ -17,8 +17,6 @@ from memedroid.services.comments import SORTS
 bp = Blueprint("comments", __name__, url_prefix=PREFIX)
 
 MAX_BODY = 5000
-DEFAULT_PAGE = 20
-MAX_PAGE = 100
 
 
 @bp.post("/posts/<int:post_id>/comments")

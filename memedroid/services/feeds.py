@@ -149,8 +149,8 @@ class Feeds:
             if listing.author and not found and not users.exists(conn, listing.author):
                 raise NotFound(f"no user named {listing.author!r}")
         items = [post.to_json(self.media_url) for post in found]
-        more = last is not None and len(found) == limit
-        return {"items": items, "next_cursor": encode_cursor(listing.sort, last) if last and more else None}
+        after = last if len(found) == limit else None  # a short page is the last
+        return {"items": items, "next_cursor": None if after is None else encode_cursor(listing.sort, after)}
 
     def tags(self, prefix: str, limit: int) -> list[dict[str, Any]]:
         """Autocomplete: tags starting with `prefix`, with how many completed posts carry each."""
