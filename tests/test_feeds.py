@@ -164,6 +164,26 @@ def test_concurrent_likes_are_all_counted(app: Flask, client: FlaskClient, setti
     assert client.get(f"/api/v1/posts/{post_id}").get_json()["like_count"] == 20
 
 
+def test_a_count_mirrored_late_never_hides_one_counted_after_it(app: Flask, client: FlaskClient, settings: Settings) -> None:
+    """Two likes commit in one order and reach Redis in the other: the later count stays shown."""
+    from memedroid.repositories import likes
+
+    [post_id] = seed(settings.database_url, 1)
+    for n in range(2):
+        signed_up(client, f"fan{n}")
+    with psycopg.connect(settings.database_url) as conn:
+        fans = [row[0] for row in conn.execute("SELECT id FROM users WHERE username LIKE 'fan%' ORDER BY id")]
+    services = app.extensions["memedroid"]
+    counted = []
+    for fan in fans:
+        with services.db.transaction() as conn:
+            counted.append(likes.set_like(conn, fan, post_id, liked=True))
+    assert [c.count for c in counted] == [1, 2] and counted[0].counted_at < counted[1].counted_at
+    for late in reversed(counted):
+        services.posts.counters.mirror(post_id, "likes", late)
+    assert client.get(f"/api/v1/posts/{post_id}").get_json()["like_count"] == 2
+
+
 def test_views_count_in_redis_and_flush_to_postgresql(app: Flask, client: FlaskClient, settings: Settings) -> None:
     [post_id] = seed(settings.database_url, 1)
     views = [client.get(f"/api/v1/posts/{post_id}").get_json()["view_count"] for _ in range(3)]

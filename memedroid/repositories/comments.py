@@ -8,6 +8,7 @@ from typing import Any
 
 from memedroid.db import Connection
 from memedroid.errors import NotFound
+from memedroid.repositories.counters import Counted
 from memedroid.repositories.queries import queries
 
 # Where each order starts: before every comment in it.
@@ -55,7 +56,7 @@ class Comment:
         }
 
 
-def insert(conn: Connection, post_id: int, parent: Comment | None, author_id: int, body: str) -> tuple[int, int]:
+def insert(conn: Connection, post_id: int, parent: Comment | None, author_id: int, body: str) -> tuple[int, Counted]:
     """Add a comment (a reply to `parent`, or top-level); its id and the post's comment count."""
     row = queries.comments.insert_comment(
         conn,
@@ -65,7 +66,7 @@ def insert(conn: Connection, post_id: int, parent: Comment | None, author_id: in
         depth=parent.depth + 1 if parent else 1,
         body=body,
     )
-    return int(row["id"]), int(row["comment_count"])
+    return int(row["id"]), Counted(row["count"], row["counted_at"])
 
 
 def find(conn: Connection, comment_id: int) -> Comment | None:
@@ -80,10 +81,10 @@ def get(conn: Connection, comment_id: int) -> Comment:
     return comment
 
 
-def delete(conn: Connection, comment_id: int) -> int | None:
+def delete(conn: Connection, comment_id: int) -> Counted | None:
     """Erase a comment; the post's comment count, or None when it was deleted already."""
-    count = queries.comments.delete_comment(conn, id=comment_id)
-    return None if count is None else int(count)
+    row = queries.comments.delete_comment(conn, id=comment_id)
+    return None if row is None else Counted(**row)
 
 
 def thread(

@@ -9,6 +9,7 @@ so a Redis restart loses at most one flush interval of views.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from memedroid.cache import Cache
@@ -19,6 +20,15 @@ VIEWS_FLUSHING = "memedroid:views:flushing"
 FIELDS = {"likes": "like_count", "views": "view_count", "comments": "comment_count"}  # hash field: API item field
 TTL_SECONDS = 3600  # longer than any cached body they correct
 
+# Mirror a count unless one counted later is mirrored already: transactions on one post
+# commit in the order of their stamps, but their mirrors may reach Redis in any order.
+_MIRROR = """
+local stamp = ARGV[1] .. '_at'
+if tonumber(redis.call('HGET', KEYS[1], stamp) or '0') < tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], stamp, ARGV[3])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+"""
 # Count a view: pending for the flush, and on the displayed counter when one is cached.
 _VIEW = """
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
@@ -36,6 +46,14 @@ return redis.call('HGETALL', KEYS[2])
 """
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A count PostgreSQL just returned, and when it was counted (`counted_at()`, microseconds)."""
+
+    count: int
+    counted_at: int
+
+
 class Counters:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
@@ -43,17 +61,9 @@ class Counters:
     def count_view(self, post_id: int) -> None:
         self.cache.script(_VIEW, [VIEWS_PENDING, COUNTERS.format(post_id)], [str(post_id)])
 
-    def set_likes(self, post_id: int, likes: int) -> None:
-        """Mirror a like count PostgreSQL just returned."""
-        self._set(post_id, "likes", likes)
-
-    def set_comments(self, post_id: int, comments: int) -> None:
-        """Mirror a comment count PostgreSQL just returned."""
-        self._set(post_id, "comments", comments)
-
-    def _set(self, post_id: int, field: str, value: int) -> None:
-        key = COUNTERS.format(post_id)
-        self.cache.pipeline(lambda p: p.hset(key, field, value).expire(key, TTL_SECONDS))
+    def mirror(self, post_id: int, field: str, counted: Counted) -> None:
+        """Show a count PostgreSQL just returned (`field`: one of FIELDS)."""
+        self.cache.script(_MIRROR, [COUNTERS.format(post_id)], [field, counted.count, counted.counted_at, TTL_SECONDS])
 
     def remember(self, items: list[dict[str, Any]]) -> None:
         """Seed the displayed counters from freshly read rows (existing values win: they are newer)."""

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from memedroid.db import Connection
+from memedroid.repositories.counters import Counted
 from memedroid.repositories.queries import queries
 
 
-def set_like(conn: Connection, user_id: int, post_id: int, liked: bool) -> int:
-    """Like or unlike (idempotent); the post's like count afterwards."""
+def set_like(conn: Connection, user_id: int, post_id: int, liked: bool) -> Counted | None:
+    """Like or unlike (idempotent); the post's new like count, or None when nothing changed."""
     change = queries.likes.insert_like if liked else queries.likes.delete_like
-    count = change(conn, user_id=user_id, post_id=post_id)
-    if count is None:  # nothing changed
-        count = queries.likes.get_like_count(conn, post_id=post_id)
-    return int(count)
+    row = change(conn, user_id=user_id, post_id=post_id)
+    return None if row is None else Counted(**row)
 
 
 def liked_among(conn: Connection, user_id: int, post_ids: list[int]) -> set[int]:

@@ -20,7 +20,7 @@ from memedroid.db import Database
 from memedroid.errors import Forbidden, NotFound, ValidationError
 from memedroid.repositories import comments, posts, users
 from memedroid.repositories.comments import Comment
-from memedroid.repositories.counters import Counters
+from memedroid.repositories.counters import Counted, Counters
 from memedroid.services import cursors
 
 SORTS = ("top", "new")
@@ -65,9 +65,9 @@ class Comments:
                     raise ValidationError({"parent_id": f"is not a comment on post {post_id}"})
                 if parent.deleted:
                     raise ValidationError({"parent_id": "is a deleted comment: it takes no replies"})
-            comment_id, count = comments.insert(conn, post_id, parent, author_id, body)
+            comment_id, counted = comments.insert(conn, post_id, parent, author_id, body)
             comment = comments.get(conn, comment_id)
-        self._changed(post_id, count)
+        self._changed(post_id, counted)
         return comment.to_json()
 
     def get(self, comment_id: int) -> dict[str, Any]:
@@ -80,9 +80,9 @@ class Comments:
             comment = comments.get(conn, comment_id)
             if comment.author_id != user_id:
                 raise Forbidden("only the author may delete a comment")
-            count = comments.delete(conn, comment_id)
-        if count is not None:
-            self._changed(comment.post_id, count)
+            counted = comments.delete(conn, comment_id)
+        if counted is not None:
+            self._changed(comment.post_id, counted)
 
     def like(self, comment_id: int, user_id: int, liked: bool) -> None:
         """Like or unlike a comment (idempotent); a deleted one cannot be liked."""
@@ -135,8 +135,8 @@ class Comments:
         more = len(found) == limit
         return {"items": [c.to_json() for c in found], "next_cursor": encode_cursor("new", found[-1]) if more else None}
 
-    def _changed(self, post_id: int, comment_count: int) -> None:
-        self.counters.set_comments(post_id, comment_count)
+    def _changed(self, post_id: int, counted: Counted) -> None:
+        self.counters.mirror(post_id, "comments", counted)
         self.cache.changed(THREAD_VERSION.format(post_id))
 
 

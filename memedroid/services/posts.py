@@ -92,9 +92,10 @@ class Posts:
         with self.db.transaction() as conn:
             if posts.status(conn, post_id) != "completed":
                 raise NotFound(f"no post {post_id}")
-            count = likes.set_like(conn, user_id, post_id, liked)
-        self.counters.set_likes(post_id, count)
-        self.cache.changed(LIKES_VERSION_KEY)
+            counted = likes.set_like(conn, user_id, post_id, liked)
+        if counted is not None:
+            self.counters.mirror(post_id, "likes", counted)
+            self.cache.changed(LIKES_VERSION_KEY)
 
     def delete(self, post_id: int, user_id: int) -> None:
         """Delete a post of `user_id`'s. Its media goes too unless another post shows it."""

@@ -4,7 +4,8 @@
 -- comments_thread_*_idx.
 
 -- name: insert_comment(post_id, parent_id, author_id, depth, body)^
--- Adds a comment and counts it on its post and, for a reply, on its parent, in one statement.
+-- Adds a comment and counts it on its post and, for a reply, on its parent, in one statement;
+-- returns its id, the post's comment count and when it was counted.
 WITH added AS (
     INSERT INTO comments (post_id, parent_id, author_id, depth, body)
     VALUES (:post_id, :parent_id, :author_id, :depth, :body)
@@ -16,7 +17,7 @@ counted AS (
     SET comment_count = posts.comment_count + 1
     FROM added
     WHERE posts.id = added.post_id
-    RETURNING posts.comment_count
+    RETURNING posts.comment_count, counted_at()
 ),
 
 replied AS (
@@ -28,8 +29,9 @@ replied AS (
 
 SELECT
     added.id,
-    (SELECT counted.comment_count FROM counted) AS comment_count
-FROM added;
+    counted.comment_count AS count,
+    counted.counted_at
+FROM added, counted;
 
 -- name: get_comment(id)^
 -- One comment, deleted or not.
@@ -37,9 +39,10 @@ SELECT d.*
 FROM comment_details AS d
 WHERE d.id = :id;
 
--- name: delete_comment(id)$
+-- name: delete_comment(id)^
 -- Erases a comment's body (it keeps its place among the replies) and uncounts it on its
--- post; returns the post's comment count, or nothing when it was deleted already.
+-- post; returns the post's comment count and when it was counted (counted_at() in
+-- 0007_counted_at.sql), or nothing when it was deleted already.
 WITH erased AS (
     UPDATE comments
     SET body = '', deleted_at = now()
@@ -51,7 +54,7 @@ UPDATE posts
 SET comment_count = posts.comment_count - 1
 FROM erased
 WHERE posts.id = erased.post_id
-RETURNING posts.comment_count;
+RETURNING posts.comment_count AS count, counted_at();
 
 -- name: list_thread_new(post_id, parent_id, before_id, page_size, replies)
 -- A thread page, newest first at every tier.
