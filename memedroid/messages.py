@@ -14,6 +14,16 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Fingerprint:
+    """A perceptual hash of one picture of a media (memedroid/pipeline/processing/fingerprint.py)."""
+
+    frame: int  # 0 for a still image; a clip's frame, in the order it was taken
+    trimmed: bool  # hashed without the picture's plain bars
+    phash: int  # signed 64-bit, as PostgreSQL's bigint holds it
+    dhash: int
+
+
+@dataclass(frozen=True)
 class Output:
     """A finished file in a worker's tmp folder and the suffix of its final name."""
 
@@ -43,4 +53,6 @@ class Result:
     thumbnail: Output | None = None
     variants: dict[str, Any] = field(default_factory=dict)
     blurhash: str | None = None
+    fingerprints: list[Fingerprint] = field(default_factory=list)
+    similar: dict[int, int] = field(default_factory=dict)  # near-duplicate media id: pHash distance
     work_dir: str | None = None

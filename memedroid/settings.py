@@ -67,6 +67,7 @@ class Settings:
     stuck_after: int = 30 * 60
     janitor_interval: float = 60.0
     hot_rank_interval: float = 300.0  # seconds between recomputes of the hot ranks (a janitor tick does it when due)
+    reposts: str = "flag"  # what a near-duplicate of an earlier post's media gets: allow | flag | reject
     orphan_grace_seconds: int = 600
     graceful_timeout: int = 30
     generated_secret: bool = False
@@ -160,6 +161,7 @@ ENV: dict[str, str] = {
     "stuck_after": "STUCK_AFTER",
     "janitor_interval": "JANITOR_INTERVAL",
     "hot_rank_interval": "HOT_RANK_INTERVAL",
+    "reposts": "REPOSTS",
     "orphan_grace_seconds": "ORPHAN_GRACE_SECONDS",
     "graceful_timeout": "GRACEFUL_TIMEOUT",
 }
@@ -222,6 +224,8 @@ def _convert(name: str, var: str, raw: str) -> object:
         return raw.lower() in ("1", "true", "yes", "on")
     if name.endswith("_rate_limit") and not re.fullmatch(r"\d+\s*(/|per)\s*(second|minute|hour|day)", raw):
         raise ConfigError(f"{var}={raw!r}: must look like 5/minute (per second, minute, hour or day)")
+    if name == "reposts" and raw not in ("allow", "flag", "reject"):
+        raise ConfigError(f"{var}={raw!r}: must be allow, flag or reject")
     if name == "log_level":
         raw = raw.upper()
         if raw not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -22,7 +22,7 @@ from memedroid.errors import ServiceUnavailable
 from memedroid.logs import request_id_var
 from memedroid.messages import Job, Result
 from memedroid.pipeline.process import PipelineProcess
-from memedroid.repositories import media, posts, ranks
+from memedroid.repositories import hashes, media, posts, ranks
 from memedroid.repositories.media import Ended
 from memedroid.settings import Settings
 from memedroid.transport import Pipeline, Slot
@@ -91,6 +91,8 @@ class Finalizer(PipelineProcess):
             row = media.lock_lease(conn, result.media_id, result.lease_token)
             if row is None:
                 ended = Ended(result.media_id, "discarded")
+            elif result.outcome == "completed" and (original := self._reposted(conn, result)) is not None:
+                ended = media.fail_or_retry(conn, row.id, f"a repost of post {original}", True, self.settings.max_attempts)
             elif result.outcome == "completed":
                 ended = self._place_and_complete(conn, row.sha256.hex(), result)
             else:
@@ -149,5 +151,13 @@ class Finalizer(PipelineProcess):
             blurhash=result.blurhash,
             **names,
         )
+        hashes.store(conn, result.media_id, result.fingerprints)
+        hashes.link(conn, result.media_id, result.similar)
         ranks.rank_completed(conn, result.media_id)
         return Ended(result.media_id, "completed")
+
+    def _reposted(self, conn: Connection, result: Result) -> int | None:
+        """With REPOSTS=reject, the earliest post of a near-duplicate the worker found."""
+        if self.settings.reposts != "reject" or not result.similar:
+            return None
+        return hashes.first_post(conn, list(result.similar))

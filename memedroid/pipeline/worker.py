@@ -27,7 +27,8 @@ from memedroid.logs import request_id_var
 from memedroid.messages import Job, Output, Result
 from memedroid.pipeline.process import PipelineProcess
 from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
-from memedroid.repositories import media
+from memedroid.pipeline.processing.fingerprint import MATCH
+from memedroid.repositories import hashes, media
 from memedroid.settings import Settings
 from memedroid.transport import Pipeline, Slot
 
@@ -142,6 +143,8 @@ class Worker(PipelineProcess):
                 raise Interrupted("the uploaded file is missing from storage")
             budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started)
             done = process(claim.source_type, raw, work, budget)
+            with self.db.transaction() as conn:  # the search runs here, in parallel, not in the finalizer
+                similar = hashes.near(conn, done.fingerprints, MATCH, exclude=claim.id)
             result = Result(
                 **common,
                 outcome="completed",
@@ -155,6 +158,8 @@ class Worker(PipelineProcess):
                 thumbnail=Output(str(done.thumbnail), ".thumb" + done.thumbnail.suffix),
                 variants=done.variants,
                 blurhash=done.blurhash,
+                fingerprints=done.fingerprints,
+                similar=similar,
                 work_dir=str(work),
             )
         except MediaError as exc:
@@ -163,6 +168,8 @@ class Worker(PipelineProcess):
             result = ended("retry", f"processing timed out after {self.settings.job_timeout} s")
         except Interrupted as exc:
             result = ended("retry", str(exc))
+        except ServiceUnavailable:
+            result = ended("retry", "the database was unavailable")
         except MemoryError:  # the kernel's ceiling: a verdict on the file
             self.stopping = True  # and this process starts afresh, its heap in pieces
             result = ended("failed", TOO_MUCH_MEMORY)

@@ -33,13 +33,15 @@ class Post:
     blurhash: str | None
     tags: list[str]
     comment_count: int
+    repost_of: dict[str, Any] | None  # the earliest post of the same or a near-duplicate media
 
     @property
     def completed(self) -> bool:
         return self.status == "completed"
 
-    def to_json(self, media_url: str) -> dict[str, Any]:
-        """The API representation; `media` is null until the media is completed."""
+    def to_json(self, media_url: str, reposts: bool = True) -> dict[str, Any]:
+        """The API representation; `media` is null until the media is completed, `repost_of`
+        unless `reposts` are flagged."""
         media = None
         if self.completed:
             media = {
@@ -65,6 +67,7 @@ class Post:
             "like_count": self.like_count,
             "view_count": self.view_count,
             "comment_count": self.comment_count,
+            "repost_of": self.repost_of if reposts else None,
         }
 
 

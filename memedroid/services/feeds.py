@@ -110,6 +110,7 @@ class Feeds:
     cache: FeedCache
     counters: Counters
     media_url: str
+    reposts: bool  # show `repost_of` (REPOSTS is not `allow`)
 
     def page(self, listing: Listing, cursor: str | None, limit: int, viewer_id: int | None) -> str:
         """One page of a listing as JSON.
@@ -148,7 +149,7 @@ class Feeds:
             found, last = feed.page(conn, listing.sort, listing.scope, params, limit)
             if listing.author and not found and not users.exists(conn, listing.author):
                 raise NotFound(f"no user named {listing.author!r}")
-        items = [post.to_json(self.media_url) for post in found]
+        items = [post.to_json(self.media_url, self.reposts) for post in found]
         after = last if len(found) == limit else None  # a short page is the last
         return {"items": items, "next_cursor": None if after is None else encode_cursor(listing.sort, after)}
 

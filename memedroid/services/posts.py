@@ -44,6 +44,7 @@ class Posts:
         self.counters = counters
         self.storage = storage
         self.media_url = settings.media_url
+        self.reposts = settings.reposts != "allow"
         # Long-polls hold a request thread while they wait: at most half of them may.
         self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
 
@@ -57,7 +58,7 @@ class Posts:
         body = None if found.raw is None else orjson.loads(found.raw)
         if body is None:
             post = self._visible(post_id, viewer_id)
-            body = post.to_json(self.media_url)
+            body = post.to_json(self.media_url, self.reposts)
             if post.completed:
                 self.counters.remember([body])
                 if found.seen > 1:

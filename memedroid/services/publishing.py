@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from memedroid import metrics
-from memedroid.db import Database
+from memedroid.db import Connection, Database
 from memedroid.errors import ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
 from memedroid.messages import Job
-from memedroid.repositories import media, posts
+from memedroid.repositories import hashes, media, posts
 from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED, sniff
@@ -91,7 +91,7 @@ class Publishing:
             received.upload.path.unlink(missing_ok=True)
             raise
         post = self.publish(author_id, received.upload, caption, tags, request_id)
-        return post.to_json(self.settings.media_url)
+        return post.to_json(self.settings.media_url, self.settings.reposts != "allow")
 
     def check_capacity(self) -> None:
         """Refuse (503, before anything is written) when the durable backlog is too long."""
@@ -115,13 +115,16 @@ class Publishing:
             retried = row.status == "failed" and not row.rejected  # processing failed, not the file
             if retried:
                 media.requeue_failed(conn, [row.id])
-            if not row.rejected:
+            original = self._reposted(conn, row)
+            if not row.rejected and original is None:
                 post_id = posts.insert(conn, author_id, row.id, caption, tags)
                 post = posts.get(conn, post_id)
         if row.status == "completed":
             raw.unlink(missing_ok=True)  # nothing will read it: the media was already processed
         if row.rejected:
             raise Unprocessable(f"this file was already rejected: {row.error}")
+        if original is not None:
+            raise Unprocessable(f"a repost of post {original}")
         log.info(
             "post accepted",
             extra={
@@ -139,6 +142,12 @@ class Publishing:
         if created or retried:
             self.jobs.offer([Job(row.id, request_id)])
         return post
+
+    def _reposted(self, conn: Connection, row: media.MediaRow) -> int | None:
+        """With REPOSTS=reject, the post that already shows these very bytes (processed)."""
+        if self.settings.reposts != "reject" or row.status != "completed":
+            return None
+        return hashes.first_post(conn, [row.id])
 
     def _accepted_type(self, upload: StoredUpload) -> str:
         if upload.size == 0:

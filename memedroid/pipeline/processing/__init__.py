@@ -17,6 +17,7 @@ from typing import Any
 
 import blurhash
 
+from memedroid.messages import Fingerprint
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED
 
@@ -82,6 +83,7 @@ class Processed:
     duration_s: float | None = None
     variants: dict[str, Any] = field(default_factory=dict)
     blurhash: str | None = None  # a placeholder clients paint while the file loads
+    fingerprints: list[Fingerprint] = field(default_factory=list)  # for the repost search
 
 
 def process(source_type: str, raw: Path, work: Path, budget: Budget) -> Processed:

@@ -20,7 +20,7 @@ from wand.exceptions import (  # noqa: E402
 )
 from wand.image import Image  # noqa: E402
 
-from memedroid.pipeline.processing import Budget, Limits, MediaError, Processed, headers, readable  # noqa: E402
+from memedroid.pipeline.processing import Budget, Limits, MediaError, Processed, fingerprint, headers, readable  # noqa: E402
 from memedroid.sniff import SourceType  # noqa: E402
 
 JPEG_QUALITY = 85
@@ -68,10 +68,11 @@ def _still(source: SourceType, raw: Path, work: Path, limits: Limits) -> Process
             rendition = work / f"rendition{suffix}"
             _save(img, rendition, transparent)
             width, height = img.width, img.height
+            fingerprints = fingerprint.of_image(img)
             img.transform(resize=f"{limits.thumbnail_side}x{limits.thumbnail_side}>")
             thumbnail = work / f"thumbnail{suffix}"
             _save(img, thumbnail, transparent)
-    return Processed("image", mime, width, height, rendition, thumbnail)
+    return Processed("image", mime, width, height, rendition, thumbnail, fingerprints=fingerprints)
 
 
 def _save(img: Image, path: Path, transparent: bool) -> None:

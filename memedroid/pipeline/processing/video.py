@@ -19,7 +19,19 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, MediaError, Processed, readable
+import numpy as np
+
+from memedroid.messages import Fingerprint
+from memedroid.pipeline.processing import (
+    TOO_MUCH_MEMORY,
+    Budget,
+    Interrupted,
+    JobTimeout,
+    MediaError,
+    Processed,
+    fingerprint,
+    readable,
+)
 from memedroid.sniff import SourceType
 
 VIDEO_CODECS = {
@@ -118,7 +130,30 @@ def _encode(
     return Processed(
         kind, "video/mp4", result.width, result.height, output, thumbnail,
         duration_s=round(result.duration, 3), variants={"passthrough": passthrough},
+        fingerprints=_fingerprints(output, result, budget),
     )  # fmt: skip
+
+
+def _fingerprints(clip: Path, probe: Probe, budget: Budget) -> list[Fingerprint]:
+    """The clip hashed at fingerprint.CLIP_FRAMES of its duration: one FFmpeg run that seeks
+    to each point and writes the frames there as grey pixels (a seek past a very short clip's
+    end gives no frame: those are skipped)."""
+    width, height = fingerprint.fit(probe.width, probe.height)
+    inputs, graph = [], []
+    for n, at in enumerate(fingerprint.CLIP_FRAMES):
+        inputs += ["-ss", f"{probe.duration * at:.3f}", "-f", "mov", "-i", str(clip)]
+        graph.append(f"[{n}:v]trim=end_frame=1,setpts=PTS-STARTPTS,scale={width}:{height},format=gray[f{n}]")
+    frames = "".join(f"[f{n}]" for n in range(len(fingerprint.CLIP_FRAMES)))
+    graph.append(f"{frames}concat=n={len(fingerprint.CLIP_FRAMES)}:v=1:a=0[out]")
+    raw = _run(
+        [*FFMPEG, *inputs, "-filter_complex", ";".join(graph), "-map", "[out]", "-fps_mode", "passthrough",
+         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        budget, clip,
+    )  # fmt: skip
+    pixels = np.frombuffer(raw, dtype=np.uint8)
+    count = len(pixels) // (width * height)
+    grey = pixels[: count * width * height].reshape(count, height, width)
+    return [found for n in range(count) for found in fingerprint.of_pixels(grey[n], frame=n)]
 
 
 def probe_file(path: Path, demuxer: str, budget: Budget) -> Probe:
@@ -130,7 +165,7 @@ def probe_file(path: Path, demuxer: str, budget: Budget) -> Probe:
         budget, path,
     )  # fmt: skip
     try:
-        info: dict[str, Any] = json.loads(out or "{}")
+        info: dict[str, Any] = json.loads(out or b"{}")
     except json.JSONDecodeError:
         raise MediaError("not a valid video: unreadable stream information") from None
     streams = info.get("streams") or []
@@ -183,7 +218,7 @@ def _rotation(video: dict[str, Any]) -> int:
     return int(float((video.get("tags") or {}).get("rotate", 0))) % 360
 
 
-def _run(args: list[str], budget: Budget, subject: Path) -> str:
+def _run(args: list[str], budget: Budget, subject: Path) -> bytes:
     """Run a tool in its own process group; kill the whole group at the deadline (or when
     the worker is interrupted). The tool inherits the worker's memory ceiling. A failure is a
     `MediaError` with the tool's last words; a tool killed by a signal is `Interrupted`."""
@@ -207,4 +242,4 @@ def _run(args: list[str], budget: Budget, subject: Path) -> str:
         last = next((line for line in reversed(said.splitlines()) if line.strip()), "")
         what = "video" if args[0] == "ffprobe" else "media"
         raise MediaError(f"not a valid {what}: {readable(last, str(subject), str(subject.parent))}")
-    return out.decode("utf-8", "replace")
+    return out

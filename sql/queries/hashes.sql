@@ -1,0 +1,89 @@
+-- Perceptual hashes and near-duplicate media (see 0008_perceptual_hashes.sql).
+
+-- name: insert_hashes(media_id, frames, trimmed, phashes, dhashes)!
+-- Stores a media's hashes (a rehash replaces them).
+INSERT INTO media_hashes (media_id, frame, trimmed, phash, dhash)
+SELECT :media_id, hashed.frame, hashed.trimmed, hashed.phash, hashed.dhash
+FROM
+    unnest(
+        CAST(:frames AS smallint[]), CAST(:trimmed AS boolean[]), CAST(:phashes AS bigint[]), CAST(:dhashes AS bigint[])
+    ) AS hashed (frame, trimmed, phash, dhash)
+ON CONFLICT (media_id, frame, trimmed) DO UPDATE SET phash = excluded.phash, dhash = excluded.dhash;
+
+-- name: list_near(band0, band1, band2, band3, phash, dhash, max_phash, max_dhash)
+-- The stored pictures near one hash: pHash within :max_phash bits and dHash within
+-- :max_dhash. Each :bandN is every value within :max_phash / 4 bits of the hash's band N, so
+-- every match agrees closely on some band; each branch is an index-only scan of one band's
+-- index, and the distance filter applies inside each (PostgreSQL pushes it down).
+SELECT
+    near.media_id,
+    near.frame,
+    hamming(near.phash, :phash) AS distance
+FROM (
+    SELECT media_id, frame, phash, dhash FROM media_hashes
+    WHERE band0 = ANY(:band0)
+    UNION ALL
+    SELECT media_id, frame, phash, dhash FROM media_hashes
+    WHERE band1 = ANY(:band1)
+    UNION ALL
+    SELECT media_id, frame, phash, dhash FROM media_hashes
+    WHERE band2 = ANY(:band2)
+    UNION ALL
+    SELECT media_id, frame, phash, dhash FROM media_hashes
+    WHERE band3 = ANY(:band3)
+) AS near
+WHERE
+    hamming(near.phash, :phash) <= :max_phash
+    AND hamming(near.dhash, :dhash) <= :max_dhash;
+
+-- name: link_similar(media_id, similar_ids, distances)!
+-- Records a media's near-duplicates, both ways (those deleted meanwhile are skipped).
+INSERT INTO similar_media (media_id, similar_id, distance)
+SELECT pair.media_id, pair.similar_id, found.distance
+FROM unnest(CAST(:similar_ids AS bigint[]), CAST(:distances AS smallint[])) AS found (similar_id, distance)
+INNER JOIN media AS m ON found.similar_id = m.id
+CROSS JOIN LATERAL (VALUES (:media_id, found.similar_id), (found.similar_id, :media_id)) AS pair (media_id, similar_id)
+ON CONFLICT (media_id, similar_id) DO UPDATE SET distance = least(similar_media.distance, excluded.distance);
+
+-- name: get_first_post(media_ids)$
+-- The earliest post that shows one of these media.
+SELECT min(id)
+FROM posts
+WHERE media_id = ANY(:media_ids);
+
+-- name: list_similar_posts(post_id, page_size)
+-- The other completed posts whose media is this post's or a near-duplicate of it, nearest
+-- first, then oldest.
+SELECT d.*, near.distance
+FROM posts AS p
+CROSS JOIN
+    LATERAL (
+        SELECT p.media_id, 0 AS distance
+        UNION ALL
+        SELECT s.similar_id, s.distance FROM similar_media AS s
+        WHERE s.media_id = p.media_id
+    ) AS near
+INNER JOIN post_details AS d ON near.media_id = d.media_id
+WHERE p.id = :post_id AND d.id <> p.id AND d.status = 'completed'
+ORDER BY near.distance, d.id
+LIMIT :page_size;
+
+-- name: list_media_to_hash(after_id, missing_only, page_size)
+-- Completed media in id order after :after_id (with :missing_only, those without hashes), for
+-- `memedroid rehash`.
+SELECT id, kind, path, width, height, duration_s
+FROM media
+WHERE
+    id > :after_id
+    AND status = 'completed'
+    AND NOT (:missing_only AND EXISTS (
+        SELECT 1 FROM media_hashes AS h
+        WHERE h.media_id = media.id
+    ))
+ORDER BY id
+LIMIT :page_size;
+
+-- name: delete_hashes(media_id)!
+-- Forgets a media's hashes before a rehash stores them anew.
+DELETE FROM media_hashes
+WHERE media_id = :media_id;
