@@ -80,6 +80,19 @@ def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rehash(settings: Settings, args: argparse.Namespace) -> int:
+    from memedroid.pipeline.rehash import Rehashed, rehash
+
+    def progress(done: Rehashed) -> None:
+        print(f"rehashed {done.hashed} media, {done.linked} near-duplicates, up to media id {done.last_id}", flush=True)
+
+    with _database(settings) as db:
+        done = rehash(settings, db, Storage(settings.storage_dir), args.missing, args.after, progress)
+    print(f"done: rehashed {done.hashed} media, {done.linked} near-duplicates found", end="")
+    print(f"; skipped (rendition missing or unreadable): {done.skipped}" if done.skipped else "")
+    return 0
+
+
 def _stats(settings: Settings, _args: argparse.Namespace) -> int:
     with _database(settings) as db:
         print(json.dumps(Maintenance(db, Storage(settings.storage_dir)).stats(), indent=2))
@@ -134,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     which = reprocess.add_mutually_exclusive_group(required=True)
     which.add_argument("post_id", nargs="?", type=int, help="the post whose media to reprocess")
     which.add_argument("--failed", action="store_true", help="every failed media")
+    rehash = command("rehash", _rehash, "Compute perceptual hashes (repost detection) from the stored renditions.")
+    rehash.add_argument("--missing", action="store_true", help="only media without hashes (run again to resume)")
+    rehash.add_argument("--after", type=int, default=0, metavar="ID", help="start after this media id (resume a full run)")
     command("stats", _stats, "Print media counts by status, the backlog and storage use (JSON).")
     create = command("create-user", _create_user, "Create an account.")
     create.add_argument("username")

@@ -6,6 +6,7 @@ Each function writes a file into `folder` and returns its path; nothing is downl
 from __future__ import annotations
 
 import os
+import random
 import struct
 import subprocess
 import zlib
@@ -259,4 +260,59 @@ def lying_mp4(folder: Path, seconds: int = 300, claimed: int = 2) -> Path:
     media_scale = struct.unpack(">I", data[media + 12 : media + 16])[0]
     data[media + 16 : media + 20] = struct.pack(">I", claimed * media_scale)
     path.write_bytes(bytes(data))
+    return path
+
+
+def meme(folder: Path, seed: int, name: str | None = None) -> Path:
+    """A meme-like picture (600 × 450): a background of one colour, shapes, and two bars where
+    a caption would be; `seed` makes a different one."""
+    rng = random.Random(seed)
+
+    def colour() -> str:
+        return f"rgb({rng.randrange(256)},{rng.randrange(256)},{rng.randrange(256)})"
+
+    draw = []
+    for _ in range(rng.randrange(3, 7)):
+        x, y, r = rng.randrange(600), rng.randrange(450), rng.randrange(30, 140)
+        shape = f"circle {x},{y} {x + r},{y}" if rng.random() < 0.5 else f"rectangle {x},{y} {x + 2 * r},{y + r}"
+        draw += ["-fill", colour(), "-draw", shape]
+    for top in (30, 390):  # where top and bottom text would be
+        draw += ["-fill", "white", "-draw", f"rectangle {rng.randrange(20, 120)},{top} {rng.randrange(400, 580)},{top + 30}"]
+    path = folder / (name or f"meme{seed}.png")
+    _convert("-size", "600x450", f"xc:{colour()}", *draw, f"PNG:{path}")
+    return path
+
+
+def altered(source: Path, folder: Path, how: str) -> Path:
+    """A copy of `source` as memes travel: `jpeg40` re-encoded, `half` rescaled, `watermark`ed
+    in a corner, `crop5` five per cent cropped, `caption` given a white caption bar on top."""
+    path = folder / f"{source.stem}-{how}.jpg"
+    options = {
+        "jpeg40": ["-quality", "40"],
+        "half": ["-resize", "50%"],
+        "watermark": ["-fill", "rgba(255,255,255,0.7)", "-draw", "rectangle 400,420 590,442"],
+        "crop5": ["-gravity", "center", "-crop", "95%x95%+0+0", "+repage"],
+        "caption": [
+            "-background", "white", "-gravity", "north", "-splice", "0x80", "-gravity", "northwest",
+            "-fill", "black", *(arg for x in range(20, 520, 70) for arg in ("-draw", f"rectangle {x},25 {x + 50},55")),
+        ],
+    }[how]  # fmt: skip
+    _convert(str(source), *options, f"JPEG:{path}")
+    return path
+
+
+def clip(folder: Path, source: str, name: str, seconds: float = 2.0, size: str = "320x240") -> Path:
+    """A silent clip of one of FFmpeg's test sources (`testsrc2`, `mandelbrot`, ...); a .gif
+    name makes an animated GIF."""
+    path = folder / name
+    codec = [] if name.endswith(".gif") else ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    _ffmpeg("-f", "lavfi", "-i", f"{source}=size={size}:rate=10", "-t", str(seconds), *codec, str(path))
+    return path
+
+
+def reencoded(source: Path, folder: Path, name: str, scale: str = "iw/2:ih/2") -> Path:
+    """`source` as another H.264 MP4, downscaled and at a lower quality."""
+    path = folder / name
+    _ffmpeg("-i", str(source), "-vf", f"scale={scale}:force_divisible_by=2", "-c:v", "libx264", "-crf", "35",
+            "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))  # fmt: skip
     return path

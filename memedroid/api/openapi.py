@@ -109,7 +109,7 @@ SCHEMAS: dict[str, Any] = {
         loop={"type": "boolean", "description": "Play in a loop, like a GIF."},
     ),
     "Post": obj(
-        ["id", "status", "error", "caption", "tags", "author", "created_at", "media", "like_count", "view_count"],
+        ["id", "status", "error", "caption", "tags", "author", "created_at", "media", "like_count", "view_count", "repost_of"],
         id={"type": "integer", "examples": [42]},
         status={
             "enum": ["pending", "processing", "completed", "failed"],
@@ -124,7 +124,32 @@ SCHEMAS: dict[str, Any] = {
         like_count={"type": "integer", "minimum": 0},
         view_count={"type": "integer", "minimum": 0},
         comment_count={"type": "integer", "minimum": 0, "description": "Comments, not the deleted ones."},
+        repost_of={
+            "oneOf": [
+                obj(
+                    post_id={"type": "integer", "examples": [7]},
+                    author={"type": "string", "examples": ["bob"]},
+                    distance={
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 64,
+                        "description": "Bits the perceptual hashes differ in; 0 for the same file.",
+                    },
+                ),
+                {"type": "null"},
+            ],
+            "description": "The earliest older post of the same or a near-duplicate media (null with REPOSTS=allow).",
+        },
         liked_by_me={"type": "boolean", "description": "Only when the request carries a token."},
+    ),
+    "SimilarPosts": obj(
+        items={
+            "type": "array",
+            "items": {
+                "allOf": [ref("Post"), obj(distance={"type": "integer", "minimum": 0, "maximum": 64})],
+            },
+            "description": "Nearest first (0: the same file), then oldest.",
+        },
     ),
     "Page": obj(
         items={"type": "array", "items": ref("Post")},
@@ -477,6 +502,15 @@ def paths() -> dict[str, Any]:
                 ("NotFound",),
                 auth="required",
                 parameters=[POST_ID],
+            ),
+        },
+        f"{PREFIX}/posts/{{post_id}}/similar": {
+            "get": api(
+                "Posts whose media is this post's or a near-duplicate of it (repost detection).",
+                json_ok(ref("SimilarPosts")),
+                ("BadRequest", "NotFound"),
+                auth="optional",
+                parameters=[POST_ID, LIMIT],
             ),
         },
         f"{PREFIX}/posts/{{post_id}}/like": {

@@ -60,6 +60,14 @@ def show(post_id: int) -> dict[str, object]:
     return services().posts.show(post_id, viewer, wait)
 
 
+@bp.get("/<int:post_id>/similar")
+def similar(post_id: int) -> dict[str, object]:
+    """Posts whose media is the same as this one's or a near-duplicate (repost detection)."""
+    viewer = optional_viewer()
+    limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=query({"limit"}))
+    return services().posts.similar(post_id, viewer, int(limit))
+
+
 @bp.delete("/<int:post_id>")
 @tokens.authenticated()
 def delete(post_id: int) -> Response:

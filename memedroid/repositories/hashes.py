@@ -65,6 +65,17 @@ def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius, excl
     return {media_id: distance[media_id] for media_id, found in matched.items() if len(found) >= needed}
 
 
+def probe(fingerprint: Fingerprint, radius: Radius) -> dict[str, Any]:
+    """The parameters of `list_near` for one fingerprint: each pHash band's values within
+    radius / BANDS bits (by pigeonhole, every match is that close on some band)."""
+    unsigned = fingerprint.phash & (2**64 - 1)
+    bands = {
+        f"band{n}": _ball((unsigned >> (BAND_BITS * (BANDS - 1 - n))) & (2**BAND_BITS - 1), radius.phash // BANDS)
+        for n in range(BANDS)
+    }
+    return {**bands, "phash": fingerprint.phash, "dhash": fingerprint.dhash, "max_phash": radius.phash, "max_dhash": radius.dhash}
+
+
 def link(conn: Connection, media_id: int, similar: dict[int, int]) -> None:
     """Record `media_id`'s near-duplicates (media id: distance), both ways."""
     if similar:

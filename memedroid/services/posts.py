@@ -19,7 +19,7 @@ import orjson
 from memedroid.cache import LIKES_VERSION_KEY, FeedCache
 from memedroid.db import Database
 from memedroid.errors import Forbidden, NotFound
-from memedroid.repositories import likes, posts
+from memedroid.repositories import hashes, likes, posts
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.posts import Post
 from memedroid.services.feeds import mark_liked
@@ -116,6 +116,16 @@ class Posts:
     def media_folder(self) -> Path:
         """Where the processed files lie (the app serves them in development only)."""
         return self.storage.media
+
+    def similar(self, post_id: int, viewer_id: int | None, limit: int) -> dict[str, Any]:
+        """The other posts of the same media or a near-duplicate of it, nearest first, each
+        with its pHash `distance` (0: the same file)."""
+        self._visible(post_id, viewer_id)
+        with self.db.transaction() as conn:
+            found = hashes.similar_posts(conn, post_id, limit)
+        items = [{**post.to_json(self.media_url, self.reposts), "distance": distance} for post, distance in found]
+        self.counters.overlay(items)
+        return {"items": items}
 
     def _visible(self, post_id: int, viewer_id: int | None) -> Post:
         with self.db.transaction() as conn:

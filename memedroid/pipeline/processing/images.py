@@ -88,10 +88,14 @@ def _save(img: Image, path: Path, transparent: bool) -> None:
     img.save(filename=f"{img.format.upper()}:{path}")
 
 
+def open_rendition(path: Path) -> Image:
+    """One of our own JPEG or WebP files (a rendition or thumbnail)."""
+    return Image(filename=f"{'WEBP' if path.suffix == '.webp' else 'JPEG'}:{path}")
+
+
 def small_rgb(path: Path, side: int = 32) -> list[list[list[int]]]:
     """A thumbnail's pixels, shrunk to at most `side` px, as rows of [r, g, b]."""
-    coder = "WEBP" if path.suffix == ".webp" else "JPEG"
-    with Image(filename=f"{coder}:{path}") as img:
+    with open_rendition(path) as img:
         img.transform(resize=f"{side}x{side}")
         img.alpha_channel = "remove"
         flat = img.export_pixels(channel_map="RGB", storage="char")

@@ -130,18 +130,18 @@ def _encode(
     return Processed(
         kind, "video/mp4", result.width, result.height, output, thumbnail,
         duration_s=round(result.duration, 3), variants={"passthrough": passthrough},
-        fingerprints=_fingerprints(output, result, budget),
+        fingerprints=fingerprints(output, result.width, result.height, result.duration, budget),
     )  # fmt: skip
 
 
-def _fingerprints(clip: Path, probe: Probe, budget: Budget) -> list[Fingerprint]:
-    """The clip hashed at fingerprint.CLIP_FRAMES of its duration: one FFmpeg run that seeks
-    to each point and writes the frames there as grey pixels (a seek past a very short clip's
-    end gives no frame: those are skipped)."""
-    width, height = fingerprint.fit(probe.width, probe.height)
+def fingerprints(clip: Path, width: int, height: int, duration: float, budget: Budget) -> list[Fingerprint]:
+    """An MP4 rendition hashed at fingerprint.CLIP_FRAMES of its duration: one FFmpeg run that
+    seeks to each point and writes the frames there as grey pixels (a seek past a very short
+    clip's end gives no frame: those are skipped)."""
+    width, height = fingerprint.fit(width, height)
     inputs, graph = [], []
     for n, at in enumerate(fingerprint.CLIP_FRAMES):
-        inputs += ["-ss", f"{probe.duration * at:.3f}", "-f", "mov", "-i", str(clip)]
+        inputs += ["-ss", f"{duration * at:.3f}", "-f", "mov", "-i", str(clip)]
         graph.append(f"[{n}:v]trim=end_frame=1,setpts=PTS-STARTPTS,scale={width}:{height},format=gray[f{n}]")
     frames = "".join(f"[f{n}]" for n in range(len(fingerprint.CLIP_FRAMES)))
     graph.append(f"{frames}concat=n={len(fingerprint.CLIP_FRAMES)}:v=1:a=0[out]")
