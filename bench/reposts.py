@@ -1,46 +1,51 @@
-"""Repost detection, accuracy: how well 64-bit perceptual hashes find a meme's altered copies.
+"""Repost detection: how well MemeDroid's perceptual fingerprints find a meme's altered
+copies, how fast PostgreSQL finds them among millions, and what hashing costs a worker.
 
-    .venv/bin/pip install -e '.[bench]'      # imagehash (with numpy, scipy, PyWavelets, Pillow)
-    .venv/bin/python bench/reposts.py [--images 1000] [--seed 7]
+    .venv/bin/python bench/reposts.py [--images 1000] [--seed 7] [--search 2000000] [--cost 20]
 
-Draws `--images` distinct meme-like images with ImageMagick (a background of one or two
-colours, shapes, a caption of two lines), applies each transform a meme suffers on its way
-around, and passes every image through what the pipeline does to an upload (a JPEG rendition
-at the pipeline's quality) before hashing it: pHash and dHash from `imagehash`, each also after
-trimming uniform borders. It prints, per hash and Hamming threshold, the recall of every
-transform (the copy within the threshold of its own original; a flip also counts against the
-original's flipped hash when that variant is shown) and the share of distinct originals'
-pairs within the threshold (false positives). This is the first step of issue 13: the numbers
-that choose the hash, the border trimming and the threshold before the schema is written.
+Accuracy: draws `--images` distinct meme-like images with ImageMagick (a background of one or
+two colours, shapes, a caption of two lines), applies each transform a meme suffers on its way
+around, passes every image through what the pipeline keeps of an upload (a JPEG rendition at
+its quality) and fingerprints it with the pipeline's own code
+(memedroid/pipeline/processing/fingerprint.py: pHash and dHash, also without plain bars). It
+prints the recall of every transform (the copy matches its own original) and the share of
+distinct originals' pairs that match (false positives), for the production rule (pHash within
+the threshold and dHash within 16, over every view of both pictures) and for pHash alone.
+
+Search (`--search N`): the measured hashes plus skewed synthetic ones, N rows in the real
+schema (an embedded PostgreSQL, migrated), looked up with the repository's band query and with
+a sequential scan of the same table, side by side.
+
+Cost (`--cost N`): N images and N clips through the pipeline's processing, and the share of
+that time their fingerprinting takes, measured on the same files in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-try:
-    import imagehash
-    import numpy as np
-    from PIL import Image as PILImage
-    from PIL import ImageChops
-except ImportError:
-    print("bench/reposts.py needs imagehash: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
-    sys.exit(2)
-
+import numpy as np
 from wand.color import Color
 from wand.drawing import Drawing
 from wand.image import Image
 
+from memedroid.messages import Fingerprint
+from memedroid.pipeline.processing import fingerprint
+from memedroid.pipeline.processing.fingerprint import MATCH
+from memedroid.repositories.hashes import Radius
+
 WIDTH, HEIGHT = 600, 450
 FONT = "DejaVu-Sans-Bold"  # ImageMagick's default (Helvetica) needs Ghostscript's fonts; DejaVu comes with fontconfig
-RENDITION_QUALITY = 85  # the pipeline's JPEG quality (not imported: that would load its ImageMagick policy, which draws no text)
+RENDITION_QUALITY = 85  # the pipeline's JPEG quality
 WORDS = "when you the finally cat dog monday code works deploy friday nobody me also boss coffee bug fixed prod why".split()
-THRESHOLDS = (4, 6, 8, 10, 12, 14)
+THRESHOLDS = (8, 10, 12, 14, 16)
 TARGETS = {"jpeg q40": 0.99, "rescale 50%": 0.99, "blur": 0.99, "watermark": 0.99, "crop 5%": 0.95, "caption bar": 0.95}
 FALSE_POSITIVES = 0.001
 
@@ -131,164 +136,197 @@ TRANSFORMS: dict[str, Callable[[Image, random.Random], None]] = {
 }
 
 
-def rendition(img: Image) -> PILImage.Image:
-    """What the pipeline keeps of an upload (a JPEG at its quality), decoded for hashing."""
+def rendition(img: Image) -> list[Fingerprint]:
+    """The fingerprints of what the pipeline keeps of an upload (a JPEG at its quality)."""
     with img.clone() as copy:
         copy.format, copy.compression_quality = "jpeg", RENDITION_QUALITY
         copy.read(blob=copy.make_blob())
-        copy.format = "rgb"
-        copy.depth = 8
-        return PILImage.frombytes("RGB", copy.size, copy.make_blob())
-
-
-def trimmed(picture: PILImage.Image) -> PILImage.Image:
-    """The picture without uniform borders (a screenshot's bars, padding): the box of what
-    differs by more than ~8 % from the top-left pixel's colour."""
-    background = PILImage.new(picture.mode, picture.size, picture.getpixel((0, 0)))
-    difference = ImageChops.difference(picture, background).convert("L").point(lambda v: 255 if v > 20 else 0)
-    box = difference.getbbox()
-    return picture.crop(box) if box else picture
-
-
-HASHES: dict[str, Callable[[PILImage.Image], int]] = {
-    "phash": lambda picture: int(str(imagehash.phash(picture)), 16),
-    "dhash": lambda picture: int(str(imagehash.dhash(picture)), 16),
-    "phash trimmed": lambda picture: int(str(imagehash.phash(trimmed(picture))), 16),
-    "dhash trimmed": lambda picture: int(str(imagehash.dhash(trimmed(picture))), 16),
-}
+        return fingerprint.of_image(copy)
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(np.bitwise_xor(a, b))
+    """Hamming distances of signed 64-bit hashes (bitwise_count of a signed value counts its
+    absolute value's bits: count the unsigned ones)."""
+    return np.bitwise_count(np.bitwise_xor(a, b).view(np.uint64))
+
+
+class Views:
+    """Every image's fingerprints: the whole picture's, and the one without plain bars (the
+    whole picture's again where it has none)."""
+
+    def __init__(self, count: int) -> None:
+        self.phash = np.zeros((count, 2), dtype=np.int64)
+        self.dhash = np.zeros((count, 2), dtype=np.int64)
+
+    def set(self, n: int, found: list[Fingerprint]) -> None:
+        trimmed = next((f for f in found if f.trimmed), found[0])
+        self.phash[n] = [found[0].phash, trimmed.phash]
+        self.dhash[n] = [found[0].dhash, trimmed.dhash]
+
+
+def matches(a: Views, ia: np.ndarray, b: Views, ib: np.ndarray, radius: Radius) -> np.ndarray:
+    """Which pairs (a[ia[k]], b[ib[k]]) match by the production rule, over all their views."""
+    found = np.zeros(len(ia), dtype=bool)
+    for va in range(2):
+        for vb in range(2):
+            near = distances(a.phash[ia, va], b.phash[ib, vb]) <= radius.phash
+            found |= near & (distances(a.dhash[ia, va], b.dhash[ib, vb]) <= radius.dhash)
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--search", type=int, default=0, metavar="N", help="then time near-duplicate lookups among N stored hashes in PostgreSQL"
-    )
+    parser.add_argument("--search", type=int, default=0, metavar="N", help="then time lookups among N stored hashes")
+    parser.add_argument("--cost", type=int, default=0, metavar="N", help="then time hashing in the pipeline: N images, N clips")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    names = ["original", *TRANSFORMS, "original flipped"]
-    hashes = {kind: {name: np.zeros(args.images, dtype=np.uint64) for name in names} for kind in HASHES}
-    timings = {kind: 0.0 for kind in HASHES}
+    views = {name: Views(args.images) for name in ["original", *TRANSFORMS, "original flipped"]}
     started = time.monotonic()
     for n in range(args.images):
         with meme(rng) as original:
-            variants = {"original": rendition(original)}
+            views["original"].set(n, rendition(original))
             for name, transform in TRANSFORMS.items():
                 with original.clone() as copy:
                     transform(copy, rng)
-                    variants[name] = rendition(copy)
-            variants["original flipped"] = variants["original"].transpose(PILImage.Transpose.FLIP_LEFT_RIGHT)
-        for kind, hash_of in HASHES.items():
-            began = time.perf_counter()
-            for name, picture in variants.items():
-                hashes[kind][name][n] = hash_of(picture)
-            timings[kind] += time.perf_counter() - began
+                    views[name].set(n, rendition(copy))
+            with original.clone() as flipped:
+                flipped.flop()
+                views["original flipped"].set(n, rendition(flipped))
         if (n + 1) % 100 == 0:
             print(f"  {n + 1:,} images ({time.monotonic() - started:.0f} s)", flush=True)
-    report(hashes, timings, args.images)
+    report(views, args.images)
     if args.search:
-        search(hashes["phash"], args.search, rng)
+        search(views, args.search, rng)
+    if args.cost:
+        cost(args.cost, rng)
     return 0
 
 
-def report(hashes: dict[str, dict[str, np.ndarray]], timings: dict[str, float], count: int) -> None:
+def report(views: dict[str, Views], count: int) -> None:
     upper = np.triu_indices(count, k=1)
-    for kind, found in hashes.items():
-        original = found["original"]
-        pairs = distances(original[upper[0]], original[upper[1]])
-        flipped_pairs = np.minimum(pairs, distances(original[upper[0]], found["original flipped"][upper[1]]))
-        per_image_ms = timings[kind] / (count * (len(TRANSFORMS) + 2)) * 1000
-        print(f"\n{kind} ({per_image_ms:.2f} ms a hash; {len(pairs):,} pairs of distinct originals)")
-        print(f"{'threshold':22}" + "".join(f"{t:>8}" for t in THRESHOLDS))
+    own = np.arange(count)
+    print(f"\n{count:,} images, {len(upper[0]):,} pairs of distinct originals")
+    for label, dhash in ((f"pHash within the threshold and dHash within {MATCH.dhash} (the production rule)", MATCH.dhash),
+                         ("pHash alone", 64)):  # fmt: skip
+        print(f"\n{label}\n{'pHash threshold':24}" + "".join(f"{t:>8}" for t in THRESHOLDS))
+        recall: dict[int, dict[str, float]] = {t: {} for t in THRESHOLDS}
         for name in TRANSFORMS:
-            own = distances(found[name], original)
-            print(f"{name:22}" + "".join(f"{np.mean(own <= t):8.1%}" for t in THRESHOLDS))
-        own = np.minimum(distances(found["flip"], original), distances(found["flip"], found["original flipped"]))
-        print(f"{'flip, flipped hash too':22}" + "".join(f"{np.mean(own <= t):8.1%}" for t in THRESHOLDS))
-        print(f"{'false positives':22}" + "".join(f"{np.mean(pairs <= t):8.3%}" for t in THRESHOLDS))
-        print(f"{'  with flipped hash':22}" + "".join(f"{np.mean(flipped_pairs <= t):8.3%}" for t in THRESHOLDS))
-        best = [
-            t
-            for t in THRESHOLDS
-            if np.mean(pairs <= t) <= FALSE_POSITIVES
-            and all(np.mean(distances(found[name], original) <= t) >= target for name, target in TARGETS.items())
-        ]
-        print(f"thresholds meeting every target: {best or 'none'}")
+            for t in THRESHOLDS:
+                recall[t][name] = float(np.mean(matches(views[name], own, views["original"], own, Radius(t, dhash))))
+            print(f"{name:24}" + "".join(f"{recall[t][name]:8.1%}" for t in THRESHOLDS))
+        flip = {t: np.mean(matches(views["flip"], own, views["original flipped"], own, Radius(t, dhash))) for t in THRESHOLDS}
+        print(f"{'flip, flipped hash too':24}" + "".join(f"{flip[t]:8.1%}" for t in THRESHOLDS))
+        false = {
+            t: np.mean(matches(views["original"], upper[0], views["original"], upper[1], Radius(t, dhash))) for t in THRESHOLDS
+        }
+        print(f"{'false positives':24}" + "".join(f"{false[t]:8.3%}" for t in THRESHOLDS))
+        met = [t for t in THRESHOLDS if false[t] <= FALSE_POSITIVES and all(recall[t][n] >= goal for n, goal in TARGETS.items())]
+        print(f"thresholds meeting every target: {met or 'none'}")
 
 
-# --- search: a band index against a sequential bit_count scan ------------------------------
-
-BANDS = 4  # 16-bit bands of the 64-bit hash: within distance d, some band is within d // 4
-DISTANCE = 14
+# --- search: the band query against a sequential scan -------------------------------------
 
 
 def skewed(found: np.ndarray, count: int, rng: random.Random) -> np.ndarray:
     """`count` hashes whose bits are set as often as in the measured `found` ones (real
     hashes are not uniform: some bits are mostly set, some mostly clear)."""
-    bits = np.unpackbits(found.view(np.uint8)).reshape(len(found), 64).mean(axis=0)
+    bits = np.unpackbits(np.ascontiguousarray(found).view(np.uint8)).reshape(len(found), 64).mean(axis=0)
     draws = np.random.default_rng(rng.randrange(2**32)).random((count, 64)) < bits
-    return np.packbits(draws.astype(np.uint8), axis=1).view(np.uint64).ravel()
+    return np.packbits(draws.astype(np.uint8), axis=1).view(np.int64).ravel()
 
 
-def bands(value: int) -> list[int]:
-    """The 16-bit bands of a hash, as PostgreSQL smallints."""
-    return [((value >> (16 * n)) & 0xFFFF) - 0x8000 for n in range(BANDS)]
-
-
-def neighbours(band: int, radius: int) -> list[int]:
-    """Every 16-bit value within `radius` bits of `band` (both as smallints)."""
-    found, frontier = {band + 0x8000}, {band + 0x8000}
-    for _ in range(radius):
-        frontier = {value ^ (1 << bit) for value in frontier for bit in range(16)} - found
-        found |= frontier
-    return [value - 0x8000 for value in found]
-
-
-def search(found: dict[str, np.ndarray], count: int, rng: random.Random) -> None:
-    """Store `count` hashes (the measured originals and skewed ones), index their bands, and
-    time lookups of the altered copies at DISTANCE: sequential scan against band probes."""
-    import tempfile
-
+def search(views: dict[str, Views], count: int, rng: random.Random) -> None:
+    """Store `count` hashes (the measured originals' and skewed ones) in media_hashes and time
+    lookups of altered copies: the repository's band query against a sequential scan."""
     import psycopg
+    from psycopg.rows import dict_row
+
+    from memedroid.repositories import hashes
 
     sys.path[:0] = [str(Path(__file__).resolve().parent.parent / "tests")]
     from system import database
 
-    stored = np.concatenate([found["original"], skewed(found["original"], count - len(found["original"]), rng)])
-    signed = stored.view(np.int64)
-    radius = DISTANCE // BANDS
+    measured = len(views["original"].phash)
+    phash = np.concatenate([views["original"].phash[:, 0], skewed(views["original"].phash[:, 0], count - measured, rng)])
+    dhash = np.concatenate([views["original"].dhash[:, 0], skewed(views["original"].dhash[:, 0], count - measured, rng)])
     with tempfile.TemporaryDirectory(prefix="memedroid-reposts-") as tmp, database(Path(tmp)) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"CREATE TABLE hashes (id bigint, h bigint, {', '.join(f'b{n} smallint' for n in range(BANDS))})")
-            with conn.cursor().copy("COPY hashes FROM STDIN") as copy:
-                for n, value in enumerate(signed.tolist()):
-                    copy.write_row([n, value, *bands(value & 0xFFFFFFFFFFFFFFFF)])
-            for n in range(BANDS):
-                conn.execute(f"CREATE INDEX ON hashes (b{n})")
-            conn.execute("VACUUM ANALYZE hashes")
-            probes = [int(v) for name in ("crop 5%", "watermark") for v in found[name][:100]]
-            within = "bit_count(CAST(h # %(q)s AS bit(64))) <= %(d)s"
-            by_band = " OR ".join(f"b{n} = ANY(%(n{n})s)" for n in range(BANDS))
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            conn.execute("ALTER TABLE media_hashes DROP CONSTRAINT media_hashes_media_id_fkey")  # no media rows here
+            with conn.cursor().copy("COPY media_hashes (media_id, frame, trimmed, phash, dhash) FROM STDIN") as copy:
+                for n, (p, d) in enumerate(zip(phash.tolist(), dhash.tolist(), strict=True)):
+                    copy.write_row([n + 1, 0, False, p, d])
+            conn.execute("VACUUM ANALYZE media_hashes")
+            probes = [
+                Fingerprint(0, False, int(views[name].phash[n, 0]), int(views[name].dhash[n, 0]))
+                for name in ("crop 5%", "watermark")
+                for n in range(min(100, measured))
+            ]
+            scan = "SELECT media_id FROM media_hashes WHERE hamming(phash, %s) <= %s AND hamming(dhash, %s) <= %s"
             timings: dict[str, list[float]] = {"sequential": [], "bands": []}
-            hits = {"sequential": 0, "bands": 0}
+            found = {"sequential": 0, "bands": 0}
             for probe in probes:
-                signed_probe = probe - 2**64 if probe >= 2**63 else probe
-                params: dict[str, object] = {"q": signed_probe, "d": DISTANCE}
-                params |= {f"n{n}": neighbours(band, radius) for n, band in enumerate(bands(probe))}
-                for name, sql in (("sequential", f"SELECT id FROM hashes WHERE {within}"),
-                                  ("bands", f"SELECT id FROM hashes WHERE ({by_band}) AND {within}")):  # fmt: skip
-                    began = time.perf_counter()
-                    hits[name] += len(conn.execute(sql, params).fetchall())
-                    timings[name].append((time.perf_counter() - began) * 1000)
-    seq, band = (float(np.median(timings[name])) for name in ("sequential", "bands"))
-    print(f"\nsearch among {count:,} hashes at distance {DISTANCE} ({BANDS} bands of 16 bits, each probed within {radius} bits):")
-    print(f"sequential bit_count scan {seq:.1f} ms, band index {band:.1f} ms → {seq / band:.1f}× faster (target ≥ 10×)")
-    print(f"matches found: {hits['sequential']} by the scan, {hits['bands']} by the bands (must be equal)")
+                began = time.perf_counter()
+                found["bands"] += len(hashes.near(conn, [probe], MATCH))
+                timings["bands"].append(time.perf_counter() - began)
+                began = time.perf_counter()
+                found["sequential"] += len(conn.execute(scan, (probe.phash, MATCH.phash, probe.dhash, MATCH.dhash)).fetchall())
+                timings["sequential"].append(time.perf_counter() - began)
+    seq, band = (statistics.median(timings[name]) * 1000 for name in ("sequential", "bands"))
+    print(f"\nsearch among {count:,} stored hashes ({len(probes)} lookups: 5 % crops and watermarked copies):")
+    print(f"sequential scan {seq:.1f} ms, band indexes {band:.1f} ms (median) → {seq / band:.1f}× faster (target ≥ 10×)")
+    print(f"matches: {found['sequential']} by the scan, {found['bands']} by the bands (must be equal);"
+          f" {(found['bands'] - len(probes)) / len(probes):.2f} unrelated per lookup")  # fmt: skip
+
+
+# --- cost: what fingerprinting adds to a worker's time ------------------------------------
+
+
+def cost(count: int, rng: random.Random) -> None:
+    """Process `count` images and clips as a worker does, and time their fingerprinting alone
+    on the same decoded pixels (images) and the same renditions (clips)."""
+    import subprocess
+
+    from memedroid.pipeline.processing import Budget, Limits, process, video
+
+    limits = Limits(2048, 1280, 180, 480)
+    spent = {"image": [0.0, 0.0], "video": [0.0, 0.0]}  # processing, of which fingerprinting
+    with tempfile.TemporaryDirectory(prefix="memedroid-cost-") as tmp:
+        folder = Path(tmp)
+        for n in range(count):
+            source = folder / f"meme{n}.jpg"
+            with meme(rng) as picture:
+                picture.resize(1200, 900)  # a phone-sized upload
+                picture.save(filename=f"JPEG:{source}")
+            clip = folder / f"clip{n}.mp4"
+            subprocess.run(
+                ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=854x480:rate=30:duration=10,hue=h={n * 37}",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+                check=True,
+            )  # fmt: skip
+            for kind, path in (("image", source), ("video", clip)):
+                work = folder / f"work-{kind}-{n}"
+                work.mkdir()
+                began = time.perf_counter()
+                done = process("jpeg" if kind == "image" else "mp4", path, work, Budget(limits, time.monotonic() + 300))
+                spent[kind][0] += time.perf_counter() - began
+                began = time.perf_counter()
+                if kind == "image":
+                    with Image(filename=f"JPEG:{path}") as decoded:
+                        decoded.auto_orient()
+                        decoded.transform(resize="2048x2048>")
+                        began = time.perf_counter()
+                        fingerprint.of_image(decoded)
+                else:
+                    video.fingerprints(
+                        done.rendition, done.width, done.height, done.duration_s or 0, Budget(limits, time.monotonic() + 60)
+                    )
+                spent[kind][1] += time.perf_counter() - began
+    print(f"\nwhat fingerprinting costs a worker ({count} of each, in the same run):")
+    for kind, (total, hashing) in spent.items():
+        print(f"{kind:6} processing {total / count * 1000:.0f} ms, of which fingerprinting {hashing / count * 1000:.1f} ms"
+              f" = {hashing / (total - hashing):.1%} added (target ≤ 5 %)")  # fmt: skip
 
 
 if __name__ == "__main__":

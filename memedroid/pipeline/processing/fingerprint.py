@@ -21,6 +21,7 @@ from memedroid.messages import Fingerprint
 from memedroid.repositories.hashes import Radius
 
 SIDE = 160
+PRESHRINK = 4 * SIDE
 MATCH = Radius(phash=14, dhash=16)  # two pictures match when both hashes are this near
 CLIP_FRAMES = (0.25, 0.5, 0.75)  # where a clip is hashed, as fractions of its duration
 
@@ -39,16 +40,16 @@ def fit(width: int, height: int) -> tuple[int, int]:
 
 def of_image(img: Any) -> list[Fingerprint]:
     """The fingerprints of a Wand image (auto-oriented), transparency flattened onto white.
-    (This module never imports Wand itself: ImageMagick must start under the policy that
-    images.py puts in place.)"""
-    with img.clone() as grey:
-        grey.background_color = "white"
-        grey.alpha_channel = "remove"
-        grey.transform_colorspace("gray")
-        grey.resize(*fit(grey.width, grey.height))
-        pixels = grey.export_pixels(channel_map="I", storage="char")
-        shape = (grey.height, grey.width)
-    return of_pixels(np.array(pixels, dtype=np.uint8).reshape(shape))
+    ImageMagick shrinks it to at most PRESHRINK px a side, Pillow makes it grey and shrinks it
+    the rest of the way, as imagehash expects. (This module never imports Wand itself:
+    ImageMagick must start under the policy that images.py puts in place.)"""
+    with img.clone() as copy:
+        copy.background_color = "white"
+        copy.alpha_channel = "remove"
+        copy.transform(resize=f"{PRESHRINK}x{PRESHRINK}>")
+        copy.format, copy.depth = "rgb", 8
+        picture = PILImage.frombytes("RGB", copy.size, copy.make_blob()).convert("L")
+    return of_pixels(np.asarray(picture.resize(fit(*picture.size), PILImage.Resampling.BILINEAR)))
 
 
 def of_pixels(grey: np.ndarray, frame: int = 0) -> list[Fingerprint]:
