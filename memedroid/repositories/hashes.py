@@ -19,6 +19,7 @@ from memedroid.repositories.queries import queries
 
 BANDS = 4
 BAND_BITS = 64 // BANDS
+NEAREST = 50  # near-duplicates kept per picture searched, the nearest
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,7 @@ def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius, excl
     matched: dict[int, set[int]] = {}
     distance: dict[int, int] = {}
     for fingerprint in fingerprints:
-        unsigned = fingerprint.phash & (2**64 - 1)
-        bands = {
-            f"band{n}": _ball((unsigned >> (BAND_BITS * (BANDS - 1 - n))) & 0xFFFF, radius.phash // BANDS) for n in range(BANDS)
-        }
-        for row in queries.hashes.list_near(
-            conn, **bands, phash=fingerprint.phash, dhash=fingerprint.dhash, max_phash=radius.phash, max_dhash=radius.dhash
-        ):
+        for row in queries.hashes.list_near(conn, **probe(fingerprint, radius)):
             if row["media_id"] == exclude:
                 continue
             matched.setdefault(row["media_id"], set()).add(fingerprint.frame)
@@ -73,7 +68,8 @@ def probe(fingerprint: Fingerprint, radius: Radius) -> dict[str, Any]:
         f"band{n}": _ball((unsigned >> (BAND_BITS * (BANDS - 1 - n))) & (2**BAND_BITS - 1), radius.phash // BANDS)
         for n in range(BANDS)
     }
-    return {**bands, "phash": fingerprint.phash, "dhash": fingerprint.dhash, "max_phash": radius.phash, "max_dhash": radius.dhash}
+    near = {"phash": fingerprint.phash, "dhash": fingerprint.dhash, "max_phash": radius.phash, "max_dhash": radius.dhash}
+    return {**bands, **near, "page_size": NEAREST}
 
 
 def link(conn: Connection, media_id: int, similar: dict[int, int]) -> None:

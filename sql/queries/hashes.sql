@@ -10,9 +10,9 @@ FROM
     ) AS hashed (frame, trimmed, phash, dhash)
 ON CONFLICT (media_id, frame, trimmed) DO UPDATE SET phash = excluded.phash, dhash = excluded.dhash;
 
--- name: list_near(band0, band1, band2, band3, phash, dhash, max_phash, max_dhash)
--- The stored pictures near one hash: pHash within :max_phash bits and dHash within
--- :max_dhash. Each :bandN is every value within :max_phash / 4 bits of the hash's band N, so
+-- name: list_near(band0, band1, band2, band3, phash, dhash, max_phash, max_dhash, page_size)
+-- The stored pictures near one hash, nearest first: pHash within :max_phash bits and dHash
+-- within :max_dhash. Each :bandN is every value within :max_phash / 4 bits of the hash's band N, so
 -- every match agrees closely on some band; each branch is an index-only scan of one band's
 -- index, and the distance filter applies inside each (PostgreSQL pushes it down).
 SELECT
@@ -34,7 +34,9 @@ FROM (
 ) AS near
 WHERE
     hamming(near.phash, :phash) <= :max_phash
-    AND hamming(near.dhash, :dhash) <= :max_dhash;
+    AND hamming(near.dhash, :dhash) <= :max_dhash
+ORDER BY distance, near.media_id
+LIMIT :page_size;
 
 -- name: link_similar(media_id, similar_ids, distances)!
 -- Records a media's near-duplicates, both ways (those deleted meanwhile are skipped).

@@ -23,6 +23,7 @@ from memedroid.repositories.hashes import Radius
 SIDE = 160
 PRESHRINK = 4 * SIDE
 MATCH = Radius(phash=14, dhash=16)  # two pictures match when both hashes are this near
+PLAIN = 2.0  # a picture whose grey levels vary less than this (standard deviation) is not hashed
 CLIP_FRAMES = (0.25, 0.5, 0.75)  # where a clip is hashed, as fractions of its duration
 
 BAR_TOLERANCE = 12  # grey levels from the bar's colour that still count as the bar
@@ -53,7 +54,10 @@ def of_image(img: Any) -> list[Fingerprint]:
 
 
 def of_pixels(grey: np.ndarray, frame: int = 0) -> list[Fingerprint]:
-    """The fingerprints of one grey picture (rows of 8-bit pixels, already shrunk by `fit`)."""
+    """The fingerprints of one grey picture (rows of 8-bit pixels, already shrunk by `fit`);
+    none for a plain one (a blank frame looks like every other blank frame)."""
+    if grey.std() < PLAIN:
+        return []
     views = [(False, grey)]
     inner = without_bars(grey)
     if inner.shape != grey.shape and min(inner.shape) > 0:
