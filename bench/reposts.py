@@ -43,9 +43,10 @@ from memedroid.repositories.hashes import Radius
 
 WIDTH, HEIGHT = 600, 450
 FONT = "DejaVu-Sans-Bold"  # ImageMagick's default (Helvetica) needs Ghostscript's fonts; DejaVu comes with fontconfig
-RENDITION_QUALITY = 85  # the pipeline's JPEG quality
+THUMBNAIL_SIDE = 480  # the pipeline's default
 WORDS = "when you the finally cat dog monday code works deploy friday nobody me also boss coffee bug fixed prod why".split()
 THRESHOLDS = (8, 10, 12, 14, 16)
+DHASH_THRESHOLDS = (12, 16, 20, 24, 64)
 TARGETS = {"jpeg q40": 0.99, "rescale 50%": 0.99, "blur": 0.99, "watermark": 0.99, "crop 5%": 0.95, "caption bar": 0.95}
 FALSE_POSITIVES = 0.001
 
@@ -137,10 +138,9 @@ TRANSFORMS: dict[str, Callable[[Image, random.Random], None]] = {
 
 
 def rendition(img: Image) -> list[Fingerprint]:
-    """The fingerprints of what the pipeline keeps of an upload (a JPEG at its quality)."""
+    """The fingerprints the pipeline takes of an upload: from its pixels shrunk to the thumbnail."""
     with img.clone() as copy:
-        copy.format, copy.compression_quality = "jpeg", RENDITION_QUALITY
-        copy.read(blob=copy.make_blob())
+        copy.transform(resize=f"{THUMBNAIL_SIDE}x{THUMBNAIL_SIDE}>")
         return fingerprint.of_image(copy)
 
 
@@ -180,6 +180,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--search", type=int, default=0, metavar="N", help="then time lookups among N stored hashes")
     parser.add_argument("--cost", type=int, default=0, metavar="N", help="then time hashing in the pipeline: N images, N clips")
+    parser.add_argument("--clips", type=int, default=0, metavar="N", help="then the recall and false positives of N clips")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     views = {name: Views(args.images) for name in ["original", *TRANSFORMS, "original flipped"]}
@@ -201,6 +202,8 @@ def main() -> int:
         search(views, args.search, rng)
     if args.cost:
         cost(args.cost, rng)
+    if args.clips:
+        clips(args.clips, rng)
     return 0
 
 
@@ -224,6 +227,15 @@ def report(views: dict[str, Views], count: int) -> None:
         print(f"{'false positives':24}" + "".join(f"{false[t]:8.3%}" for t in THRESHOLDS))
         met = [t for t in THRESHOLDS if false[t] <= FALSE_POSITIVES and all(recall[t][n] >= goal for n, goal in TARGETS.items())]
         print(f"thresholds meeting every target: {met or 'none'}")
+    print(f"\npHash within {MATCH.phash}, dHash within…{'':9}" + "".join(f"{t:>8}" for t in DHASH_THRESHOLDS))
+    for name in ("watermark", "crop 5%", "caption bar", "screenshot"):
+        found = [np.mean(matches(views[name], own, views["original"], own, Radius(MATCH.phash, t))) for t in DHASH_THRESHOLDS]
+        print(f"{name:34}" + "".join(f"{rate:8.1%}" for rate in found))
+    false_rates = [
+        np.mean(matches(views["original"], upper[0], views["original"], upper[1], Radius(MATCH.phash, t)))
+        for t in DHASH_THRESHOLDS
+    ]
+    print(f"{'false positives':34}" + "".join(f"{rate:8.3%}" for rate in false_rates))
 
 
 # --- search: the band query against a sequential scan -------------------------------------
@@ -284,49 +296,123 @@ def search(views: dict[str, Views], count: int, rng: random.Random) -> None:
 
 
 def cost(count: int, rng: random.Random) -> None:
-    """Process `count` images and clips as a worker does, and time their fingerprinting alone
-    on the same decoded pixels (images) and the same renditions (clips)."""
+    """Process `count` images (1200 × 900 JPEG) and clips (10 s, 854 × 480, to transcode) as a
+    worker does, each twice in turn: as it is, and with fingerprinting switched off."""
     import subprocess
+    from unittest import mock
 
     from memedroid.pipeline.processing import Budget, Limits, process, video
 
     limits = Limits(2048, 1280, 180, 480)
-    spent = {"image": [0.0, 0.0], "video": [0.0, 0.0]}  # processing, of which fingerprinting
+    spent = {kind: {"with": 0.0, "without": 0.0} for kind in ("image", "clip")}
+    off = [mock.patch.object(fingerprint, "of_image", lambda _img: []),
+           mock.patch.object(video._Frames, "output", property(lambda _self: [])),
+           mock.patch.object(video._Frames, "fingerprints", lambda _self, _raw: [])]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="memedroid-cost-") as tmp:
         folder = Path(tmp)
         for n in range(count):
-            source = folder / f"meme{n}.jpg"
+            image, clip = folder / f"meme{n}.jpg", folder / f"clip{n}.avi"
             with meme(rng) as picture:
                 picture.resize(1200, 900)  # a phone-sized upload
-                picture.save(filename=f"JPEG:{source}")
-            clip = folder / f"clip{n}.mp4"
+                picture.save(filename=f"JPEG:{image}")
             subprocess.run(
                 ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=854x480:rate=30:duration=10,hue=h={n * 37}",
-                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)],
+                 "-c:v", "mpeg4", "-q:v", "4", str(clip)],
                 check=True,
             )  # fmt: skip
-            for kind, path in (("image", source), ("video", clip)):
-                work = folder / f"work-{kind}-{n}"
-                work.mkdir()
-                began = time.perf_counter()
-                done = process("jpeg" if kind == "image" else "mp4", path, work, Budget(limits, time.monotonic() + 300))
-                spent[kind][0] += time.perf_counter() - began
-                began = time.perf_counter()
-                if kind == "image":
-                    with Image(filename=f"JPEG:{path}") as decoded:
-                        decoded.auto_orient()
-                        decoded.transform(resize="2048x2048>")
-                        began = time.perf_counter()
-                        fingerprint.of_image(decoded)
+            for kind, path, source_type in (("image", image, "jpeg"), ("clip", clip, "avi")):
+                for mode in ("with", "without") if n % 2 else ("without", "with"):
+                    work = folder / f"work-{kind}-{n}-{mode}"
+                    work.mkdir()
+                    patches = off if mode == "without" else []
+                    for patch in patches:
+                        patch.start()
+                    began = time.perf_counter()
+                    done = process(source_type, path, work, Budget(limits, time.monotonic() + 300))
+                    spent[kind][mode] += time.perf_counter() - began
+                    for patch in patches:
+                        patch.stop()
+                    assert bool(done.fingerprints) == (mode == "with")
+    print(f"\nwhat fingerprinting adds to a worker's time ({count} of each, with and without, in turn):")
+    for kind, took in spent.items():
+        added = took["with"] / took["without"] - 1
+        print(
+            f"{kind:6} {took['without'] / count * 1000:.0f} ms without, {took['with'] / count * 1000:.0f} ms with: {added:+.1%} (target ≤ 5 %)"
+        )
+
+
+# --- clips: hashes per frame ---------------------------------------------------------------
+
+
+CLIP_COPIES = {
+    "re-encoded, half size": ["-vf", "scale=iw/2:ih/2:force_divisible_by=2", "-crf", "35"],
+    "crop 5%": ["-vf", "crop=iw*0.95:ih*0.95,scale=trunc(iw/2)*2:trunc(ih/2)*2", "-crf", "28"],
+    "as a GIF, back to MP4": [],
+}
+
+
+def clips(count: int, rng: random.Random) -> None:
+    """`count` distinct clips (moving gradients with boxes) and their altered copies, all
+    through the pipeline's processing, matched by the production rule (half of the frames)
+    and, for comparison, by the middle frame alone."""
+    import subprocess
+
+    from memedroid.pipeline.processing import Budget, Limits, process
+
+    limits = Limits(2048, 1280, 180, 480)
+    found: dict[str, list[list[Fingerprint]]] = {name: [] for name in ["original", *CLIP_COPIES]}
+
+    def ffmpeg(*args: str) -> None:
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+    def fingerprints(path: Path, kind: str, work: Path) -> list[Fingerprint]:
+        work.mkdir()
+        return process(kind, path, work, Budget(limits, time.monotonic() + 300)).fingerprints
+
+    with tempfile.TemporaryDirectory(prefix="memedroid-clips-") as tmp:
+        folder = Path(tmp)
+        for n in range(count):
+            boxes = ",".join(
+                f"drawbox=x='mod(t*{rng.randrange(20, 90)}+{rng.randrange(400)},400)':y={rng.randrange(300)}:"
+                f"w={rng.randrange(30, 120)}:h={rng.randrange(30, 120)}:color=0x{rng.randrange(1 << 24):06x}:t=fill"
+                for _ in range(3)
+            )
+            source = folder / f"clip{n}.mp4"
+            ffmpeg("-f", "lavfi", "-i", f"gradients=s=480x360:seed={rng.randrange(1 << 30)}:speed=0.02,{boxes}",
+                   "-t", str(rng.choice((3, 5, 8))), "-r", "15", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(source))  # fmt: skip
+            found["original"].append(fingerprints(source, "mp4", folder / f"w{n}"))
+            for k, (name, options) in enumerate(CLIP_COPIES.items()):
+                if options:
+                    copy, kind = folder / f"copy{n}-{k}.mp4", "mp4"
+                    ffmpeg("-i", str(source), *options, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(copy))
                 else:
-                    video.fingerprints(
-                        done.rendition, done.width, done.height, done.duration_s or 0, Budget(limits, time.monotonic() + 60)
-                    )
-                spent[kind][1] += time.perf_counter() - began
-    print(f"\nwhat fingerprinting costs a worker ({count} of each, in the same run):")
-    for kind, (total, hashing) in spent.items():
-        print(f"{kind:6} processing {total / count * 1000:.0f} ms, of which fingerprinting {hashing / count * 1000:.1f} ms"
-              f" = {hashing / (total - hashing):.1%} added (target ≤ 5 %)")  # fmt: skip
+                    copy, kind = folder / f"copy{n}-{k}.gif", "gif"
+                    ffmpeg("-i", str(source), "-vf", "scale=240:-1", str(copy))
+                found[name].append(fingerprints(copy, kind, folder / f"w{n}-{k}"))
+    print(f"\n{count} clips (3 frames each, at ¼, ½ and ¾), matched by half of their frames / by the middle frame alone:")
+    for name in CLIP_COPIES:
+        pairs = list(zip(found[name], found["original"], strict=True))
+        print(
+            f"{name:24} {np.mean([clip_match(a, b) for a, b in pairs]):7.1%} / {np.mean([clip_match(a, b, 1) for a, b in pairs]):7.1%}"
+        )
+    distinct = [(a, b) for i, a in enumerate(found["original"]) for b in found["original"][i + 1 :]]
+    print(f"{'false positives':24} {np.mean([clip_match(a, b) for a, b in distinct]):7.2%}"
+          f" / {np.mean([clip_match(a, b, 1) for a, b in distinct]):7.2%} of {len(distinct):,} distinct pairs")  # fmt: skip
+
+
+def clip_match(query: list[Fingerprint], stored: list[Fingerprint], frame: int | None = None) -> bool:
+    """The repository's rule in Python: at least half of the query's frames (or only `frame`)
+    have a picture within MATCH of one of the stored clip's."""
+    frames = {f.frame for f in query if frame is None or f.frame == frame}
+    hit = {
+        q.frame
+        for q in query
+        if q.frame in frames
+        for s in stored
+        if ((q.phash ^ s.phash) & (2**64 - 1)).bit_count() <= MATCH.phash
+        and ((q.dhash ^ s.dhash) & (2**64 - 1)).bit_count() <= MATCH.dhash
+    }
+    return bool(frames) and len(hit) >= (len(frames) + 1) // 2
 
 
 if __name__ == "__main__":

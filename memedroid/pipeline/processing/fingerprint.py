@@ -21,7 +21,7 @@ from memedroid.messages import Fingerprint
 from memedroid.repositories.hashes import Radius
 
 SIDE = 160
-PRESHRINK = 4 * SIDE
+PRESHRINK = 480  # what ImageMagick shrinks a picture to first (the size of a thumbnail: usually done already)
 MATCH = Radius(phash=14, dhash=16)  # two pictures match when both hashes are this near
 PLAIN = 2.0  # a picture whose grey levels vary less than this (standard deviation) is not hashed
 CLIP_FRAMES = (0.25, 0.5, 0.75)  # where a clip is hashed, as fractions of its duration
@@ -47,7 +47,8 @@ def of_image(img: Any) -> list[Fingerprint]:
     with img.clone() as copy:
         copy.background_color = "white"
         copy.alpha_channel = "remove"
-        copy.transform(resize=f"{PRESHRINK}x{PRESHRINK}>")
+        if max(copy.size) > PRESHRINK:
+            copy.transform(resize=f"{PRESHRINK}x{PRESHRINK}>")
         copy.format, copy.depth = "rgb", 8
         picture = PILImage.frombytes("RGB", copy.size, copy.make_blob()).convert("L")
     return of_pixels(np.asarray(picture.resize(fit(*picture.size), PILImage.Resampling.BILINEAR)))

@@ -68,10 +68,10 @@ def _still(source: SourceType, raw: Path, work: Path, limits: Limits) -> Process
             rendition = work / f"rendition{suffix}"
             _save(img, rendition, transparent)
             width, height = img.width, img.height
-            fingerprints = fingerprint.of_image(img)
             img.transform(resize=f"{limits.thumbnail_side}x{limits.thumbnail_side}>")
             thumbnail = work / f"thumbnail{suffix}"
             _save(img, thumbnail, transparent)
+            fingerprints = fingerprint.of_image(img)  # from the thumbnail's pixels: the shrinking is paid for
     return Processed("image", mime, width, height, rendition, thumbnail, fingerprints=fingerprints)
 
 

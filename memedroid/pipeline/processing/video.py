@@ -106,15 +106,18 @@ def _encode(
     kind: str, demuxer: str, source: Path, options: list[str], work: Path, budget: Budget, probe: Probe,
     passthrough: bool = False,
 ) -> Processed:  # fmt: skip
-    """Write the MP4 (at most a second past the duration limit, whatever the header claims),
-    check its real duration and that all of the source made it, and take a poster frame from it.
-    (A poster taken in the same pass costs more: every frame then goes to two filter graphs.)"""
+    """Write the MP4 (at most a second past the duration limit, whatever the header claims) and
+    the frames to fingerprint, check its real duration and that all of the source made it, and
+    take a poster frame from it. (A poster taken in the same pass costs more: every frame then
+    goes to a second scaler; the fingerprint frames are selected before theirs.)"""
     limits = budget.limits
     output, thumbnail = work / "rendition.mp4", work / "thumbnail.jpg"
-    _run(
+    turned = probe.rotation in (90, 270)
+    frames = _Frames(probe.height if turned else probe.width, probe.width if turned else probe.height, probe.duration)
+    raw = _run(
         [*FFMPEG, "-f", FORMATS[demuxer], "-i", str(source), *options,
          "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn", "-t", str(limits.max_video_seconds + 1),
-         "-movflags", "+faststart", "-f", "mp4", "-y", str(output)],
+         "-movflags", "+faststart", "-f", "mp4", "-y", str(output), *frames.output],
         budget, source,
     )  # fmt: skip
     result = probe_file(output, "mov", budget)
@@ -130,30 +133,39 @@ def _encode(
     return Processed(
         kind, "video/mp4", result.width, result.height, output, thumbnail,
         duration_s=round(result.duration, 3), variants={"passthrough": passthrough},
-        fingerprints=fingerprints(output, result.width, result.height, result.duration, budget),
+        fingerprints=frames.fingerprints(raw),
     )  # fmt: skip
 
 
 def fingerprints(clip: Path, width: int, height: int, duration: float, budget: Budget) -> list[Fingerprint]:
-    """An MP4 rendition hashed at fingerprint.CLIP_FRAMES of its duration: one FFmpeg run that
-    seeks to each point and writes the frames there as grey pixels (a seek past a very short
-    clip's end gives no frame: those are skipped)."""
-    width, height = fingerprint.fit(width, height)
-    inputs, graph = [], []
-    for n, at in enumerate(fingerprint.CLIP_FRAMES):
-        inputs += ["-ss", f"{duration * at:.3f}", "-f", "mov", "-i", str(clip)]
-        graph.append(f"[{n}:v]trim=end_frame=1,setpts=PTS-STARTPTS,scale={width}:{height},format=gray[f{n}]")
-    frames = "".join(f"[f{n}]" for n in range(len(fingerprint.CLIP_FRAMES)))
-    graph.append(f"{frames}concat=n={len(fingerprint.CLIP_FRAMES)}:v=1:a=0[out]")
-    raw = _run(
-        [*FFMPEG, *inputs, "-filter_complex", ";".join(graph), "-map", "[out]", "-fps_mode", "passthrough",
-         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        budget, clip,
-    )  # fmt: skip
-    pixels = np.frombuffer(raw, dtype=np.uint8)
-    count = len(pixels) // (width * height)
-    grey = pixels[: count * width * height].reshape(count, height, width)
-    return [found for n in range(count) for found in fingerprint.of_pixels(grey[n], frame=n)]
+    """An MP4 rendition's fingerprints (for `memedroid rehash`): one FFmpeg run."""
+    frames = _Frames(width, height, duration)
+    return frames.fingerprints(_run([*FFMPEG, "-f", "mov", "-i", str(clip), *frames.output], budget, clip))
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """The frames a clip is hashed at, fingerprint.CLIP_FRAMES of its duration, as an extra
+    FFmpeg output that writes them to standard output as grey pixels. Added to the encoding
+    run, it costs a select filter on frames already decoded (bench/README.md measures it)."""
+
+    width: int
+    height: int
+    duration: float
+
+    @property
+    def output(self) -> list[str]:
+        size = fingerprint.fit(self.width, self.height)
+        times = [f"{self.duration * at:.3f}" for at in fingerprint.CLIP_FRAMES]
+        first_at = "+".join(f"gte(t,{at})*lt(prev_t,{at})" for at in times)  # the first frame at or after each time
+        return ["-map", "0:v:0", "-vf", f"select='{first_at}',scale={size[0]}:{size[1]},format=gray",
+                "-fps_mode", "passthrough", "-an", "-f", "rawvideo", "pipe:1"]  # fmt: skip
+
+    def fingerprints(self, raw: bytes) -> list[Fingerprint]:
+        width, height = fingerprint.fit(self.width, self.height)
+        count = len(raw) // (width * height)
+        grey = np.frombuffer(raw, dtype=np.uint8)[: count * width * height].reshape(count, height, width)
+        return [found for n in range(count) for found in fingerprint.of_pixels(grey[n], frame=n)]
 
 
 def probe_file(path: Path, demuxer: str, budget: Budget) -> Probe:
