@@ -22,7 +22,7 @@ from memedroid.repositories.hashes import Radius
 
 SIDE = 160
 PRESHRINK = 480  # what ImageMagick shrinks a picture to first (the size of a thumbnail: usually done already)
-MATCH = Radius(phash=14, dhash=16)  # two pictures match when both hashes are this near
+MATCH = Radius(phash=14, dhash=20)  # two pictures match when both hashes are this near
 PLAIN = 2.0  # a picture whose grey levels vary less than this (standard deviation) is not hashed
 CLIP_FRAMES = (0.25, 0.5, 0.75)  # where a clip is hashed, as fractions of its duration
 
