@@ -54,5 +54,5 @@ class Result:
     variants: dict[str, Any] = field(default_factory=dict)
     blurhash: str | None = None
     fingerprints: list[Fingerprint] = field(default_factory=list)
-    similar: dict[int, int] = field(default_factory=dict)  # near-duplicate media id: pHash distance
+    similar: dict[int, int] | None = None  # near-duplicate media id: pHash distance (None: not searched)
     work_dir: str | None = None

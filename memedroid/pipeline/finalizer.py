@@ -22,6 +22,7 @@ from memedroid.errors import ServiceUnavailable
 from memedroid.logs import request_id_var
 from memedroid.messages import Job, Result
 from memedroid.pipeline.process import PipelineProcess
+from memedroid.pipeline.processing.fingerprint import MATCH
 from memedroid.repositories import hashes, media, posts, ranks
 from memedroid.repositories.media import Ended
 from memedroid.settings import Settings
@@ -91,10 +92,8 @@ class Finalizer(PipelineProcess):
             row = media.lock_lease(conn, result.media_id, result.lease_token)
             if row is None:
                 ended = Ended(result.media_id, "discarded")
-            elif result.outcome == "completed" and (original := self._reposted(conn, result)) is not None:
-                ended = media.fail_or_retry(conn, row.id, f"a repost of post {original}", True, self.settings.max_attempts)
             elif result.outcome == "completed":
-                ended = self._place_and_complete(conn, row.sha256.hex(), result)
+                ended = self._complete(conn, row.sha256.hex(), result)
             else:
                 error = result.error or "processing failed"
                 ended = media.fail_or_retry(conn, row.id, error, result.outcome == "failed", self.settings.max_attempts)
@@ -124,7 +123,17 @@ class Finalizer(PipelineProcess):
             },
         )
 
-    def _place_and_complete(self, conn: Connection, sha256_hex: str, result: Result) -> Ended:
+    def _complete(self, conn: Connection, sha256_hex: str, result: Result) -> Ended:
+        """Complete a processed media, or with REPOSTS=reject fail a near-duplicate of one
+        that a post shows already."""
+        similar = result.similar
+        if similar is None:  # the worker could not search
+            similar = hashes.near(conn, result.fingerprints, MATCH, exclude=result.media_id)
+        if self.settings.reposts == "reject" and similar and (original := hashes.first_post(conn, list(similar))):
+            return media.fail_or_retry(conn, result.media_id, f"a repost of post {original}", True, self.settings.max_attempts)
+        return self._place_and_complete(conn, sha256_hex, result, similar)
+
+    def _place_and_complete(self, conn: Connection, sha256_hex: str, result: Result, similar: dict[int, int]) -> Ended:
         """Move the outputs into place, then mark the media completed. If the files cannot be
         placed (disk full, storage gone), the attempt ends and the job is tried again later."""
         assert result.rendition is not None and result.thumbnail is not None
@@ -152,12 +161,6 @@ class Finalizer(PipelineProcess):
             **names,
         )
         hashes.store(conn, result.media_id, result.fingerprints)
-        hashes.link(conn, result.media_id, result.similar)
+        hashes.link(conn, result.media_id, similar)
         ranks.rank_completed(conn, result.media_id)
         return Ended(result.media_id, "completed")
-
-    def _reposted(self, conn: Connection, result: Result) -> int | None:
-        """With REPOSTS=reject, the earliest post of a near-duplicate the worker found."""
-        if self.settings.reposts != "reject" or not result.similar:
-            return None
-        return hashes.first_post(conn, list(result.similar))

@@ -24,7 +24,7 @@ from typing import Any
 from memedroid import metrics
 from memedroid.errors import ServiceUnavailable
 from memedroid.logs import request_id_var
-from memedroid.messages import Job, Output, Result
+from memedroid.messages import Fingerprint, Job, Output, Result
 from memedroid.pipeline.process import PipelineProcess
 from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
 from memedroid.pipeline.processing.fingerprint import MATCH
@@ -143,8 +143,6 @@ class Worker(PipelineProcess):
                 raise Interrupted("the uploaded file is missing from storage")
             budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started)
             done = process(claim.source_type, raw, work, budget)
-            with self.db.transaction() as conn:  # the search runs here, in parallel, not in the finalizer
-                similar = hashes.near(conn, done.fingerprints, MATCH, exclude=claim.id)
             result = Result(
                 **common,
                 outcome="completed",
@@ -159,7 +157,7 @@ class Worker(PipelineProcess):
                 variants=done.variants,
                 blurhash=done.blurhash,
                 fingerprints=done.fingerprints,
-                similar=similar,
+                similar=self._similar(claim.id, done.fingerprints),
                 work_dir=str(work),
             )
         except MediaError as exc:
@@ -168,8 +166,6 @@ class Worker(PipelineProcess):
             result = ended("retry", f"processing timed out after {self.settings.job_timeout} s")
         except Interrupted as exc:
             result = ended("retry", str(exc))
-        except ServiceUnavailable:
-            result = ended("retry", "the database was unavailable")
         except MemoryError:  # the kernel's ceiling: a verdict on the file
             self.stopping = True  # and this process starts afresh, its heap in pieces
             result = ended("failed", TOO_MUCH_MEMORY)
@@ -185,6 +181,16 @@ class Worker(PipelineProcess):
                    "error": result.error, "duration_ms": result.duration_ms},
         )  # fmt: skip
         return result
+
+    def _similar(self, media_id: int, fingerprints: list[Fingerprint]) -> dict[int, int] | None:
+        """The near-duplicates of a processed media: searched here, by the workers in parallel,
+        rather than by the finalizer; None when the database is away (the finalizer searches
+        then, and the processing is not wasted)."""
+        try:
+            with self.db.transaction() as conn:
+                return hashes.near(conn, fingerprints, MATCH, exclude=media_id)
+        except ServiceUnavailable:
+            return None
 
     def _heartbeat(self, claim: media.Claim, stop: threading.Event) -> None:
         while not stop.wait(self.settings.heartbeat_seconds):
