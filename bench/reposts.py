@@ -1,23 +1,24 @@
 """Repost detection: how well MemeDroid's perceptual fingerprints find a meme's altered
 copies, how fast PostgreSQL finds them among millions, and what hashing costs a worker.
 
-    .venv/bin/python bench/reposts.py [--images 1000] [--seed 7] [--search 2000000] [--cost 20]
+    .venv/bin/python bench/reposts.py [--images 1000] [--seed 7] [--search 2000000] [--cost 10] [--clips 40]
 
 Accuracy: draws `--images` distinct meme-like images with ImageMagick (a background of one or
 two colours, shapes, a caption of two lines), applies each transform a meme suffers on its way
-around, passes every image through what the pipeline keeps of an upload (a JPEG rendition at
-its quality) and fingerprints it with the pipeline's own code
-(memedroid/pipeline/processing/fingerprint.py: pHash and dHash, also without plain bars). It
-prints the recall of every transform (the copy matches its own original) and the share of
-distinct originals' pairs that match (false positives), for the production rule (pHash within
-the threshold and dHash within 16, over every view of both pictures) and for pHash alone.
+around, and fingerprints every image with the pipeline's own code, from the thumbnail-sized
+pixels a worker hashes (memedroid/pipeline/processing/fingerprint.py: pHash and dHash, also
+without plain bars). It prints the recall of every transform (the copy matches its own
+original) and the share of distinct originals' pairs that match (false positives), for the
+production rule (pHash within the threshold and dHash within MATCH's, over every view of both
+pictures), for pHash alone, and for the dHash threshold around the production one.
 
 Search (`--search N`): the measured hashes plus skewed synthetic ones, N rows in the real
 schema (an embedded PostgreSQL, migrated), looked up with the repository's band query and with
-a sequential scan of the same table, side by side.
+a sequential scan of the same table, in turn.
 
-Cost (`--cost N`): N images and N clips through the pipeline's processing, and the share of
-that time their fingerprinting takes, measured on the same files in the same run.
+Cost (`--cost N`): N images and N clips through the worker's processing, with and without
+fingerprinting, in turn. Clips (`--clips N`): N distinct clips and altered copies of each,
+matched by half of their frames and by the middle frame alone.
 """
 
 from __future__ import annotations
