@@ -1,14 +1,13 @@
 -- Perceptual hashes and near-duplicate media (see 0008_perceptual_hashes.sql).
 
 -- name: insert_hashes(media_id, frames, trimmed, phashes, dhashes)!
--- Stores a media's hashes (a rehash replaces them).
+-- Stores a media's hashes (delete_hashes first when it had some).
 INSERT INTO media_hashes (media_id, frame, trimmed, phash, dhash)
 SELECT :media_id, hashed.frame, hashed.trimmed, hashed.phash, hashed.dhash
 FROM
     unnest(
         CAST(:frames AS smallint[]), CAST(:trimmed AS boolean[]), CAST(:phashes AS bigint[]), CAST(:dhashes AS bigint[])
-    ) AS hashed (frame, trimmed, phash, dhash)
-ON CONFLICT (media_id, frame, trimmed) DO UPDATE SET phash = excluded.phash, dhash = excluded.dhash;
+    ) AS hashed (frame, trimmed, phash, dhash);
 
 -- name: list_near(band0, band1, band2, band3, phash, dhash, max_phash, max_dhash, page_size)
 -- The stored pictures near one hash, nearest first: pHash within :max_phash bits and dHash
