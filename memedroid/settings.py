@@ -76,6 +76,11 @@ class Settings:
     def production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def shows_reposts(self) -> bool:
+        """Posts carry `repost_of` (REPOSTS is `flag` or `reject`)."""
+        return self.reposts != "allow"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from `environ` (default `os.environ`), validating every value."""

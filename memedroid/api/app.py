@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         accounts=Accounts(db, settings),
         publishing=Publishing(db, storage, settings, jobs),
         posts=Posts(db, cache, counters, storage, settings),
-        feeds=Feeds(db, cache, counters, settings.media_url, settings.reposts != "allow"),
+        feeds=Feeds(db, cache, counters, settings.media_url, settings.shows_reposts),
         comments=Comments(db, cache, counters),
         health=Health(db, cache.cache, storage, pipeline),
     )

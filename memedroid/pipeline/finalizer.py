@@ -160,7 +160,6 @@ class Finalizer(PipelineProcess):
             blurhash=result.blurhash,
             **names,
         )
-        hashes.store(conn, result.media_id, result.fingerprints)
-        hashes.link(conn, result.media_id, similar)
+        hashes.store(conn, result.media_id, result.fingerprints, similar)
         ranks.rank_completed(conn, result.media_id)
         return Ended(result.media_id, "completed")

@@ -57,9 +57,8 @@ def rehash(
                 done.skipped.append(row["id"])
                 continue
             with db.transaction() as conn:
-                hashes.store(conn, row["id"], found)
                 similar = hashes.near(conn, found, MATCH, exclude=row["id"])
-                hashes.link(conn, row["id"], similar)
+                hashes.store(conn, row["id"], found, similar)
             done.hashed += 1
             done.linked += len(similar)
         if progress:

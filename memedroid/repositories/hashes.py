@@ -30,8 +30,9 @@ class Radius:
     dhash: int
 
 
-def store(conn: Connection, media_id: int, fingerprints: list[Fingerprint]) -> None:
-    """Keep a media's hashes (replacing any it had)."""
+def store(conn: Connection, media_id: int, fingerprints: list[Fingerprint], similar: dict[int, int]) -> None:
+    """Keep a media's hashes (replacing any it had) and its near-duplicates (media id:
+    distance, recorded both ways)."""
     queries.hashes.delete_hashes(conn, media_id=media_id)
     queries.hashes.insert_hashes(
         conn,
@@ -41,6 +42,8 @@ def store(conn: Connection, media_id: int, fingerprints: list[Fingerprint]) -> N
         phashes=[f.phash for f in fingerprints],
         dhashes=[f.dhash for f in fingerprints],
     )
+    if similar:
+        queries.hashes.link_similar(conn, media_id=media_id, similar_ids=list(similar), distances=list(similar.values()))
 
 
 def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius, exclude: int | None = None) -> dict[int, int]:
@@ -70,12 +73,6 @@ def probe(fingerprint: Fingerprint, radius: Radius) -> dict[str, Any]:
     }
     near = {"phash": fingerprint.phash, "dhash": fingerprint.dhash, "max_phash": radius.phash, "max_dhash": radius.dhash}
     return {**bands, **near, "page_size": NEAREST}
-
-
-def link(conn: Connection, media_id: int, similar: dict[int, int]) -> None:
-    """Record `media_id`'s near-duplicates (media id: distance), both ways."""
-    if similar:
-        queries.hashes.link_similar(conn, media_id=media_id, similar_ids=list(similar), distances=list(similar.values()))
 
 
 def first_post(conn: Connection, media_ids: list[int]) -> int | None:

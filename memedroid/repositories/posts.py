@@ -39,7 +39,7 @@ class Post:
     def completed(self) -> bool:
         return self.status == "completed"
 
-    def to_json(self, media_url: str, reposts: bool = True) -> dict[str, Any]:
+    def to_json(self, media_url: str, reposts: bool) -> dict[str, Any]:
         """The API representation; `media` is null until the media is completed, `repost_of`
         unless `reposts` are flagged."""
         media = None

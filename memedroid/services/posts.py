@@ -44,7 +44,7 @@ class Posts:
         self.counters = counters
         self.storage = storage
         self.media_url = settings.media_url
-        self.reposts = settings.reposts != "allow"
+        self.reposts = settings.shows_reposts
         # Long-polls hold a request thread while they wait: at most half of them may.
         self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
 

@@ -91,7 +91,7 @@ class Publishing:
             received.upload.path.unlink(missing_ok=True)
             raise
         post = self.publish(author_id, received.upload, caption, tags, request_id)
-        return post.to_json(self.settings.media_url, self.settings.reposts != "allow")
+        return post.to_json(self.settings.media_url, self.settings.shows_reposts)
 
     def check_capacity(self) -> None:
         """Refuse (503, before anything is written) when the durable backlog is too long."""

@@ -59,14 +59,16 @@ def of_pixels(grey: np.ndarray, frame: int = 0) -> list[Fingerprint]:
     none for a plain one (a blank frame looks like every other blank frame)."""
     if grey.std() < PLAIN:
         return []
-    views = [(False, grey)]
+    found = [_hashed(grey, frame, trimmed=False)]
     inner = without_bars(grey)
     if inner.shape != grey.shape and min(inner.shape) > 0:
-        views.append((True, inner))
-    return [
-        Fingerprint(frame, trimmed, _signed(imagehash.phash(picture)), _signed(imagehash.dhash(picture)))
-        for trimmed, picture in ((trimmed, PILImage.fromarray(view)) for trimmed, view in views)
-    ]
+        found.append(_hashed(inner, frame, trimmed=True))
+    return found
+
+
+def _hashed(grey: np.ndarray, frame: int, trimmed: bool) -> Fingerprint:
+    picture = PILImage.fromarray(grey)
+    return Fingerprint(frame, trimmed, _signed(imagehash.phash(picture)), _signed(imagehash.dhash(picture)))
 
 
 def without_bars(grey: np.ndarray) -> np.ndarray:

@@ -154,15 +154,19 @@ class _Frames:
     duration: float
 
     @property
+    def size(self) -> tuple[int, int]:
+        return fingerprint.fit(self.width, self.height)
+
+    @property
     def output(self) -> list[str]:
-        size = fingerprint.fit(self.width, self.height)
+        size = self.size
         times = [f"{self.duration * at:.3f}" for at in fingerprint.CLIP_FRAMES]
         first_at = "+".join(f"gte(t,{at})*lt(prev_t,{at})" for at in times)  # the first frame at or after each time
         return ["-map", "0:v:0", "-vf", f"select='{first_at}',scale={size[0]}:{size[1]},format=gray",
                 "-fps_mode", "passthrough", "-an", "-f", "rawvideo", "pipe:1"]  # fmt: skip
 
     def fingerprints(self, raw: bytes) -> list[Fingerprint]:
-        width, height = fingerprint.fit(self.width, self.height)
+        width, height = self.size
         count = len(raw) // (width * height)
         grey = np.frombuffer(raw, dtype=np.uint8)[: count * width * height].reshape(count, height, width)
         return [found for n in range(count) for found in fingerprint.of_pixels(grey[n], frame=n)]
