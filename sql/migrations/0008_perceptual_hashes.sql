@@ -46,6 +46,21 @@ CREATE TABLE similar_media (
 
 CREATE INDEX similar_media_similar_id_idx ON similar_media (similar_id);
 
+-- Every media with the media that show the same picture: itself (distance 0) and its
+-- near-duplicates.
+CREATE VIEW near_media AS
+SELECT
+    m.id AS media_id,
+    m.id AS near_id,
+    0 AS distance
+FROM media AS m
+UNION ALL
+SELECT
+    s.media_id,
+    s.similar_id,
+    s.distance
+FROM similar_media AS s;
+
 -- A post shows what it is a repost of: the earliest completed post older than it whose media
 -- is the same or a near-duplicate.
 CREATE OR REPLACE VIEW post_details AS
@@ -80,15 +95,10 @@ SELECT  -- noqa: ST06
     p.comment_count,
     CASE WHEN m.status = 'completed' THEN (
         SELECT json_build_object('post_id', o.id, 'author', ou.username, 'distance', near.distance)
-        FROM (
-            SELECT m.id AS media_id, 0 AS distance
-            UNION ALL
-            SELECT s.similar_id, s.distance FROM similar_media AS s
-WHERE s.media_id = m.id
-        ) AS near
-        INNER JOIN posts AS o ON near.media_id = o.media_id
+        FROM near_media AS near
+        INNER JOIN posts AS o ON near.near_id = o.media_id
         INNER JOIN users AS ou ON o.author_id = ou.id
-        WHERE o.id < p.id
+        WHERE near.media_id = m.id AND o.id < p.id
         ORDER BY o.id
         LIMIT 1
     ) END AS repost_of

@@ -57,14 +57,8 @@ WHERE media_id = ANY(:media_ids);
 -- first, then oldest.
 SELECT d.*, near.distance
 FROM posts AS p
-CROSS JOIN
-    LATERAL (
-        SELECT p.media_id, 0 AS distance
-        UNION ALL
-        SELECT s.similar_id, s.distance FROM similar_media AS s
-        WHERE s.media_id = p.media_id
-    ) AS near
-INNER JOIN post_details AS d ON near.media_id = d.media_id
+INNER JOIN near_media AS near ON p.media_id = near.media_id
+INNER JOIN post_details AS d ON near.near_id = d.media_id
 WHERE p.id = :post_id AND d.id <> p.id AND d.status = 'completed'
 ORDER BY near.distance, d.id
 LIMIT :page_size;
