@@ -24,21 +24,39 @@ SUPERVISOR = ROOT / "bin" / "memedroid-supervisor"
 
 
 @contextmanager
-def database(folder: Path) -> Iterator[str]:
+def database(folder: Path, server: dict[str, str] | None = None) -> Iterator[str]:
     """A migrated database for a benchmark: DATABASE_URL's, or an embedded PostgreSQL in `folder`
-    for as long as the block runs."""
+    for as long as the block runs, started with the `server` settings (such as shared_buffers)."""
     from memedroid.runtime import migrations
     from memedroid.runtime.embedded import EmbeddedPostgres
 
     url = os.environ.get("DATABASE_URL")
     embedded = None if url else EmbeddedPostgres(folder / "pgdata", cleanup="delete")
     try:
+        if embedded is not None and server:
+            _configure(folder / "pgdata", server)
         url = url or embedded.start("memedroid")
         migrations.migrate(url)
         yield url
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _configure(pgdata: Path, server: dict[str, str]) -> None:
+    """Create the embedded cluster in `pgdata` with settings that take a restart."""
+    import psycopg
+    from psycopg import sql
+
+    from memedroid.runtime.embedded import EmbeddedPostgres
+
+    first = EmbeddedPostgres(pgdata, cleanup="stop")
+    try:
+        with psycopg.connect(first.start("memedroid"), autocommit=True) as conn:
+            for name, value in server.items():
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+    finally:
+        first.stop()
 
 
 class System:

@@ -3,6 +3,7 @@ through the band indexes; fixtures generated here."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def test_the_search_reads_the_band_indexes_only(settings: Settings) -> None:
                 copy.write_row([media_id, 0, False, rng.getrandbits(64) - 2**63, rng.getrandbits(64) - 2**63])
         conn.execute("VACUUM ANALYZE media_hashes")
         probe = conn.execute("SELECT phash, dhash FROM media_hashes WHERE media_id = 77").fetchone()
-        params = hashes.probe(Fingerprint(0, False, *probe), hashes.Radius(14, 16))
+        params = {"phash": probe[0], "dhash": probe[1], "max_phash": 14, "max_dhash": 16, "page_size": 50}
         plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {queries.hashes.list_near.sql}", params))
         assert "Seq Scan" not in plan, plan
         for band in range(4):
@@ -161,3 +162,38 @@ def test_the_search_reads_the_band_indexes_only(settings: Settings) -> None:
         with psycopg.connect(settings.database_url, row_factory=psycopg.rows.dict_row) as reader:
             found = hashes.near(reader, [Fingerprint(0, False, *probe)], hashes.Radius(14, 16))
         assert found == {77: 0}
+
+
+def test_a_hash_within_the_radius_is_found_however_its_differences_fall_in_the_bands(settings: Settings) -> None:
+    """Stored hashes differ from their own query in 14 bits (a match) or 15 (none), spread over
+    the four 16-bit bands in every possible way: the band search must agree with the distance."""
+    rng = random.Random(3)
+    spreads = [spread for spread in itertools.product(range(16), repeat=4) if sum(spread) in (14, 15)]
+    queried = [rng.getrandbits(64) for _ in spreads]
+    stored = [query ^ _flipped(spread, rng) for query, spread in zip(queried, spreads, strict=True)]
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO media (sha256, status, source_type, source_bytes) "
+            "SELECT sha256(n::text::bytea), 'pending', 'png', 1 FROM generate_series(1, %s) AS n",
+            (len(spreads),),
+        )
+        with conn.cursor().copy("COPY media_hashes (media_id, frame, trimmed, phash, dhash) FROM STDIN") as copy:
+            for media_id, value in enumerate(stored, start=1):
+                copy.write_row([media_id, 0, False, _signed(value), 0])
+    with psycopg.connect(settings.database_url, row_factory=psycopg.rows.dict_row) as conn:
+        for media_id, (query, spread) in enumerate(zip(queried, spreads, strict=True), start=1):
+            found = hashes.near(conn, [Fingerprint(0, False, _signed(query), 0)], hashes.Radius(14, 0))
+            assert found.get(media_id) == (14 if sum(spread) == 14 else None), spread
+
+
+def _flipped(spread: tuple[int, ...], rng: random.Random) -> int:
+    """A mask flipping spread[n] random bits of band n (band 0 the highest 16 bits)."""
+    mask = 0
+    for band, count in enumerate(spread):
+        for bit in rng.sample(range(16), count):
+            mask |= 1 << (16 * (3 - band) + bit)
+    return mask
+
+
+def _signed(value: int) -> int:
+    return value - 2**64 if value >= 2**63 else value

@@ -1,15 +1,14 @@
 """Perceptual hashes of media and the near-duplicates found with them (repost detection).
 
 `near()` is the lookup: the media whose pictures are within the match thresholds of some
-fingerprints, found through the pHash band indexes (sql/queries/hashes.sql). Moderation's
-banned-media list builds on it too.
+fingerprints, found through the pHash band indexes (list_near in sql/queries/hashes.sql).
+Moderation's banned-media list builds on it too.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from memedroid.db import Connection
@@ -17,8 +16,6 @@ from memedroid.messages import Fingerprint
 from memedroid.repositories.posts import Post
 from memedroid.repositories.queries import queries
 
-BANDS = 4
-BAND_BITS = 64 // BANDS
 NEAREST = 50  # near-duplicates kept per picture searched, the nearest
 
 
@@ -55,24 +52,20 @@ def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius, excl
     matched: dict[int, set[int]] = {}
     distance: dict[int, int] = {}
     for fingerprint in fingerprints:
-        for row in queries.hashes.list_near(conn, **probe(fingerprint, radius)):
+        rows = queries.hashes.list_near(
+            conn,
+            phash=fingerprint.phash,
+            dhash=fingerprint.dhash,
+            max_phash=radius.phash,
+            max_dhash=radius.dhash,
+            page_size=NEAREST,
+        )
+        for row in rows:
             if row["media_id"] == exclude:
                 continue
             matched.setdefault(row["media_id"], set()).add(fingerprint.frame)
             distance[row["media_id"]] = min(distance.get(row["media_id"], 64), row["distance"])
     return {media_id: distance[media_id] for media_id, found in matched.items() if len(found) >= needed}
-
-
-def probe(fingerprint: Fingerprint, radius: Radius) -> dict[str, Any]:
-    """The parameters of `list_near` for one fingerprint: each pHash band's values within
-    radius / BANDS bits (by pigeonhole, every match is that close on some band)."""
-    unsigned = fingerprint.phash & (2**64 - 1)
-    bands = {
-        f"band{n}": _ball((unsigned >> (BAND_BITS * (BANDS - 1 - n))) & (2**BAND_BITS - 1), radius.phash // BANDS)
-        for n in range(BANDS)
-    }
-    near = {"phash": fingerprint.phash, "dhash": fingerprint.dhash, "max_phash": radius.phash, "max_dhash": radius.dhash}
-    return {**bands, **near, "page_size": NEAREST}
 
 
 def first_post(conn: Connection, media_ids: list[int]) -> int | None:
@@ -90,14 +83,3 @@ def similar_posts(conn: Connection, post_id: int, limit: int) -> list[tuple[Post
 def media_to_hash(conn: Connection, after_id: int, missing_only: bool, limit: int) -> list[dict[str, Any]]:
     """Completed media after `after_id` in id order (only those without hashes: `missing_only`)."""
     return list(queries.hashes.list_media_to_hash(conn, after_id=after_id, missing_only=missing_only, page_size=limit))
-
-
-@cache
-def _flips(radius: int) -> tuple[int, ...]:
-    """Every 16-bit mask of at most `radius` set bits."""
-    return tuple(mask for mask in range(1 << BAND_BITS) if mask.bit_count() <= radius)
-
-
-def _ball(band: int, radius: int) -> list[int]:
-    """Every band value within `radius` bits of `band`."""
-    return [band ^ mask for mask in _flips(radius)]

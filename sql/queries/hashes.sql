@@ -9,31 +9,31 @@ FROM
         CAST(:frames AS smallint[]), CAST(:trimmed AS boolean[]), CAST(:phashes AS bigint[]), CAST(:dhashes AS bigint[])
     ) AS hashed (frame, trimmed, phash, dhash);
 
--- name: list_near(band0, band1, band2, band3, phash, dhash, max_phash, max_dhash, page_size)
--- The stored pictures near one hash, nearest first: pHash within :max_phash bits and dHash
--- within :max_dhash. Each :bandN is every value within :max_phash / 4 bits of the hash's band N, so
--- every match agrees closely on some band; each branch is an index-only scan of one band's
--- index, and the distance filter applies inside each (PostgreSQL pushes it down).
+-- name: list_near(phash, dhash, max_phash, max_dhash, page_size)
+-- The media with a picture near one hash, nearest first: pHash within :max_phash bits and dHash
+-- within :max_dhash. Every such picture is close to the hash on some pHash band
+-- (near_band_values, migration 0009 says why), so each branch is an index-only scan of one
+-- band's index over those values, with the distance filter inside it.
 SELECT
     near.media_id,
-    near.frame,
-    hamming(near.phash, :phash) AS distance
+    min(hamming(near.phash, :phash)) AS distance
 FROM (
-    SELECT media_id, frame, phash, dhash FROM media_hashes
-    WHERE band0 = ANY(:band0)
+    SELECT media_id, phash, dhash FROM media_hashes
+    WHERE band0 = ANY(near_band_values(:phash, 0, :max_phash))
     UNION ALL
-    SELECT media_id, frame, phash, dhash FROM media_hashes
-    WHERE band1 = ANY(:band1)
+    SELECT media_id, phash, dhash FROM media_hashes
+    WHERE band1 = ANY(near_band_values(:phash, 1, :max_phash))
     UNION ALL
-    SELECT media_id, frame, phash, dhash FROM media_hashes
-    WHERE band2 = ANY(:band2)
+    SELECT media_id, phash, dhash FROM media_hashes
+    WHERE band2 = ANY(near_band_values(:phash, 2, :max_phash))
     UNION ALL
-    SELECT media_id, frame, phash, dhash FROM media_hashes
-    WHERE band3 = ANY(:band3)
+    SELECT media_id, phash, dhash FROM media_hashes
+    WHERE band3 = ANY(near_band_values(:phash, 3, :max_phash))
 ) AS near
 WHERE
     hamming(near.phash, :phash) <= :max_phash
     AND hamming(near.dhash, :dhash) <= :max_dhash
+GROUP BY near.media_id
 ORDER BY distance, near.media_id
 LIMIT :page_size;
 
