@@ -21,6 +21,7 @@ import psycopg
 from memedroid import logs
 from memedroid.db import Database
 from memedroid.errors import ConfigError, MemeDroidError
+from memedroid.repositories.moderation import ROLES
 from memedroid.services import passwords
 from memedroid.services.accounts import Accounts, email_problem, username_problem
 from memedroid.services.maintenance import Maintenance
@@ -112,6 +113,16 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _grant_role(settings: Settings, args: argparse.Namespace) -> int:
+    from memedroid.cache import FeedCache  # imports the metrics: not before the supervisor sets them up
+    from memedroid.services.moderation import Moderation
+
+    with _database(settings) as db:
+        account = Moderation(db, FeedCache.from_settings(settings)).grant_role(args.username, args.role)
+    print(f"{account['username']} (id {account['id']}) is now {account['role']}; it counts from their next request")
+    return 0
+
+
 class _database:
     """A pool for one command, closed afterwards."""
 
@@ -155,6 +166,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     create.add_argument("email")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    grant = command("grant-role", _grant_role, "Give an account a role (written to the moderation log).")
+    grant.add_argument("username")
+    grant.add_argument("role", choices=ROLES)
     return root
 
 

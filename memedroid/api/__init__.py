@@ -11,10 +11,12 @@ from typing import cast
 from flask import Request, current_app, request
 
 from memedroid.db import Database
+from memedroid.repositories.moderation import MODERATORS
 from memedroid.services.accounts import Accounts
 from memedroid.services.comments import Comments
 from memedroid.services.feeds import Feeds
 from memedroid.services.health import Health
+from memedroid.services.moderation import Moderation
 from memedroid.services.posts import Posts
 from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
@@ -33,6 +35,7 @@ class Services:
     posts: Posts
     feeds: Feeds
     comments: Comments
+    moderation: Moderation
     health: Health
 
 
@@ -47,6 +50,7 @@ class ApiRequest(Request):
     request_id: str = ""
     request_id_token: contextvars.Token[str | None] | None = None
     user_id: int | None = None  # the signed-in caller, once a view has checked the token
+    role: str | None = None  # the caller's role, read with the token's session
     read_limit: tuple[int, int] | None = None  # reads left in this window, and when it ends (epoch)
 
     @property
@@ -55,6 +59,11 @@ class ApiRequest(Request):
         if self.user_id is None:
             raise RuntimeError("no signed-in caller: the view is not behind tokens.authenticated")
         return self.user_id
+
+    @property
+    def moderator(self) -> bool:
+        """Whether the signed-in caller (if any) is a moderator or an admin."""
+        return self.role in MODERATORS
 
 
 def current() -> ApiRequest:

@@ -15,6 +15,7 @@ from memedroid.api import (
     comments,
     health,
     limits,
+    moderation,
     openapi,
     posts,
     problems,
@@ -32,6 +33,7 @@ from memedroid.services.comments import Comments
 from memedroid.services.feeds import Feeds
 from memedroid.services.health import Health
 from memedroid.services.jobs import JobQueue
+from memedroid.services.moderation import Moderation
 from memedroid.services.posts import Posts
 from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         posts=Posts(db, cache, counters, storage, settings),
         feeds=Feeds(db, cache, counters, settings.media_url, settings.shows_reposts),
         comments=Comments(db, cache, counters),
+        moderation=Moderation(db, cache),
         health=Health(db, cache.cache, storage, pipeline),
     )
     app.extensions["memedroid"] = services
@@ -83,7 +86,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     problems.init_app(app)
     app.before_request(validation.reject_nul_in_url)
     tokens.init_app(app, settings, services.accounts)
-    for blueprint in (health.bp, openapi.bp, auth.bp, users.bp, posts.bp, comments.bp, tags.bp):
+    blueprints = (health.bp, openapi.bp, auth.bp, users.bp, posts.bp, comments.bp, tags.bp, moderation.bp, moderation.public)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)

@@ -140,6 +140,10 @@ SCHEMAS: dict[str, Any] = {
             ],
             "description": "The earliest older post of the same or a near-duplicate media (null with REPOSTS=allow).",
         },
+        removed={
+            "oneOf": [obj(at=TIMESTAMP, reason={"type": "string", "maxLength": 500}), {"type": "null"}],
+            "description": "Set when moderators removed the post: only its author and moderators see it then.",
+        },
         liked_by_me={"type": "boolean", "description": "Only when the request carries a token."},
     ),
     "SimilarPosts": obj(
@@ -199,6 +203,24 @@ SCHEMAS: dict[str, Any] = {
         next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
     ),
     "Tags": obj(items={"type": "array", "items": obj(name={"type": "string"}, post_count={"type": "integer"})}),
+    "ModLog": obj(
+        items={
+            "type": "array",
+            "items": obj(
+                ["id", "action", "target", "reason", "created_at"],
+                id={"type": "integer"},
+                action={"type": "string", "examples": ["remove_post", "restore_post", "grant_moderator"]},
+                target=obj(type={"enum": ["user", "post", "comment", "media"]}, id={"type": "integer"}),
+                reason={"type": "string"},
+                created_at=TIMESTAMP,
+                moderator={
+                    "type": ["string", "null"],
+                    "description": "Who did it (null: the command line); only in `/mod/log`, for moderators.",
+                },
+            ),
+        },
+        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    ),
     "Status": obj(status={"type": "string", "examples": ["ok"]}),
 }
 
@@ -227,6 +249,7 @@ SHARED = {
         errors=[{"field": "limit", "message": "must be an integer from 1 to 100"}],
     ),
     "Unauthorized": problem(401, "The token is missing, malformed, expired or revoked.", "the token has expired"),
+    "Forbidden": problem(403, "Only moderators and admins may do this.", "only moderators may do this"),
     "NotFound": problem(404, "No such resource (or not visible to the caller).", "no post 42"),
     "UnsupportedMediaType": problem(
         415, "The body's type is not the one expected.", "expected a JSON body with Content-Type: application/json"
@@ -269,12 +292,13 @@ def operation(
     body: dict[str, Any] | None = None,
     tag: str = "posts",
 ) -> dict[str, Any]:
-    """One operation. `auth`: None (public), "required" or "optional". Every route but the
-    probes may answer 429 (rate limits) and 503 (the database is down)."""
+    """One operation. `auth`: None (public), "required", "optional" or "moderator" (a token of a
+    moderator or an admin). Every route but the probes may answer 429 (rate limits) and 503
+    (the database is down)."""
     found: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**ok, **answers(*errors)}}
     if auth:
-        found["security"] = [{"bearer": []}] if auth == "required" else [{"bearer": []}, {}]
-        found["responses"].update(answers("Unauthorized"))
+        found["security"] = [{"bearer": []}, {}] if auth == "optional" else [{"bearer": []}]
+        found["responses"].update(answers("Unauthorized", *(("Forbidden",) if auth == "moderator" else ())))
     if parameters:
         found["parameters"] = parameters
     if body:
@@ -306,6 +330,17 @@ THREAD_QUERY = [
 ]
 LIMIT_TAGS = query("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "How many tags.")
 NO_CONTENT = {"204": {"description": "Done."}}
+REASON = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                **obj(["reason"], reason={"type": "string", "minLength": 1, "maxLength": 500, "examples": ["spam"]}),
+                "additionalProperties": False,
+            }
+        }
+    },
+}
 CREDENTIALS = obj(
     username={"type": "string", "pattern": anchored(USERNAME), "examples": ["alice"]},
     email={"type": "string", "pattern": anchored(EMAIL), "maxLength": 254, "examples": ["alice@example.com"]},
@@ -577,6 +612,44 @@ def paths() -> dict[str, Any]:
             method: api(summary, NO_CONTENT, ("NotFound",), auth="required", parameters=[COMMENT_ID], tag="comments")
             for method, summary in (("put", "Like a comment (idempotent)."), ("delete", "Unlike a comment (idempotent)."))
         },
+        **{
+            f"{PREFIX}/mod/posts/{{post_id}}/{action}": {
+                "post": api(
+                    summary,
+                    {**NO_CONTENT, **problem(409, conflict, f"post 42 {conflict.split(': ')[1]}")},
+                    ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                    auth="moderator",
+                    parameters=[POST_ID],
+                    body=REASON,
+                    tag="moderation",
+                )
+            }
+            for action, summary, conflict in (
+                (
+                    "remove",
+                    "Remove a post from every feed, page, tag, profile and count (its author and moderators "
+                    "still see it, marked removed with the reason); its files are kept. Logged.",
+                    "Already removed: is removed already",
+                ),
+                ("restore", "Bring a removed post back everywhere. Logged.", "Not removed: is not removed"),
+            )
+        },
+        **{
+            route: {
+                "get": api(
+                    summary,
+                    json_ok(ref("ModLog")),
+                    ("BadRequest",),
+                    auth=auth,
+                    parameters=[CURSOR, LIMIT],
+                    tag="moderation",
+                )
+            }
+            for route, summary, auth in (
+                (f"{PREFIX}/mod/log", "The moderation log, newest first, with who did what.", "moderator"),
+                (f"{PREFIX}/modlog", "The public moderation log, newest first: what was done and why, not by whom.", None),
+            )
+        },
         f"{PREFIX}/users/{{username}}/comments": {
             "get": api(
                 "A user's comments, newest first (not the deleted ones).",
@@ -634,7 +707,7 @@ def document() -> dict[str, Any]:
             "description": "JSON in and out; every error is `application/problem+json` (RFC 9457). "
             "Send `X-Request-ID` to follow a request through the logs; the response echoes it.",
         },
-        "tags": [{"name": name} for name in ("auth", "users", "posts", "comments", "tags", "media", "operations")],
+        "tags": [{"name": name} for name in ("auth", "users", "posts", "comments", "tags", "moderation", "media", "operations")],
         "paths": paths(),
         "components": {
             "schemas": SCHEMAS,

@@ -57,7 +57,7 @@ def index() -> Response:
 def show(post_id: int) -> dict[str, object]:
     viewer = optional_viewer()
     wait = query_number("wait", 0, MAX_WAIT_SECONDS, default=0)
-    return services().posts.show(post_id, viewer, wait)
+    return services().posts.show(post_id, viewer, wait, current().moderator)
 
 
 @bp.get("/<int:post_id>/similar")
@@ -65,7 +65,7 @@ def similar(post_id: int) -> dict[str, object]:
     """Posts whose media is the same as this one's or a near-duplicate (repost detection)."""
     viewer = optional_viewer()
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=query({"limit"}))
-    return services().posts.similar(post_id, viewer, int(limit))
+    return services().posts.similar(post_id, viewer, int(limit), current().moderator)
 
 
 @bp.delete("/<int:post_id>")

@@ -20,6 +20,7 @@ from flask_jwt_extended import (
 
 from memedroid.api import current
 from memedroid.api.problems import problem
+from memedroid.errors import Forbidden
 from memedroid.services.accounts import Accounts
 from memedroid.settings import Settings
 
@@ -44,6 +45,22 @@ def authenticated(refresh: bool = False) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             verify_jwt_in_request(refresh=refresh)
             current().user_id = current_user_id()
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def moderator() -> Callable[[F], F]:
+    """Require a valid token of a moderator or an admin: 401 without one, 403 for anyone else."""
+
+    def decorate(view: F) -> F:
+        @authenticated()
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current().moderator:
+                raise Forbidden("only moderators may do this")
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -86,13 +103,15 @@ def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
 
     @manager.token_in_blocklist_loader
     def revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        """A token stands only while its session is open and belongs to its subject."""
+        """A token stands only while its session is open and belongs to its subject; the
+        account's role is read with it, for this request."""
         try:
             session_id = str(uuid.UUID(str(payload.get("sid"))))
             user_id = int(payload["sub"])
         except (ValueError, KeyError, TypeError):
             return True
-        return not accounts.is_session_active(session_id, user_id)
+        current().role = accounts.session_role(session_id, user_id)
+        return current().role is None
 
     def token_problem(detail: str) -> Callable[..., Response]:
         return lambda *_args: _unauthorized(detail)

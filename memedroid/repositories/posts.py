@@ -34,6 +34,9 @@ class Post:
     tags: list[str]
     comment_count: int
     repost_of: dict[str, Any] | None  # the earliest post of the same or a near-duplicate media
+    removed_at: datetime | None
+    removed_reason: str | None
+    listed: bool  # shown to everyone, in every listing: completed and not removed
 
     @property
     def completed(self) -> bool:
@@ -68,6 +71,7 @@ class Post:
             "view_count": self.view_count,
             "comment_count": self.comment_count,
             "repost_of": self.repost_of if reposts else None,
+            "removed": None if self.removed_at is None else {"at": self.removed_at, "reason": self.removed_reason},
         }
 
 
@@ -111,6 +115,16 @@ def delete(conn: Connection, post_id: int, media_id: int) -> RemovedMedia | None
     queries.posts.delete_post(conn, id=post_id)
     row = queries.posts.delete_unused_media(conn, id=media_id)
     return None if row is None else RemovedMedia(**row)
+
+
+def remove(conn: Connection, post_id: int, reason: str) -> bool:
+    """Take a post out of every listing; False when it was removed already."""
+    return queries.posts.remove_post(conn, id=post_id, reason=reason) is not None
+
+
+def restore(conn: Connection, post_id: int) -> bool:
+    """Bring a removed post back; False when it was not removed."""
+    return queries.posts.restore_post(conn, id=post_id) is not None
 
 
 def ids_by_media(conn: Connection, media_id: int) -> list[int]:

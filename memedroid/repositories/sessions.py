@@ -14,8 +14,10 @@ def open_session(conn: Connection, user_id: int, lifetime_seconds: int) -> UUID:
     return session_id
 
 
-def is_active(conn: Connection, session_id: str, user_id: int) -> bool:
-    return bool(queries.sessions.is_session_active(conn, id=session_id, user_id=user_id))
+def role(conn: Connection, session_id: str, user_id: int) -> str | None:
+    """The account's role while the session is open and belongs to `user_id`; else None."""
+    found: str | None = queries.sessions.get_session_role(conn, id=session_id, user_id=user_id)
+    return found
 
 
 def revoke(conn: Connection, session_id: str) -> None:

@@ -53,10 +53,11 @@ class Accounts:
         with self.db.transaction() as conn:
             return user, sessions.open_session(conn, user.id, self.session_seconds)
 
-    def is_session_active(self, session_id: str, user_id: int) -> bool:
-        """Whether the session is open and belongs to `user_id` (a token names both)."""
+    def session_role(self, session_id: str, user_id: int) -> str | None:
+        """The account's role while the session is open and belongs to `user_id` (a token
+        names both); None when the token must not stand."""
         with self.db.transaction() as conn:
-            return sessions.is_active(conn, session_id, user_id)
+            return sessions.role(conn, session_id, user_id)
 
     def limit_key(self, login: str) -> str:
         """What login attempts for `login` are counted under: the account it names, whether

@@ -162,12 +162,11 @@ class Feeds:
         return self._cached_tags(f"memedroid:tags:trending:{limit}", lambda conn: tags.trending(conn, TRENDING_HOURS, limit))
 
     def _cached_tags(self, key: str, read: Callable[[Connection], list[TagCount]]) -> list[dict[str, Any]]:
-        redis = self.cache.cache
-        rows = redis.call("get", key)
-        redis.count("tags", rows is not None)
-        if rows is not None:
-            return list(orjson.loads(rows))
-        with self.db.transaction() as conn:
-            found = [tag.to_json() for tag in read(conn)]
-        redis.store(key, orjson.dumps(found).decode(), TAGS_TTL)
-        return found
+        """Tag counts, cached like pages: under the feed version, so a post that leaves the
+        listings (deleted, removed) leaves the counts with them."""
+
+        def render(_stored: bool) -> str:
+            with self.db.transaction() as conn:
+                return orjson.dumps([tag.to_json() for tag in read(conn)]).decode()
+
+        return list(orjson.loads(self.cache.read_through(key, TAGS_TTL, render, shared=True)))

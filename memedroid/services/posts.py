@@ -1,5 +1,6 @@
 """The posts service: one post — shown, long-polled, liked, deleted — and the one rule of who
-may see it: a post is public once its media completed; until then only its author sees it.
+may see it: a post is public once its media completed and while it is not removed; otherwise
+only its author and moderators see it.
 
 Completed post bodies are cached under the feed version like pages (`cache.FeedCache`), from
 their second request; their counters are replaced by the hot ones from Redis when served,
@@ -32,9 +33,9 @@ POST_TTL = 60
 POLL_SECONDS = 0.25
 
 
-def visible(post: Post, viewer_id: int | None) -> bool:
-    """Who may see a post: everyone once it completed, its author before."""
-    return post.completed or post.author_id == viewer_id
+def visible(post: Post, viewer_id: int | None, moderator: bool = False) -> bool:
+    """Who may see a post: everyone once it is listed, its author and moderators always."""
+    return post.listed or post.author_id == viewer_id or moderator
 
 
 class Posts:
@@ -48,18 +49,18 @@ class Posts:
         # Long-polls hold a request thread while they wait: at most half of them may.
         self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
 
-    def show(self, post_id: int, viewer_id: int | None, wait: float = 0) -> dict[str, Any]:
+    def show(self, post_id: int, viewer_id: int | None, wait: float = 0, moderator: bool = False) -> dict[str, Any]:
         """A post as `viewer_id` may see it (a view is counted), after waiting up to `wait`
         seconds while it is pending or processing."""
         if wait:
-            self.wait(post_id, viewer_id, wait)
+            self.wait(post_id, viewer_id, wait, moderator)
         key = f"memedroid:post:{post_id}"
         found = self.cache.lookup(key, POST_TTL)
         body = None if found.raw is None else orjson.loads(found.raw)
         if body is None:
-            post = self._visible(post_id, viewer_id)
+            post = self._visible(post_id, viewer_id, moderator)
             body = post.to_json(self.media_url, self.reposts)
-            if post.completed:
+            if post.listed:
                 self.counters.remember([body])
                 if found.seen > 1:
                     self.cache.store(key, found.version, orjson.dumps(body).decode(), POST_TTL)
@@ -71,11 +72,11 @@ class Posts:
                 mark_liked(conn, [body], viewer_id)
         return dict(body)
 
-    def wait(self, post_id: int, viewer_id: int | None, seconds: float) -> None:
+    def wait(self, post_id: int, viewer_id: int | None, seconds: float, moderator: bool = False) -> None:
         """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing.
         When half of this process's request threads already wait, return at once instead:
         long-polls never take the last threads."""
-        status = self._visible(post_id, viewer_id).status
+        status = self._visible(post_id, viewer_id, moderator).status
         if status not in ("pending", "processing") or not self._waiters.acquire(blocking=False):
             return
         try:
@@ -117,19 +118,19 @@ class Posts:
         """Where the processed files lie (the app serves them in development only)."""
         return self.storage.media
 
-    def similar(self, post_id: int, viewer_id: int | None, limit: int) -> dict[str, Any]:
+    def similar(self, post_id: int, viewer_id: int | None, limit: int, moderator: bool = False) -> dict[str, Any]:
         """The other posts of the same media or a near-duplicate of it, nearest first, each
         with its pHash `distance` (0: the same file)."""
-        self._visible(post_id, viewer_id)
+        self._visible(post_id, viewer_id, moderator)
         with self.db.transaction() as conn:
             found = hashes.similar_posts(conn, post_id, limit)
         items = [{**post.to_json(self.media_url, self.reposts), "distance": distance} for post, distance in found]
         self.counters.overlay(items)
         return {"items": items}
 
-    def _visible(self, post_id: int, viewer_id: int | None) -> Post:
+    def _visible(self, post_id: int, viewer_id: int | None, moderator: bool) -> Post:
         with self.db.transaction() as conn:
             post = posts.get(conn, post_id)
-        if not visible(post, viewer_id):
+        if not visible(post, viewer_id, moderator):
             raise NotFound(f"no post {post_id}")
         return post

@@ -9,7 +9,7 @@ SELECT
     json_build_array(d.created_at, d.id) AS sort_key
 FROM post_details AS d
 WHERE
-    d.status = 'completed'
+    d.listed
     AND (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT :page_size;
@@ -25,7 +25,7 @@ WHERE
         SELECT users.id FROM users
         WHERE lower(users.username) = lower(:author)
     )
-    AND d.status = 'completed'
+    AND d.listed
     AND (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT :page_size;
@@ -42,7 +42,7 @@ WHERE
         SELECT tags.id FROM tags
         WHERE tags.name = :tag
     )
-    AND d.status = 'completed'
+    AND d.listed
     AND (pt.created_at, pt.post_id) < (:before_created_at, :before_id)
 ORDER BY pt.created_at DESC, pt.post_id DESC
 LIMIT :page_size;
@@ -61,7 +61,7 @@ INNER JOIN post_details AS d ON r.post_id = d.id
 WHERE
     r.slot = mod(hot_generation(:generation), 2)
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
-    AND d.status = 'completed'
+    AND d.listed
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
@@ -79,7 +79,7 @@ WHERE
         WHERE lower(users.username) = lower(:author)
     )
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
-    AND d.status = 'completed'
+    AND d.listed
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
@@ -97,7 +97,7 @@ WHERE
         WHERE tags.name = :tag
     )
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
-    AND d.status = 'completed'
+    AND d.listed
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
@@ -111,7 +111,7 @@ SELECT
 FROM post_details AS d
 WHERE
     d.created_at >= :since
-    AND d.status = 'completed'
+    AND d.listed
     AND (d.like_count, d.id) < (:before_likes, :before_id)
 ORDER BY d.like_count DESC, d.id DESC
 LIMIT :page_size;
@@ -128,7 +128,7 @@ WHERE
         WHERE lower(users.username) = lower(:author)
     )
     AND d.created_at >= :since
-    AND d.status = 'completed'
+    AND d.listed
     AND (d.like_count, d.id) < (:before_likes, :before_id)
 ORDER BY d.like_count DESC, d.id DESC
 LIMIT :page_size;
@@ -146,7 +146,7 @@ WHERE
         WHERE tags.name = :tag
     )
     AND pt.created_at >= :since
-    AND d.status = 'completed'
+    AND d.listed
     AND (pt.like_count, pt.post_id) < (:before_likes, :before_id)
 ORDER BY pt.like_count DESC, pt.post_id DESC
 LIMIT :page_size;

@@ -59,7 +59,7 @@ SELECT d.*, near.distance
 FROM posts AS p
 INNER JOIN near_media AS near ON p.media_id = near.media_id
 INNER JOIN post_details AS d ON near.near_id = d.media_id
-WHERE p.id = :post_id AND d.id <> p.id AND d.status = 'completed'
+WHERE p.id = :post_id AND d.id <> p.id AND d.listed
 ORDER BY near.distance, d.id
 LIMIT :page_size;
 

@@ -26,8 +26,9 @@ FROM post_details AS d
 WHERE d.id = :id;
 
 -- name: get_post_status(id)$
--- The status of a post's media, for long-polling clients.
-SELECT m.status
+-- What may be done with a post: its media's status, or 'removed' (only its author and
+-- moderators see it then; nobody likes or comments on it).
+SELECT CASE WHEN p.removed_at IS NULL THEN m.status ELSE 'removed' END AS status
 FROM posts AS p
 INNER JOIN media AS m ON p.media_id = m.id
 WHERE p.id = :id;
@@ -55,3 +56,17 @@ WHERE
         WHERE posts.media_id = :id
     )
 RETURNING id, encode(sha256, 'hex') AS sha256, path, thumbnail_path;
+
+-- name: remove_post(id, reason)$
+-- Removes a post from every listing (files and rows kept); its id, or null when it was removed already.
+UPDATE posts
+SET removed_at = now(), removed_reason = :reason
+WHERE id = :id AND removed_at IS NULL
+RETURNING id;
+
+-- name: restore_post(id)$
+-- Brings a removed post back; its id, or null when it was not removed.
+UPDATE posts
+SET removed_at = NULL, removed_reason = NULL
+WHERE id = :id AND removed_at IS NOT NULL
+RETURNING id;

@@ -4,13 +4,13 @@ INSERT INTO auth_sessions (user_id, expires_at)
 VALUES (:user_id, now() + make_interval(secs => :lifetime_seconds))
 RETURNING id, user_id, created_at, expires_at, revoked_at;
 
--- name: is_session_active(id, user_id)$
--- True while the session exists for this user, is not revoked and has not expired.
-SELECT EXISTS(
-    SELECT 1
-    FROM auth_sessions
-    WHERE id = :id AND user_id = :user_id AND revoked_at IS NULL AND expires_at > now()
-) AS active;
+-- name: get_session_role(id, user_id)$
+-- The account's role while the session exists for this user, is not revoked and has not
+-- expired; null otherwise. Read on every signed-in request, so a role change counts at once.
+SELECT u.role
+FROM auth_sessions AS s
+INNER JOIN users AS u ON s.user_id = u.id
+WHERE s.id = :id AND s.user_id = :user_id AND s.revoked_at IS NULL AND s.expires_at > now();
 
 -- name: revoke_session(id)!
 -- Revokes a session, and so every token issued under it.

@@ -1,6 +1,6 @@
 -- name: list_tags_by_prefix(pattern, max_count)
--- Autocomplete: tags whose name matches a LIKE prefix pattern and that some completed post
--- carries (tags of pending and failed posts show nowhere yet), with their completed posts.
+-- Autocomplete: tags whose name matches a LIKE prefix pattern and that some listed post carries
+-- (tags of pending, failed and removed posts show nowhere), with their listed posts.
 SELECT
     t.name,
     c.post_count
@@ -11,14 +11,14 @@ CROSS JOIN
         FROM post_tags AS pt
         INNER JOIN posts AS p ON pt.post_id = p.id
         INNER JOIN media AS m ON p.media_id = m.id
-        WHERE pt.tag_id = t.id AND m.status = 'completed'
+        WHERE pt.tag_id = t.id AND m.status = 'completed' AND p.removed_at IS NULL
     ) AS c
 WHERE t.name LIKE :pattern AND c.post_count > 0
 ORDER BY t.name
 LIMIT :max_count;
 
 -- name: list_trending_tags(hours, max_count)
--- The tags with the most completed posts lately.
+-- The tags with the most listed posts lately.
 SELECT
     t.name,
     count(*) AS post_count
@@ -29,6 +29,7 @@ INNER JOIN tags AS t ON pt.tag_id = t.id
 WHERE
     p.created_at > now() - make_interval(hours => :hours)
     AND m.status = 'completed'
+    AND p.removed_at IS NULL
 GROUP BY t.name
 ORDER BY post_count DESC, t.name ASC
 LIMIT :max_count;

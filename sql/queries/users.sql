@@ -25,7 +25,7 @@ FROM users
 WHERE lower(username) = lower(:username);
 
 -- name: get_profile(username)^
--- A public profile: the account, the totals of its completed posts, and its comments.
+-- A public profile: the account, the totals of its listed posts, and its comments.
 SELECT
     u.id,
     u.username,
@@ -40,6 +40,7 @@ FROM users AS u
 LEFT JOIN posts AS p
     ON
         u.id = p.author_id
+        AND p.removed_at IS NULL
         AND EXISTS (
             SELECT 1 FROM media AS m
             WHERE m.id = p.media_id AND m.status = 'completed'
