@@ -40,8 +40,7 @@ from wand.image import Image
 from memedroid.db import Connection
 from memedroid.messages import Fingerprint
 from memedroid.pipeline.processing import fingerprint
-from memedroid.pipeline.processing.fingerprint import MATCH
-from memedroid.repositories.hashes import Radius
+from memedroid.repositories.hashes import MATCH, Radius
 
 WIDTH, HEIGHT = 600, 450
 FONT = "DejaVu-Sans-Bold"  # ImageMagick's default (Helvetica) needs Ghostscript's fonts; DejaVu comes with fontconfig

@@ -22,7 +22,6 @@ from memedroid.errors import ServiceUnavailable
 from memedroid.logs import request_id_var
 from memedroid.messages import Job, Result
 from memedroid.pipeline.process import PipelineProcess
-from memedroid.pipeline.processing.fingerprint import MATCH
 from memedroid.repositories import hashes, media, posts, ranks
 from memedroid.repositories.media import Ended
 from memedroid.settings import Settings
@@ -128,7 +127,7 @@ class Finalizer(PipelineProcess):
         that a post shows already."""
         similar = result.similar
         if similar is None:  # the worker could not search
-            similar = hashes.near(conn, result.fingerprints, MATCH, exclude=result.media_id)
+            similar = hashes.near(conn, result.fingerprints, exclude=result.media_id)
         if self.settings.reposts == "reject" and similar and (original := hashes.first_post(conn, list(similar))):
             return media.fail_or_retry(conn, result.media_id, f"a repost of post {original}", True, self.settings.max_attempts)
         return self._place_and_complete(conn, sha256_hex, result, similar)

@@ -18,7 +18,6 @@ from typing import Any
 from memedroid.db import Database
 from memedroid.messages import Fingerprint
 from memedroid.pipeline.processing import Budget, Interrupted, Limits, MediaError
-from memedroid.pipeline.processing.fingerprint import MATCH
 from memedroid.repositories import hashes
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -57,7 +56,7 @@ def rehash(
                 done.skipped.append(row["id"])
                 continue
             with db.transaction() as conn:
-                similar = hashes.near(conn, found, MATCH, exclude=row["id"])
+                similar = hashes.near(conn, found, exclude=row["id"])
                 hashes.store(conn, row["id"], found, similar)
             done.hashed += 1
             done.linked += len(similar)

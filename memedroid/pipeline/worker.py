@@ -27,7 +27,6 @@ from memedroid.logs import request_id_var
 from memedroid.messages import Fingerprint, Job, Output, Result
 from memedroid.pipeline.process import PipelineProcess
 from memedroid.pipeline.processing import TOO_MUCH_MEMORY, Budget, Interrupted, JobTimeout, Limits, MediaError, process
-from memedroid.pipeline.processing.fingerprint import MATCH
 from memedroid.repositories import hashes, media
 from memedroid.settings import Settings
 from memedroid.transport import Pipeline, Slot
@@ -188,7 +187,7 @@ class Worker(PipelineProcess):
         then, and the processing is not wasted)."""
         try:
             with self.db.transaction() as conn:
-                return hashes.near(conn, fingerprints, MATCH, exclude=media_id)
+                return hashes.near(conn, fingerprints, exclude=media_id)
         except ServiceUnavailable:
             return None
 

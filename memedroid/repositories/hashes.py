@@ -27,6 +27,9 @@ class Radius:
     dhash: int
 
 
+MATCH = Radius(phash=14, dhash=20)  # two pictures match when both hashes are this near (bench/README.md)
+
+
 def store(conn: Connection, media_id: int, fingerprints: list[Fingerprint], similar: dict[int, int]) -> None:
     """Keep a media's hashes (replacing any it had) and its near-duplicates (media id:
     distance, recorded both ways)."""
@@ -43,7 +46,7 @@ def store(conn: Connection, media_id: int, fingerprints: list[Fingerprint], simi
         queries.hashes.link_similar(conn, media_id=media_id, similar_ids=list(similar), distances=list(similar.values()))
 
 
-def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius, exclude: int | None = None) -> dict[int, int]:
+def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius = MATCH, exclude: int | None = None) -> dict[int, int]:
     """The media that look like these fingerprints, with their pHash distance. A still
     matches when any of its pictures does; a clip when at least half of its frames find a
     match in the same media."""

@@ -37,23 +37,24 @@ class Moderation:
 
     def remove_post(self, post_id: int, moderator_id: int, reason: str) -> None:
         """Take a post out of every listing for everyone but its author and moderators."""
-        with self.db.transaction() as conn:
-            posts.get(conn, post_id)  # 404 for no such post
-            if not posts.remove(conn, post_id, reason):
-                raise Conflict(f"post {post_id} is removed already")
-            moderation.log(conn, moderator_id, "remove_post", ("post", post_id), reason)
-        self.cache.invalidate()
-        log.info("post removed", extra={"event": "post_removed", "post_id": post_id, "moderator_id": moderator_id})
+        self._change_post(post_id, moderator_id, reason, remove=True)
 
     def restore_post(self, post_id: int, moderator_id: int, reason: str) -> None:
         """Bring a removed post back where it was."""
+        self._change_post(post_id, moderator_id, reason, remove=False)
+
+    def _change_post(self, post_id: int, moderator_id: int, reason: str, remove: bool) -> None:
+        """Remove or restore a post (404 for none; 409 when it is that way already), log it in
+        the same transaction, and drop every cached page."""
+        action, already = ("remove_post", "removed already") if remove else ("restore_post", "not removed")
         with self.db.transaction() as conn:
-            posts.get(conn, post_id)
-            if not posts.restore(conn, post_id):
-                raise Conflict(f"post {post_id} is not removed")
-            moderation.log(conn, moderator_id, "restore_post", ("post", post_id), reason)
+            if posts.status(conn, post_id) is None:
+                raise NotFound(f"no post {post_id}")
+            if not (posts.remove(conn, post_id, reason) if remove else posts.restore(conn, post_id)):
+                raise Conflict(f"post {post_id} is {already}")
+            moderation.log(conn, moderator_id, action, ("post", post_id), reason)
         self.cache.invalidate()
-        log.info("post restored", extra={"event": "post_restored", "post_id": post_id, "moderator_id": moderator_id})
+        log.info("post moderated", extra={"event": action, "post_id": post_id, "moderator_id": moderator_id})
 
     def log_page(self, cursor: str | None, limit: int, moderators: bool) -> dict[str, Any]:
         """The moderation log, newest first; the moderator's name only for `moderators`."""

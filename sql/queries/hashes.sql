@@ -47,10 +47,10 @@ CROSS JOIN LATERAL (VALUES (:media_id, found.similar_id), (found.similar_id, :me
 ON CONFLICT (media_id, similar_id) DO UPDATE SET distance = least(similar_media.distance, excluded.distance);
 
 -- name: get_first_post(media_ids)$
--- The earliest post that shows one of these media.
+-- The earliest post that shows one of these media and is not removed (as repost_of).
 SELECT min(id)
 FROM posts
-WHERE media_id = ANY(:media_ids);
+WHERE media_id = ANY(:media_ids) AND removed_at IS NULL;
 
 -- name: list_similar_posts(post_id, page_size)
 -- The other completed posts whose media is this post's or a near-duplicate of it, nearest

@@ -6,7 +6,7 @@ a 64-bit pHash, which the band index searches, and a 64-bit dHash, a second opin
 keeps unrelated pictures apart (two pictures match when both are near). A picture with a
 plain white or black bar at an edge (a caption bar, a screenshot's borders) is hashed without
 its bars as well. A clip is hashed at CLIP_FRAMES of its duration. bench/reposts.py measured
-these choices and the thresholds (bench/README.md).
+these choices and the match thresholds (`repositories/hashes.MATCH`; bench/README.md).
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ import numpy as np
 from PIL import Image as PILImage
 
 from memedroid.messages import Fingerprint
-from memedroid.repositories.hashes import Radius
 
 SIDE = 160
 PRESHRINK = 480  # what ImageMagick shrinks a picture to first (the size of a thumbnail: usually done already)
-MATCH = Radius(phash=14, dhash=20)  # two pictures match when both hashes are this near
 PLAIN = 2.0  # a picture whose grey levels vary less than this (standard deviation) is not hashed
 CLIP_FRAMES = (0.25, 0.5, 0.75)  # where a clip is hashed, as fractions of its duration
 
