@@ -114,11 +114,10 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _grant_role(settings: Settings, args: argparse.Namespace) -> int:
-    from memedroid.cache import FeedCache  # imports the metrics: not before the supervisor sets them up
-    from memedroid.services.moderation import Moderation
+    from memedroid.services.moderation import Moderation  # imports the metrics: not before the supervisor sets them up
 
     with _database(settings) as db:
-        account = Moderation(db, FeedCache.from_settings(settings)).grant_role(args.username, args.role)
+        account = Moderation.build(db, settings).grant_role(args.username, args.role)
     print(f"{account['username']} (id {account['id']}) is now {account['role']}; it counts from their next request")
     return 0
 

@@ -44,6 +44,7 @@ class Settings:
     login_rate_limit: str = "5/minute"
     upload_rate_limit: str = "60/hour"
     comment_rate_limit: str = "30/minute"
+    report_rate_limit: str = "20/hour"
     read_rate_limit: str = "600/minute"
     feed_local_seconds: float = 1.0  # how stale a feed page one HTTP worker reuses may be
     feed_local_bytes: int = 16 * 1024 * 1024  # feed pages one HTTP worker keeps, at most
@@ -144,6 +145,7 @@ ENV: dict[str, str] = {
     "login_rate_limit": "LOGIN_RATE_LIMIT",
     "upload_rate_limit": "UPLOAD_RATE_LIMIT",
     "comment_rate_limit": "COMMENT_RATE_LIMIT",
+    "report_rate_limit": "REPORT_RATE_LIMIT",
     "read_rate_limit": "READ_RATE_LIMIT",
     "feed_local_seconds": "FEED_LOCAL_SECONDS",
     "feed_local_bytes": "FEED_LOCAL_BYTES",

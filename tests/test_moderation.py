@@ -4,14 +4,15 @@ the moderation log."""
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
-from helpers import assert_problem, bearer, seed, signed_up, walk
+from helpers import assert_problem, bearer, login, seed, signed_up, walk
 from test_cli import memedroid
 from test_ranked import rerank
 
-from memedroid.cache import FeedCache
 from memedroid.db import Database
 from memedroid.services.moderation import Moderation
 from memedroid.settings import Settings
@@ -22,7 +23,7 @@ FEEDS = ("", "&sort=hot", "&sort=top&window=all", "&tag=cats", "&author=bob", "&
 def grant(settings: Settings, username: str, role: str) -> None:
     db = Database(settings)
     try:
-        Moderation(db, FeedCache.from_settings(settings)).grant_role(username, role)
+        Moderation.build(db, settings).grant_role(username, role)
     finally:
         db.close()
 
@@ -129,3 +130,210 @@ def test_remove_and_restore_answer_precisely_and_every_action_is_logged(client: 
     assert [e["action"] for e in public] == ["restore_post", "remove_post", "grant_moderator"]
     assert all("moderator" not in e for e in public)
     assert_problem(client.get("/api/v1/modlog?cursor=junk"), 400)
+
+
+def comment(client: FlaskClient, headers: dict[str, str], post_id: int, body: str, parent_id: int | None = None) -> int:
+    response = client.post(f"/api/v1/posts/{post_id}/comments", json={"body": body, "parent_id": parent_id}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return int(response.get_json()["id"])
+
+
+def comment_count(client: FlaskClient, post_id: int) -> int:
+    return int(client.get(f"/api/v1/posts/{post_id}").get_json()["comment_count"])
+
+
+def test_a_removed_comment_keeps_its_place_without_its_words_and_leaves_the_count(
+    client: FlaskClient, settings: Settings
+) -> None:
+    [post] = seed(settings.database_url, 1)
+    bob = bearer(signed_up(client, "bob")["access_token"])
+    rita = bearer(signed_up(client, "rita")["access_token"])
+    mod = moderator(client, settings)
+    rude = comment(client, bob, post, "you are all idiots")
+    reply = comment(client, rita, post, "rude", parent_id=rude)
+    thread = f"/api/v1/posts/{post}/comments"
+    assert client.get(thread).get_json()["items"][0]["body"] == "you are all idiots"  # cached now
+    assert comment_count(client, post) == 2
+
+    assert client.post(f"/api/v1/mod/comments/{rude}/remove", json={"reason": "harassment"}, headers=mod).status_code == 204
+    for headers in ({}, rita):
+        [shown] = client.get(thread, headers=headers).get_json()["items"]
+        assert (shown["id"], shown["body"], shown["author"]) == (rude, None, None)
+        assert shown["removed"]["reason"] == "harassment" and shown["replies"][0]["id"] == reply
+        assert client.get(f"/api/v1/comments/{rude}", headers=headers).get_json()["body"] is None
+    for headers in (bob, mod):  # its author and moderators still read it
+        assert client.get(f"/api/v1/comments/{rude}", headers=headers).get_json()["body"] == "you are all idiots"
+    assert comment_count(client, post) == 1
+    assert [c["id"] for c in client.get("/api/v1/users/bob/comments").get_json()["items"]] == []
+    assert client.get("/api/v1/users/bob").get_json()["comment_count"] == 0
+    assert_problem(client.put(f"/api/v1/comments/{rude}/like", headers=rita), 404)
+    assert_problem(client.post(thread, json={"body": "hm", "parent_id": rude}, headers=rita), 400)
+    assert_problem(client.post(f"/api/v1/mod/comments/{rude}/remove", json={"reason": "again"}, headers=mod), 409)
+    assert_problem(client.post("/api/v1/mod/comments/999999/remove", json={"reason": "x"}, headers=mod), 404)
+
+    assert client.post(f"/api/v1/mod/comments/{rude}/restore", json={"reason": "appeal"}, headers=mod).status_code == 204
+    assert client.get(thread).get_json()["items"][0]["body"] == "you are all idiots"
+    assert comment_count(client, post) == 2
+    assert_problem(client.post(f"/api/v1/mod/comments/{rude}/restore", json={"reason": "x"}, headers=mod), 409)
+    # Deleted while removed: restoring it counts nothing.
+    client.post(f"/api/v1/mod/comments/{reply}/remove", json={"reason": "x"}, headers=mod)
+    assert client.delete(f"/api/v1/comments/{reply}", headers=rita).status_code == 204
+    client.post(f"/api/v1/mod/comments/{reply}/restore", json={"reason": "x"}, headers=mod)
+    assert comment_count(client, post) == 1
+    actions = [e["action"] for e in client.get("/api/v1/modlog").get_json()["items"]]
+    assert actions[:4] == ["restore_comment", "remove_comment", "restore_comment", "remove_comment"]
+
+
+def test_a_ban_stops_a_live_token_at_once_and_login_with_the_reason_until_lifted(client: FlaskClient, settings: Settings) -> None:
+    tokens = signed_up(client, "bob")
+    bob = bearer(tokens["access_token"])
+    [post] = seed(settings.database_url, 1, author="bob")
+    mod = moderator(client, settings)
+    assert client.get("/api/v1/users/me", headers=bob).status_code == 200
+
+    assert client.post("/api/v1/mod/users/BOB/ban", json={"reason": "spam"}, headers=mod).status_code == 204
+    for call in (
+        lambda: client.get("/api/v1/users/me", headers=bob),
+        lambda: client.put(f"/api/v1/posts/{post}/like", headers=bob),
+        lambda: client.post(f"/api/v1/posts/{post}/comments", json={"body": "hi"}, headers=bob),
+        lambda: client.post(f"/api/v1/posts/{post}/reports", json={"reason": "spam"}, headers=bob),
+        lambda: client.post("/api/v1/posts", data={"caption": "x"}, headers=bob),
+        lambda: client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"])),
+        lambda: login(client, "bob"),
+    ):
+        assert assert_problem(call(), 403)["detail"] == "this account is banned: spam"
+    assert walk(client) == [post]  # content kept without hide_content
+    assert_problem(client.post("/api/v1/mod/users/bob/ban", json={"reason": "again"}, headers=mod), 409)
+
+    assert client.post("/api/v1/mod/users/bob/unban", json={"reason": "appeal"}, headers=mod).status_code == 204
+    assert_problem(client.get("/api/v1/users/me", headers=bob), 401)  # its sessions stay revoked
+    assert login(client, "bob").status_code == 200
+    assert_problem(client.post("/api/v1/mod/users/bob/unban", json={"reason": "again"}, headers=mod), 409)
+    entries = client.get("/api/v1/mod/log?limit=2", headers=mod).get_json()["items"]
+    assert [(e["action"], e["reason"]) for e in entries] == [("unban_user", "appeal"), ("ban_user", "spam")]
+
+
+def test_a_ban_that_hides_content_takes_posts_and_comments_away_until_it_ends(client: FlaskClient, settings: Settings) -> None:
+    bob = bearer(signed_up(client, "bob")["access_token"])
+    ids = seed(settings.database_url, author="bob", tags=("cats",), hours=[1, 2])
+    [other] = seed(settings.database_url, 1, author="carl")
+    mod = moderator(client, settings)
+    rita = bearer(signed_up(client, "rita")["access_token"])
+    said = [comment(client, bob, other, "buy pills"), comment(client, bob, ids[0], "mine")]
+    kept = comment(client, rita, other, "hello")
+    client.post(f"/api/v1/mod/comments/{kept}/remove", json={"reason": "off topic"}, headers=mod)
+    before = walk(client)
+    assert set(ids) < set(before) and comment_count(client, other) == 1
+
+    until = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    banned = {"reason": "spam ring", "until": until, "hide_content": True}
+    assert client.post("/api/v1/mod/users/bob/ban", json=banned, headers=mod).status_code == 204
+    assert walk(client) == walk(client, headers=rita) == [other] and walk(client, "&tag=cats") == []
+    assert comment_count(client, other) == 0
+    assert all(client.get(f"/api/v1/comments/{c}").get_json()["body"] is None for c in said)
+    assert client.get(f"/api/v1/posts/{ids[0]}", headers=mod).get_json()["removed"]["reason"] == "spam ring"
+    assert login(client, "bob").status_code == 403 and bob
+
+    time.sleep(2.1)  # the ban ran out: bob may sign in, and the janitor's round lifts it
+    assert login(client, "bob").status_code == 200
+    db = Database(settings)
+    try:
+        assert Moderation.build(db, settings).lift_ended_bans() == 1
+        assert Moderation.build(db, settings).lift_ended_bans() == 0
+    finally:
+        db.close()
+    assert walk(client) == before and comment_count(client, other) == 1
+    assert client.get(f"/api/v1/comments/{kept}").get_json()["body"] is None  # removed on its own: stays so
+    assert client.get("/api/v1/modlog").get_json()["items"][0]["reason"] == "the ban ran out"
+
+
+def test_bans_answer_precisely(client: FlaskClient, settings: Settings) -> None:
+    signed_up(client, "bob")
+    mod = moderator(client, settings)
+    other = moderator(client, settings, "max")
+    assert other
+    url = "/api/v1/mod/users/bob/ban"
+    for body in (
+        {},
+        {"reason": ""},
+        {"reason": "x", "until": "tomorrow"},
+        {"reason": "x", "until": "2020-01-01T00:00:00+00:00"},
+        {"reason": "x", "until": "2999-01-01T00:00:00"},  # no offset
+        {"reason": "x", "hide_content": "yes"},
+        {"reason": "x", "forever": True},
+    ):
+        assert_problem(client.post(url, json=body, headers=mod), 400)
+    assert_problem(client.post("/api/v1/mod/users/nobody/ban", json={"reason": "x"}, headers=mod), 404)
+    assert_problem(client.post("/api/v1/mod/users/max/ban", json={"reason": "x"}, headers=mod), 409)
+    assert_problem(client.post("/api/v1/mod/users/bob/unban", json={"reason": "x"}, headers=mod), 409)
+
+
+def test_reports_are_grouped_by_target_oldest_first_and_resolved_at_once(client: FlaskClient, settings: Settings) -> None:
+    signed_up(client, "bob")
+    first, second = seed(settings.database_url, 2, author="bob")
+    reporters = [bearer(signed_up(client, name)["access_token"]) for name in ("ann", "ben", "cid")]
+    mod = moderator(client, settings)
+    said = comment(client, reporters[2], second, "spam spam")
+
+    def report(kind: str, target: int, who: int, reason: str, note: str | None = None) -> Any:
+        body = {"reason": reason} if note is None else {"reason": reason, "note": note}
+        return client.post(f"/api/v1/{kind}/{target}/reports", json=body, headers=reporters[who])
+
+    made = report("posts", first, 0, "nsfw", "gross")
+    assert made.status_code == 201
+    assert made.get_json() == {
+        "id": made.get_json()["id"],
+        "target": {"type": "post", "id": first},
+        "reason": "nsfw",
+        "note": "gross",
+    }
+    assert report("posts", first, 1, "spam").status_code == 201
+    assert report("comments", said, 0, "spam").status_code == 201
+    assert report("posts", second, 1, "copyright").status_code == 201
+    assert_problem(report("posts", first, 0, "spam"), 409)  # one open report each
+    for bad in ({"reason": "boring"}, {"reason": "spam", "note": "x" * 1001}, {}, {"reason": "spam", "x": 1}):
+        assert_problem(client.post(f"/api/v1/posts/{first}/reports", json=bad, headers=reporters[2]), 400)
+    assert_problem(report("posts", 999999, 0, "spam"), 404)
+    assert_problem(client.post(f"/api/v1/posts/{first}/reports", json={"reason": "spam"}), 401)
+
+    queue = client.get("/api/v1/mod/reports?limit=2", headers=mod).get_json()
+    assert [(i["target"], i["report_count"], i["reasons"], i["notes"]) for i in queue["items"]] == [
+        ({"type": "post", "id": first}, 2, ["nsfw", "spam"], ["gross"]),
+        ({"type": "comment", "id": said}, 1, ["spam"], []),
+    ]
+    assert queue["items"][0]["content"]["id"] == first and queue["items"][1]["content"]["body"] == "spam spam"
+    rest = client.get(f"/api/v1/mod/reports?cursor={queue['next_cursor']}", headers=mod).get_json()
+    assert [i["target"]["id"] for i in rest["items"]] == [second] and rest["next_cursor"] is None
+
+    resolve = "/api/v1/mod/reports/{}/{}/resolve"
+    assert client.post(resolve.format("posts", first), json={"action": "remove", "note": "nsfw"}, headers=mod).status_code == 204
+    assert first not in walk(client)
+    assert client.post(resolve.format("comments", said), json={"action": "dismiss"}, headers=mod).status_code == 204
+    assert client.get(f"/api/v1/comments/{said}").get_json()["body"] == "spam spam"
+    assert_problem(client.post(resolve.format("posts", first), json={"action": "dismiss"}, headers=mod), 404)
+    for bad in ({"action": "burn"}, {}, {"action": "dismiss", "until": "2020-01-01T00:00:00+00:00"}):
+        assert_problem(client.post(resolve.format("posts", second), json=bad, headers=mod), 400)
+    ban = {"action": "ban_author", "note": "serial pirate", "hide_content": True}
+    assert client.post(resolve.format("posts", second), json=ban, headers=mod).status_code == 204
+    assert walk(client) == [] and assert_problem(login(client, "bob"), 403)["detail"] == "this account is banned: serial pirate"
+
+    assert client.get("/api/v1/mod/reports", headers=mod).get_json()["items"] == []
+    resolved = client.get("/api/v1/mod/reports?status=resolved", headers=mod).get_json()["items"]
+    assert [(i["target"]["id"], i["resolution"]["action"], i["resolution"]["by"]) for i in resolved] == [
+        (first, "remove", "mia"),
+        (said, "dismiss", "mia"),
+        (second, "ban_author", "mia"),
+    ]
+    assert report("posts", first, 1, "spam").status_code == 404  # removed: nothing to report
+    assert report("comments", said, 0, "harassment").status_code == 201  # resolved: it may be reported again
+    actions = [e["action"] for e in client.get("/api/v1/modlog").get_json()["items"]]
+    assert actions[:5] == ["ban_user", "resolve_ban_author", "resolve_dismiss", "remove_post", "resolve_remove"]
+
+
+def test_reporting_is_rate_limited_per_user(make_client, settings: Settings) -> None:
+    ids = seed(settings.database_url, 3)
+    client = make_client(report_rate_limit="2/hour")
+    auth = bearer(signed_up(client, "snitch")["access_token"])
+    for post in ids[:2]:
+        assert client.post(f"/api/v1/posts/{post}/reports", json={"reason": "spam"}, headers=auth).status_code == 201
+    assert_problem(client.post(f"/api/v1/posts/{ids[2]}/reports", json={"reason": "spam"}, headers=auth), 429)

@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     cache = FeedCache.from_settings(settings)
     counters = Counters(cache.cache)
     jobs = JobQueue(db, pipeline.jobs if pipeline else None)
+    comments_service = Comments(db, cache, counters)
     services = Services(
         settings=settings,
         db=db,
@@ -76,8 +77,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         publishing=Publishing(db, storage, settings, jobs),
         posts=Posts(db, cache, counters, storage, settings),
         feeds=Feeds(db, cache, counters, settings.media_url, settings.shows_reposts),
-        comments=Comments(db, cache, counters),
-        moderation=Moderation(db, cache),
+        comments=comments_service,
+        moderation=Moderation(db, cache, comments_service, settings.media_url, settings.shows_reposts),
         health=Health(db, cache.cache, storage, pipeline),
     )
     app.extensions["memedroid"] = services
@@ -86,7 +87,18 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     problems.init_app(app)
     app.before_request(validation.reject_nul_in_url)
     tokens.init_app(app, settings, services.accounts)
-    blueprints = (health.bp, openapi.bp, auth.bp, users.bp, posts.bp, comments.bp, tags.bp, moderation.bp, moderation.public)
+    blueprints = (
+        health.bp,
+        openapi.bp,
+        auth.bp,
+        users.bp,
+        posts.bp,
+        comments.bp,
+        tags.bp,
+        moderation.bp,
+        moderation.public,
+        moderation.reporting,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/

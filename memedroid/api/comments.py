@@ -37,7 +37,8 @@ def thread(post_id: int) -> Response:
 
 @bp.get("/comments/<int:comment_id>")
 def show(comment_id: int) -> dict[str, Any]:
-    return services().comments.get(comment_id)
+    viewer = optional_viewer()
+    return services().comments.get(comment_id, viewer, current().moderator)
 
 
 @bp.get("/comments/<int:comment_id>/replies")

@@ -1,31 +1,85 @@
-"""`/api/v1/mod/...` for moderators (401 without a token, 403 for anyone else), and the public
+"""Trust and safety over HTTP: `/api/v1/mod/...` for moderators (401 without a token, 403 for
+anyone else), reporting posts and comments (signed in, rate limited), and the public
 `/api/v1/modlog`, which does not name the moderators."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
 from flask import Blueprint, Response
 
 from memedroid.api import PREFIX, current, services, tokens
+from memedroid.api.limits import current_user, limited
 from memedroid.api.posts import DEFAULT_PAGE, MAX_PAGE
-from memedroid.api.validation import json_object, length, query, query_number, string_fields
+from memedroid.api.validation import Check, invalid, json_object, length, query, query_number, string_fields
+from memedroid.repositories.reports import REASONS
+from memedroid.services.moderation import RESOLUTIONS, Ban, Target
 
 bp = Blueprint("moderation", __name__, url_prefix=f"{PREFIX}/mod")
 public = Blueprint("modlog", __name__, url_prefix=f"{PREFIX}/modlog")
+reporting = Blueprint("reports", __name__, url_prefix=PREFIX)
 
 MAX_REASON = 500
+MAX_NOTE = 1000
 
 
 @bp.post("/posts/<int:post_id>/remove")
+@bp.post("/comments/<int:comment_id>/remove")
 @tokens.moderator()
-def remove_post(post_id: int) -> Response:
-    services().moderation.remove_post(post_id, current().caller, _reason())
+def remove(**target: int) -> Response:
+    services().moderation.change(_target(target), current().caller, _reason(), remove=True)
     return Response(status=204)
 
 
 @bp.post("/posts/<int:post_id>/restore")
+@bp.post("/comments/<int:comment_id>/restore")
 @tokens.moderator()
-def restore_post(post_id: int) -> Response:
-    services().moderation.restore_post(post_id, current().caller, _reason())
+def restore(**target: int) -> Response:
+    services().moderation.change(_target(target), current().caller, _reason(), remove=False)
+    return Response(status=204)
+
+
+@bp.post("/users/<username>/ban")
+@tokens.moderator()
+def ban(username: str) -> Response:
+    """Ban an account: `{reason, until?, hide_content?}`."""
+    fields, hide = _ban_fields(json_object(), (), reason=length(1, MAX_REASON))
+    services().moderation.ban(username, current().caller, Ban(fields["reason"], _time(fields.get("until")), hide))
+    return Response(status=204)
+
+
+@bp.post("/users/<username>/unban")
+@tokens.moderator()
+def unban(username: str) -> Response:
+    services().moderation.unban(username, current().caller, _reason())
+    return Response(status=204)
+
+
+@bp.get("/reports")
+@tokens.moderator()
+def reports() -> dict[str, object]:
+    """The report queue, grouped by target, oldest first: `?status=open|resolved`."""
+    params = query({"status", "cursor", "limit"})
+    status = params.get("status", "open")
+    if status not in ("open", "resolved"):
+        invalid("status", "must be one of open, resolved")
+    limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
+    return services().moderation.queue(status == "resolved", params.get("cursor"), int(limit))
+
+
+@bp.post("/reports/posts/<int:post_id>/resolve")
+@bp.post("/reports/comments/<int:comment_id>/resolve")
+@tokens.moderator()
+def resolve(**target: int) -> Response:
+    """Resolve every open report on a target: `{action, note?}`, and for `ban_author` the
+    ban's `until?` and `hide_content?`."""
+    fields, hide = _ban_fields(json_object(), {"note"}, action=_one_of(RESOLUTIONS), note=length(0, MAX_REASON))
+    note = fields.get("note", "")
+    kind, target_id = _target(target)
+    ban = Ban(note or f"reported {kind}", _time(fields.get("until")), hide)
+    services().moderation.resolve((kind, target_id), current().caller, fields["action"], note, ban)
     return Response(status=204)
 
 
@@ -40,8 +94,54 @@ def modlog() -> dict[str, object]:
     return _log_page(moderators=False)
 
 
+@reporting.post("/posts/<int:post_id>/reports")
+@reporting.post("/comments/<int:comment_id>/reports")
+@limited("report_rate_limit", key_func=current_user)
+@tokens.authenticated()
+def report(**target: int) -> tuple[dict[str, Any], int]:
+    """Report a post or a comment to the moderators: `{reason, note?}`."""
+    fields = string_fields(json_object(), optional={"note"}, reason=_one_of(REASONS), note=length(0, MAX_NOTE))
+    moderation = services().moderation
+    return moderation.report(current().caller, _target(target), fields["reason"], fields.get("note", "")), 201
+
+
+def _target(ids: dict[str, int]) -> Target:
+    """The target a route names: `{"post_id": 7}` is `("post", 7)`."""
+    ((name, target_id),) = ids.items()
+    return name.removesuffix("_id"), target_id
+
+
 def _reason() -> str:
     return string_fields(json_object(), reason=length(1, MAX_REASON))["reason"]
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def _ban_fields(data: dict[str, Any], optional: Collection[str], **checks: Check) -> tuple[dict[str, str], bool]:
+    """A body that may carry a ban's `until` (ISO 8601, in the future) and `hide_content`: its
+    string fields, and whether to hide content."""
+    rest = dict(data)
+    hide = rest.pop("hide_content", False)
+    fields = string_fields(rest, optional={"until", *optional}, until=_future, **checks)
+    if not isinstance(hide, bool):
+        invalid("hide_content", "must be true or false")
+    return fields, hide
+
+
+def _future(value: str) -> str | None:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        return "must be an ISO 8601 time with its UTC offset"
+    return None if when > datetime.now(UTC) else "must be in the future"
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _log_page(moderators: bool) -> dict[str, object]:

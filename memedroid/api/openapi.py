@@ -18,8 +18,10 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from memedroid.api import PREFIX
 from memedroid.api.limits import exempt
+from memedroid.repositories.reports import REASONS
 from memedroid.services import comments, feeds, passwords
 from memedroid.services.accounts import EMAIL, USERNAME
+from memedroid.services.moderation import RESOLUTIONS
 from memedroid.services.publishing import MAX_CAPTION, MAX_TAGS, TAG
 from memedroid.sniff import ACCEPTED
 
@@ -166,10 +168,15 @@ SCHEMAS: dict[str, Any] = {
         parent_id={"type": ["integer", "null"], "description": "The comment it replies to; null at the top level."},
         depth={"type": "integer", "minimum": 1, "description": "1 for a top-level comment, its parent's + 1 for a reply."},
         deleted={"type": "boolean", "description": "Deleted by its author: it keeps its place, without body or author."},
+        removed={
+            "oneOf": [obj(at=TIMESTAMP, reason={"type": "string", "maxLength": 500}), {"type": "null"}],
+            "description": "Set when moderators removed it: it keeps its place, its body and author shown only to "
+            "its author and moderators.",
+        },
         body={
             "type": ["string", "null"],
             "maxLength": 5000,
-            "description": "Plain text: render it as text, never as HTML. Null when deleted.",
+            "description": "Plain text: render it as text, never as HTML. Null when deleted (or removed).",
         },
         author={"oneOf": [obj(id={"type": "integer"}, username={"type": "string"}), {"type": "null"}]},
         created_at=TIMESTAMP,
@@ -221,6 +228,39 @@ SCHEMAS: dict[str, Any] = {
         },
         next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
     ),
+    "Report": obj(
+        id={"type": "integer"},
+        target=ref("Target"),
+        reason={"enum": list(REASONS)},
+        note={"type": "string", "maxLength": 1000},
+    ),
+    "Target": obj(type={"enum": ["post", "comment"]}, id={"type": "integer"}),
+    "ReportQueue": obj(
+        items={
+            "type": "array",
+            "items": obj(
+                target=ref("Target"),
+                report_count={"type": "integer", "minimum": 1},
+                reasons={"type": "array", "items": {"enum": list(REASONS)}},
+                notes={"type": "array", "items": {"type": "string"}},
+                first_reported_at=TIMESTAMP,
+                last_reported_at=TIMESTAMP,
+                resolution={
+                    "oneOf": [
+                        obj(action={"enum": list(RESOLUTIONS)}, at=TIMESTAMP, by={"type": ["string", "null"]}),
+                        {"type": "null"},
+                    ],
+                    "description": "How it was resolved (null while open).",
+                },
+                content={
+                    "oneOf": [ref("Post"), ref("Comment"), {"type": "null"}],
+                    "description": "The target as moderators see it; null when it was deleted.",
+                },
+            ),
+            "description": "One entry per reported target (per resolution, once resolved), oldest first.",
+        },
+        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    ),
     "Status": obj(status={"type": "string", "examples": ["ok"]}),
 }
 
@@ -249,7 +289,10 @@ SHARED = {
         errors=[{"field": "limit", "message": "must be an integer from 1 to 100"}],
     ),
     "Unauthorized": problem(401, "The token is missing, malformed, expired or revoked.", "the token has expired"),
-    "Forbidden": problem(403, "Only moderators and admins may do this.", "only moderators may do this"),
+    "Forbidden": problem(
+        403, "Only moderators and admins may do this (or the account is banned).", "only moderators may do this"
+    ),
+    "Banned": problem(403, "The account is banned.", "this account is banned until 2026-12-24T00:00:00+00:00: spam"),
     "NotFound": problem(404, "No such resource (or not visible to the caller).", "no post 42"),
     "UnsupportedMediaType": problem(
         415, "The body's type is not the one expected.", "expected a JSON body with Content-Type: application/json"
@@ -298,7 +341,8 @@ def operation(
     found: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**ok, **answers(*errors)}}
     if auth:
         found["security"] = [{"bearer": []}, {}] if auth == "optional" else [{"bearer": []}]
-        found["responses"].update(answers("Unauthorized", *(("Forbidden",) if auth == "moderator" else ())))
+        denied = answers("Unauthorized", "Forbidden" if auth == "moderator" else "Banned")
+        found["responses"].update({status: denied[status] for status in denied.keys() - found["responses"].keys()})
     if parameters:
         found["parameters"] = parameters
     if body:
@@ -341,6 +385,18 @@ REASON = {
         }
     },
 }
+REASON_TEXT = {"type": "string", "minLength": 1, "maxLength": 500, "examples": ["spam"]}
+UNTIL = {"type": "string", "format": "date-time", "description": "When the ban ends (in the future, with its offset)."}
+HIDE_CONTENT = {"type": "boolean", "default": False, "description": "Remove the account's posts and comments meanwhile."}
+USERNAME_PATH = path("username", {"type": "string"}, "Compared case-insensitively.")
+TARGET_IDS = {"post": POST_ID, "comment": COMMENT_ID}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A required JSON request body of exactly `schema`'s properties."""
+    return {"required": True, "content": {"application/json": {"schema": {**schema, "additionalProperties": False}}}}
+
+
 CREDENTIALS = obj(
     username={"type": "string", "pattern": anchored(USERNAME), "examples": ["alice"]},
     email={"type": "string", "pattern": anchored(EMAIL), "maxLength": 254, "examples": ["alice@example.com"]},
@@ -409,7 +465,7 @@ def paths() -> dict[str, Any]:
             "post": api(
                 "Sign in with a username or email; answers an access and a refresh token.",
                 json_ok(ref("Tokens")),
-                ("BadRequest", "UnsupportedMediaType", "Unauthorized"),
+                ("BadRequest", "UnsupportedMediaType", "Unauthorized", "Banned"),
                 body={
                     "required": True,
                     "content": {
@@ -613,26 +669,107 @@ def paths() -> dict[str, Any]:
             for method, summary in (("put", "Like a comment (idempotent)."), ("delete", "Unlike a comment (idempotent)."))
         },
         **{
-            f"{PREFIX}/mod/posts/{{post_id}}/{action}": {
+            f"{PREFIX}/mod/{kind}s/{{{kind}_id}}/{action}": {
                 "post": api(
-                    summary,
-                    {**NO_CONTENT, **problem(409, conflict, f"post 42 {conflict.split(': ')[1]}")},
+                    f"{summary} Logged.",
+                    {**NO_CONTENT, **problem(409, conflict, f"{kind} 42 {conflict.split(': ')[1]}")},
                     ("BadRequest", "NotFound", "UnsupportedMediaType"),
                     auth="moderator",
-                    parameters=[POST_ID],
+                    parameters=[TARGET_IDS[kind]],
                     body=REASON,
                     tag="moderation",
                 )
             }
+            for kind in ("post", "comment")
             for action, summary, conflict in (
                 (
                     "remove",
-                    "Remove a post from every feed, page, tag, profile and count (its author and moderators "
-                    "still see it, marked removed with the reason); its files are kept. Logged.",
+                    f"Remove a {kind} from every listing and count for everyone but its author and moderators, "
+                    "who see it marked removed with the reason (a comment keeps its place, without body or "
+                    "author); files are kept.",
                     "Already removed: is removed already",
                 ),
-                ("restore", "Bring a removed post back everywhere. Logged.", "Not removed: is not removed"),
+                ("restore", f"Bring a removed {kind} back everywhere.", "Not removed: is not removed"),
             )
+        },
+        f"{PREFIX}/mod/users/{{username}}/ban": {
+            "post": api(
+                "Ban an account: its tokens stop working at once, it cannot sign in until `until` (for good "
+                "without), and with `hide_content` its posts and comments are removed while the ban lasts. Logged.",
+                {**NO_CONTENT, **problem(409, "Banned already, or a moderator.", "bob is banned already")},
+                ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                auth="moderator",
+                parameters=[USERNAME_PATH],
+                body=json_body(obj(["reason"], reason=REASON_TEXT, until=UNTIL, hide_content=HIDE_CONTENT)),
+                tag="moderation",
+            )
+        },
+        f"{PREFIX}/mod/users/{{username}}/unban": {
+            "post": api(
+                "Lift a ban, and restore what it hid. Logged.",
+                {**NO_CONTENT, **problem(409, "Not banned.", "bob is not banned")},
+                ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                auth="moderator",
+                parameters=[USERNAME_PATH],
+                body=REASON,
+                tag="moderation",
+            )
+        },
+        f"{PREFIX}/mod/reports": {
+            "get": api(
+                "The report queue: one entry per reported post or comment, oldest first.",
+                json_ok(ref("ReportQueue")),
+                ("BadRequest",),
+                auth="moderator",
+                parameters=[
+                    query("status", {"enum": ["open", "resolved"], "default": "open"}, "Open or resolved reports."),
+                    CURSOR,
+                    LIMIT,
+                ],
+                tag="moderation",
+            )
+        },
+        **{
+            f"{PREFIX}/mod/reports/{kind}s/{{{kind}_id}}/resolve": {
+                "post": api(
+                    f"Resolve every open report on a {kind} with one action, logged: `dismiss`, `remove` it, "
+                    "`ban_author` (for good unless `until`; `hide_content` as for a ban).",
+                    {**NO_CONTENT, **problem(409, "The action cannot be done.", f"{kind} 42 is removed already")},
+                    ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                    auth="moderator",
+                    parameters=[TARGET_IDS[kind]],
+                    body=json_body(
+                        obj(
+                            ["action"],
+                            action={"enum": list(RESOLUTIONS)},
+                            note={"type": "string", "maxLength": 500, "description": "Also the reason of the action."},
+                            until=UNTIL,
+                            hide_content=HIDE_CONTENT,
+                        )
+                    ),
+                    tag="moderation",
+                )
+            }
+            for kind in ("post", "comment")
+        },
+        **{
+            f"{PREFIX}/{kind}s/{{{kind}_id}}/reports": {
+                "post": api(
+                    f"Report a {kind} to the moderators (rate limited per user).",
+                    {
+                        **json_ok(ref("Report"), "201", "Filed."),
+                        **problem(
+                            409, "An open report of yours is on it already.", f"you have an open report on {kind} 7 already"
+                        ),
+                    },
+                    ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                    auth="required",
+                    parameters=[TARGET_IDS[kind]],
+                    body=json_body(obj(["reason"], reason={"enum": list(REASONS)}, note={"type": "string", "maxLength": 1000})),
+                    tag="moderation",
+                )
+            }
+            for kind in ("post", "comment")
         },
         **{
             route: {

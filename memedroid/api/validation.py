@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -48,8 +48,9 @@ def json_object() -> dict[str, Any]:
     return data
 
 
-def string_fields(data: dict[str, Any], **checks: Check) -> dict[str, str]:
-    """Validate that each named field is a string passing its check; return them all.
+def string_fields(data: dict[str, Any], optional: Collection[str] = (), **checks: Check) -> dict[str, str]:
+    """Validate that each named field is a string passing its check (the `optional` ones may
+    be left out); return those given.
 
     Every problem is reported at once, by field name, in one `ValidationError`.
     """
@@ -57,6 +58,8 @@ def string_fields(data: dict[str, Any], **checks: Check) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, check in checks.items():
         value = data.get(name)
+        if value is None and name in optional:
+            continue
         if value is None:
             errors[name] = "is required"
         elif not isinstance(value, str):

@@ -27,6 +27,7 @@ from memedroid.repositories import health, likes, media, ranks, sessions
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.media import Ended
 from memedroid.services.jobs import JobQueue
+from memedroid.services.moderation import Moderation
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import JobChannel
@@ -61,6 +62,7 @@ class Janitor:
         self.settings = settings
         self.cache = Cache.from_settings(settings)
         self.counters = Counters(self.cache)
+        self.moderation = Moderation.build(db, settings)
         self.db = db
         self.storage = storage
         self.jobs = JobQueue(db, jobs)
@@ -112,6 +114,7 @@ class Janitor:
                         self._rerank_hot(actions)
                         with self.db.transaction() as conn:
                             actions["sessions_deleted"] += sessions.delete_expired(conn)
+                        actions["bans_lifted"] += self.moderation.lift_ended_bans()
                     self._remove_orphans(actions, dry_run)
                 finally:
                     health.unlock(lock_conn, LOCK_KEY)

@@ -31,25 +31,35 @@ class Comment:
     deleted_at: datetime | None
     author_id: int
     author_username: str
+    removed_at: datetime | None
+    removed_reason: str | None
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def shown(self) -> bool:
+        """Whether everyone sees its body: it is neither deleted nor removed."""
+        return self.deleted_at is None and self.removed_at is None
+
     def sort_key(self, sort: str) -> dict[str, int]:
         """Where this comment stands in `sort` order: the query parameters of the page after it."""
         return {"before_id": self.id} if sort == "new" else {"before_likes": self.like_count, "before_id": self.id}
 
-    def to_json(self) -> dict[str, Any]:
-        """The API representation; a deleted comment keeps its place, without body or author."""
+    def to_json(self, insider: bool = False) -> dict[str, Any]:
+        """The API representation. A deleted or removed comment keeps its place without body or
+        author, except a removed one for an `insider` (its author, a moderator)."""
+        hidden = self.deleted or (self.removed_at is not None and not insider)
         return {
             "id": self.id,
             "post_id": self.post_id,
             "parent_id": self.parent_id,
             "depth": self.depth,
             "deleted": self.deleted,
-            "body": None if self.deleted else self.body,
-            "author": None if self.deleted else {"id": self.author_id, "username": self.author_username},
+            "removed": None if self.removed_at is None else {"at": self.removed_at, "reason": self.removed_reason},
+            "body": None if hidden else self.body,
+            "author": None if hidden else {"id": self.author_id, "username": self.author_username},
             "created_at": self.created_at,  # ISO 8601 from either JSON encoder
             "like_count": self.like_count,
             "reply_count": self.reply_count,
@@ -81,10 +91,39 @@ def get(conn: Connection, comment_id: int) -> Comment:
     return comment
 
 
+def by_ids(conn: Connection, comment_ids: list[int]) -> dict[int, Comment]:
+    """The comments of `comment_ids` that exist, by id."""
+    return {row["id"]: Comment(**row) for row in queries.comments.list_comments(conn, ids=comment_ids)}
+
+
 def delete(conn: Connection, comment_id: int) -> Counted | None:
     """Erase a comment; the post's comment count, or None when it was deleted already."""
     row = queries.comments.delete_comment(conn, id=comment_id)
     return None if row is None else Counted(**row)
+
+
+def remove(conn: Connection, comment_id: int, reason: str) -> Counted | None:
+    """A moderator's removal; the post's comment count, or None when it was removed already."""
+    row = queries.comments.remove_comment(conn, id=comment_id, reason=reason)
+    return None if row is None else Counted(**row)
+
+
+def restore(conn: Connection, comment_id: int) -> Counted | None:
+    """Bring a removed comment back; the post's comment count, or None when it was not removed."""
+    row = queries.comments.restore_comment(conn, id=comment_id)
+    return None if row is None else Counted(**row)
+
+
+def remove_authored(conn: Connection, author_id: int, reason: str) -> dict[int, Counted]:
+    """Remove every comment of an author's (a ban that hides content); each post's new count."""
+    rows = queries.comments.remove_authored_comments(conn, author_id=author_id, reason=reason)
+    return {row["post_id"]: Counted(row["count"], row["counted_at"]) for row in rows}
+
+
+def restore_authored(conn: Connection, author_id: int) -> dict[int, Counted]:
+    """Restore what `remove_authored` removed (the ban is lifted); each post's new count."""
+    rows = queries.comments.restore_authored_comments(conn, author_id=author_id)
+    return {row["post_id"]: Counted(row["count"], row["counted_at"]) for row in rows}
 
 
 def thread(

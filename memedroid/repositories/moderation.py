@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from memedroid.db import Connection
@@ -27,3 +29,32 @@ def log(conn: Connection, moderator_id: int | None, action: str, target: tuple[s
 def entries(conn: Connection, before_id: int, limit: int) -> list[dict[str, Any]]:
     """The log newest first, from before `before_id`."""
     return list(queries.moderation.list_log(conn, before_id=before_id, page_size=limit))
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as moderation sees it."""
+
+    id: int
+    username: str
+    role: str
+    banned: bool  # a ban is in force
+
+
+def account(conn: Connection, username: str) -> Account | None:
+    row = queries.moderation.get_account(conn, username=username)
+    return None if row is None else Account(**row)
+
+
+def ban(conn: Connection, user_id: int, reason: str, until: datetime | None) -> None:
+    """Ban an account for `reason`, until `until` (None: for good)."""
+    queries.moderation.ban_user(conn, id=user_id, reason=reason, until=until)
+
+
+def unban(conn: Connection, user_id: int) -> None:
+    queries.moderation.unban_user(conn, id=user_id)
+
+
+def ended_bans(conn: Connection) -> list[Account]:
+    """The accounts whose ban ran out and is still to be lifted."""
+    return [Account(row["id"], row["username"], "user", False) for row in queries.moderation.list_ended_bans(conn)]

@@ -90,6 +90,11 @@ def get(conn: Connection, post_id: int) -> Post:
     return Post(**row)
 
 
+def by_ids(conn: Connection, post_ids: list[int]) -> dict[int, Post]:
+    """The posts of `post_ids` that exist, by id."""
+    return {row["id"]: Post(**row) for row in queries.posts.list_posts(conn, ids=post_ids)}
+
+
 def status(conn: Connection, post_id: int) -> str | None:
     value: str | None = queries.posts.get_post_status(conn, id=post_id)
     return value
@@ -125,6 +130,16 @@ def remove(conn: Connection, post_id: int, reason: str) -> bool:
 def restore(conn: Connection, post_id: int) -> bool:
     """Bring a removed post back; False when it was not removed."""
     return queries.posts.restore_post(conn, id=post_id) is not None
+
+
+def remove_authored(conn: Connection, author_id: int, reason: str) -> None:
+    """Remove every post of an author's that is not removed yet (a ban that hides content)."""
+    queries.posts.remove_authored_posts(conn, author_id=author_id, reason=reason)
+
+
+def restore_authored(conn: Connection, author_id: int) -> None:
+    """Restore the posts `remove_authored` removed (the ban is lifted)."""
+    queries.posts.restore_authored_posts(conn, author_id=author_id)
 
 
 def ids_by_media(conn: Connection, media_id: int) -> list[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from memedroid.db import Connection
@@ -14,14 +16,30 @@ def open_session(conn: Connection, user_id: int, lifetime_seconds: int) -> UUID:
     return session_id
 
 
-def role(conn: Connection, session_id: str, user_id: int) -> str | None:
-    """The account's role while the session is open and belongs to `user_id`; else None."""
-    found: str | None = queries.sessions.get_session_role(conn, id=session_id, user_id=user_id)
-    return found
+@dataclass(frozen=True)
+class Standing:
+    """What a token's session says about its caller, read on every signed-in request."""
+
+    role: str
+    open: bool  # the session exists for this user, is not revoked and has not expired
+    banned: bool
+    banned_until: datetime | None
+    ban_reason: str | None
+
+
+def standing(conn: Connection, session_id: str, user_id: int) -> Standing | None:
+    """The caller's standing under `session_id`; None when there is no such session for `user_id`."""
+    row = queries.sessions.get_session_viewer(conn, id=session_id, user_id=user_id)
+    return None if row is None else Standing(**row)
 
 
 def revoke(conn: Connection, session_id: str) -> None:
     queries.sessions.revoke_session(conn, id=session_id)
+
+
+def revoke_all(conn: Connection, user_id: int) -> None:
+    """Revoke every open session of an account, and so all its tokens."""
+    queries.sessions.revoke_user_sessions(conn, user_id=user_id)
 
 
 def delete_expired(conn: Connection) -> int:

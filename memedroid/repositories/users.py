@@ -18,6 +18,9 @@ class User:
     email: str
     password_hash: str
     created_at: datetime
+    banned: bool = False  # a ban is in force (read where it matters: at login)
+    banned_until: datetime | None = None  # None: for good
+    ban_reason: str | None = None
 
     def public(self) -> dict[str, Any]:
         """What anyone may see of this account."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from uuid import UUID
 
 from memedroid.db import Database
-from memedroid.errors import Unauthorized
+from memedroid.errors import Forbidden, Unauthorized
 from memedroid.repositories import sessions, users
 from memedroid.repositories.users import User
 from memedroid.services import passwords
@@ -27,6 +28,12 @@ def email_problem(value: str) -> str | None:
     if len(value) > 254 or not EMAIL.fullmatch(value):
         return "must be a valid email address"
     return None
+
+
+def banned(until: datetime | None, reason: str | None) -> Forbidden:
+    """What a banned account is told, at login and on every request with its tokens."""
+    when = "" if until is None else f" until {until.isoformat(timespec='seconds')}"
+    return Forbidden(f"this account is banned{when}: {reason}")
 
 
 class Accounts:
@@ -50,14 +57,20 @@ class Accounts:
             user = users.find_by_login(conn, login)
         if not passwords.verify(password, user.password_hash if user else None, self.rounds) or user is None:
             raise Unauthorized(BAD_CREDENTIALS)
+        if user.banned:
+            raise banned(user.banned_until, user.ban_reason)
         with self.db.transaction() as conn:
             return user, sessions.open_session(conn, user.id, self.session_seconds)
 
     def session_role(self, session_id: str, user_id: int) -> str | None:
         """The account's role while the session is open and belongs to `user_id` (a token
-        names both); None when the token must not stand."""
+        names both); None when the token must not stand. A banned account's token is a 403
+        naming the ban."""
         with self.db.transaction() as conn:
-            return sessions.role(conn, session_id, user_id)
+            found = sessions.standing(conn, session_id, user_id)
+        if found is not None and found.banned:
+            raise banned(found.banned_until, found.ban_reason)
+        return found.role if found is not None and found.open else None
 
     def limit_key(self, login: str) -> str:
         """What login attempts for `login` are counted under: the account it names, whether

@@ -63,16 +63,18 @@ class Comments:
                 parent = comments.find(conn, parent_id)
                 if parent is None or parent.post_id != post_id:
                     raise ValidationError({"parent_id": f"is not a comment on post {post_id}"})
-                if parent.deleted:
-                    raise ValidationError({"parent_id": "is a deleted comment: it takes no replies"})
+                if not parent.shown:
+                    raise ValidationError({"parent_id": f"is a {_gone(parent)} comment: it takes no replies"})
             comment_id, counted = comments.insert(conn, post_id, parent, author_id, body)
             comment = comments.get(conn, comment_id)
-        self._changed(post_id, counted)
+        self.changed(post_id, counted)
         return comment.to_json()
 
-    def get(self, comment_id: int) -> dict[str, Any]:
+    def get(self, comment_id: int, viewer_id: int | None, moderator: bool) -> dict[str, Any]:
+        """One comment; a removed one with its body for its author and moderators."""
         with self.db.transaction() as conn:
-            return comments.get(conn, comment_id).to_json()
+            comment = comments.get(conn, comment_id)
+        return comment.to_json(insider=moderator or comment.author_id == viewer_id)
 
     def delete(self, comment_id: int, user_id: int) -> None:
         """Erase a comment of `user_id`'s: it keeps its place, and its replies theirs."""
@@ -82,14 +84,14 @@ class Comments:
                 raise Forbidden("only the author may delete a comment")
             counted = comments.delete(conn, comment_id)
         if counted is not None:
-            self._changed(comment.post_id, counted)
+            self.changed(comment.post_id, counted)
 
     def like(self, comment_id: int, user_id: int, liked: bool) -> None:
-        """Like or unlike a comment (idempotent); a deleted one cannot be liked."""
+        """Like or unlike a comment (idempotent); a deleted or removed one cannot be liked."""
         with self.db.transaction() as conn:
             comment = comments.get(conn, comment_id)
-            if liked and comment.deleted:
-                raise NotFound(f"comment {comment_id} was deleted")
+            if liked and not comment.shown:
+                raise NotFound(f"comment {comment_id} was {_gone(comment)}")
             comments.set_like(conn, user_id, comment_id, liked)
         self.cache.changed(THREAD_VERSION.format(comment.post_id))
 
@@ -135,9 +137,14 @@ class Comments:
         more = len(found) == limit
         return {"items": [c.to_json() for c in found], "next_cursor": encode_cursor("new", found[-1]) if more else None}
 
-    def _changed(self, post_id: int, counted: Counted) -> None:
+    def changed(self, post_id: int, counted: Counted) -> None:
+        """After a comment on `post_id` came or went: its count mirrored, its thread pages dropped."""
         self.counters.mirror(post_id, "comments", counted)
         self.cache.changed(THREAD_VERSION.format(post_id))
+
+
+def _gone(comment: Comment) -> str:
+    return "deleted" if comment.deleted else "removed"
 
 
 def _page(found: list[Comment], sort: str, limit: int) -> dict[str, Any]:

@@ -1,29 +1,59 @@
-"""The moderation service: roles, removing and restoring posts, and the moderation log every
-action writes to in the same transaction.
+"""The moderation service: roles, removing and restoring posts and comments, bans, reports and
+their queue, and the moderation log every action writes to in the same transaction.
 
 A removal takes effect everywhere at once through the listings' `listed` column and the
 O(1) cache version bump: Redis's pages at once, each worker's local tier within
-FEED_LOCAL_SECONDS.
+FEED_LOCAL_SECONDS. A ban revokes the account's sessions in its transaction; with
+`hide_content` it removes the account's posts and comments too, which lifting the ban (by a
+moderator, or the janitor once it runs out) restores.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from memedroid.cache import FeedCache
-from memedroid.db import Database
+from memedroid.db import Connection, Database
 from memedroid.errors import Conflict, NotFound
-from memedroid.repositories import moderation, posts
+from memedroid.repositories import comments, moderation, posts, reports, sessions
+from memedroid.repositories.counters import Counted, Counters
+from memedroid.repositories.moderation import MODERATORS, Account
+from memedroid.repositories.reports import Group
 from memedroid.services import cursors
+from memedroid.services.comments import Comments
+from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
 
+Target = tuple[str, int]  # ("post" | "comment", its id)
+RESOLUTIONS = ("dismiss", "remove", "ban_author")
+ENDED = "the ban ran out"
 
+
+@dataclass(frozen=True)
+class Ban:
+    reason: str
+    until: datetime | None = None  # None: for good
+    hide_content: bool = False  # remove the account's posts and comments while it lasts
+
+
+@dataclass(frozen=True)
 class Moderation:
-    def __init__(self, db: Database, cache: FeedCache) -> None:
-        self.db = db
-        self.cache = cache
+    db: Database
+    cache: FeedCache
+    threads: Comments  # comment counts and thread pages
+    media_url: str
+    reposts: bool  # show `repost_of` on the posts in the queue
+
+    @classmethod
+    def build(cls, db: Database, settings: Settings) -> Moderation:
+        """One with caches of its own (the command line's, the janitor's)."""
+        cache = FeedCache.from_settings(settings)
+        threads = Comments(db, cache, Counters(cache.cache))
+        return cls(db, cache, threads, settings.media_url, settings.shows_reposts)
 
     def grant_role(self, username: str, role: str, moderator_id: int | None = None) -> dict[str, Any]:
         """Give `username` a role (logged; a None moderator is the command line)."""
@@ -35,26 +65,91 @@ class Moderation:
         log.info("role granted", extra={"event": "role_granted", "user_id": account["id"], "role": role})
         return account
 
-    def remove_post(self, post_id: int, moderator_id: int, reason: str) -> None:
-        """Take a post out of every listing for everyone but its author and moderators."""
-        self._change_post(post_id, moderator_id, reason, remove=True)
-
-    def restore_post(self, post_id: int, moderator_id: int, reason: str) -> None:
-        """Bring a removed post back where it was."""
-        self._change_post(post_id, moderator_id, reason, remove=False)
-
-    def _change_post(self, post_id: int, moderator_id: int, reason: str, remove: bool) -> None:
-        """Remove or restore a post (404 for none; 409 when it is that way already), log it in
-        the same transaction, and drop every cached page."""
-        action, already = ("remove_post", "removed already") if remove else ("restore_post", "not removed")
+    def change(self, target: Target, moderator_id: int, reason: str, remove: bool) -> None:
+        """Remove a post or a comment for everyone but its author and moderators, or restore
+        it: 404 when there is none, 409 when it is that way already."""
         with self.db.transaction() as conn:
-            if posts.status(conn, post_id) is None:
-                raise NotFound(f"no post {post_id}")
-            if not (posts.remove(conn, post_id, reason) if remove else posts.restore(conn, post_id)):
-                raise Conflict(f"post {post_id} is {already}")
-            moderation.log(conn, moderator_id, action, ("post", post_id), reason)
-        self.cache.invalidate()
-        log.info("post moderated", extra={"event": action, "post_id": post_id, "moderator_id": moderator_id})
+            counted = _change(conn, target, moderator_id, reason, remove)
+        self._changed(counted, feeds=target[0] == "post")
+
+    def ban(self, username: str, moderator_id: int | None, ban: Ban) -> None:
+        """Ban an account: its sessions end at once, and with `hide_content` its posts and
+        comments leave every listing."""
+        with self.db.transaction() as conn:
+            counted = _ban(conn, _account(conn, username), moderator_id, ban)
+        self._changed(counted, feeds=ban.hide_content)
+
+    def unban(self, username: str, moderator_id: int, reason: str) -> None:
+        """Lift a ban in force, and restore what it hid."""
+        with self.db.transaction() as conn:
+            account = _account(conn, username)
+            if not account.banned:
+                raise Conflict(f"{account.username} is not banned")
+            counted = _lift(conn, account, moderator_id, reason)
+        self._changed(counted, feeds=True)
+
+    def lift_ended_bans(self) -> int:
+        """Lift the bans that ran out (the janitor's round); how many."""
+        counted: dict[int, Counted] = {}
+        with self.db.transaction() as conn:
+            ended = moderation.ended_bans(conn)
+            for account in ended:
+                counted |= _lift(conn, account, None, ENDED)
+        if ended:
+            self._changed(counted, feeds=True)
+        return len(ended)
+
+    def report(self, reporter_id: int, target: Target, reason: str, note: str) -> dict[str, Any]:
+        """File a report on a post or comment anyone can see; 409 for a second open one."""
+        kind, target_id = target
+        with self.db.transaction() as conn:
+            if kind == "post" and posts.status(conn, target_id) != "completed":
+                raise NotFound(f"no post {target_id}")
+            if kind == "comment" and not comments.get(conn, target_id).shown:
+                raise NotFound(f"comment {target_id} was deleted or removed")
+            report_id = reports.file(conn, reporter_id, target, reason, note)
+            if report_id is None:
+                raise Conflict(f"you have an open report on {kind} {target_id} already")
+        return {"id": report_id, "target": {"type": kind, "id": target_id}, "reason": reason, "note": note}
+
+    def queue(self, resolved: bool, cursor: str | None, limit: int) -> dict[str, Any]:
+        """The reports grouped by target, oldest first, each with the target as moderators see
+        it (null when it is gone)."""
+        after = 0 if cursor is None else cursors.decode(cursor, _queue_cursor)
+        with self.db.transaction() as conn:
+            found = reports.groups(conn, resolved, after, limit + 1)
+            page = found[:limit]
+            posted = posts.by_ids(conn, [g.target_id for g in page if g.target_type == "post"])
+            commented = comments.by_ids(conn, [g.target_id for g in page if g.target_type == "comment"])
+
+        def content(group: Group) -> dict[str, Any] | None:
+            if group.target_type == "post":
+                post = posted.get(group.target_id)
+                return None if post is None else post.to_json(self.media_url, self.reposts)
+            comment = commented.get(group.target_id)
+            return None if comment is None else comment.to_json(insider=True)
+
+        items = [{**_group(group), "content": content(group)} for group in page]
+        more = len(found) > limit
+        return {"items": items, "next_cursor": cursors.encode([page[-1].first_id]) if more else None}
+
+    def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban | None = None) -> None:
+        """Resolve every open report on a target with one action, in one transaction:
+        `dismiss` them, `remove` the target, or `ban_author` (`ban`, for good and content kept
+        by default); 404 when none is open."""
+        kind, target_id = target
+        counted: dict[int, Counted] = {}
+        with self.db.transaction() as conn:
+            if not reports.resolve(conn, target, moderator_id, action):
+                raise NotFound(f"no open reports on {kind} {target_id}")
+            moderation.log(conn, moderator_id, f"resolve_{action}", target, note)
+            reason = note or f"reported {kind}"
+            if action == "remove":
+                counted = _change(conn, target, moderator_id, reason, remove=True)
+            elif action == "ban_author":
+                ban = ban or Ban(reason)
+                counted = _ban(conn, _account(conn, _author(conn, target)), moderator_id, ban)
+        self._changed(counted, feeds=action != "dismiss")
 
     def log_page(self, cursor: str | None, limit: int, moderators: bool) -> dict[str, Any]:
         """The moderation log, newest first; the moderator's name only for `moderators`."""
@@ -65,10 +160,98 @@ class Moderation:
         more = len(rows) > limit
         return {"items": items, "next_cursor": cursors.encode([items[-1]["id"]]) if more else None}
 
+    def _changed(self, counted: dict[int, Counted], feeds: bool) -> None:
+        """After content came or went: the posts' comment counts mirrored and their threads
+        dropped; with `feeds`, every cached page."""
+        for post_id, count in counted.items():
+            self.threads.changed(post_id, count)
+        if feeds:
+            self.cache.invalidate()
+
+
+def _change(conn: Connection, target: Target, moderator_id: int, reason: str, remove: bool) -> dict[int, Counted]:
+    """Remove or restore a post or a comment (404, 409), logged; a comment's new count."""
+    kind, target_id = target
+    action = f"{'remove' if remove else 'restore'}_{kind}"
+    counted: dict[int, Counted] = {}
+    if kind == "post":
+        if posts.status(conn, target_id) is None:
+            raise NotFound(f"no post {target_id}")
+        done = posts.remove(conn, target_id, reason) if remove else posts.restore(conn, target_id)
+    else:
+        post_id = comments.get(conn, target_id).post_id
+        count = comments.remove(conn, target_id, reason) if remove else comments.restore(conn, target_id)
+        counted, done = ({} if count is None else {post_id: count}), count is not None
+    if not done:
+        raise Conflict(f"{kind} {target_id} is {'removed already' if remove else 'not removed'}")
+    moderation.log(conn, moderator_id, action, target, reason)
+    log.info("content moderated", extra={"event": action, f"{kind}_id": target_id, "moderator_id": moderator_id})
+    return counted
+
+
+def _ban(conn: Connection, account: Account, moderator_id: int | None, ban: Ban) -> dict[int, Counted]:
+    """Ban an account (409 for a moderator, or one banned already), logged; the comment
+    counts that changed."""
+    if account.role in MODERATORS:
+        raise Conflict(f"{account.username} is a {account.role}: grant them the role 'user' first")
+    if account.banned:
+        raise Conflict(f"{account.username} is banned already")
+    moderation.ban(conn, account.id, ban.reason, ban.until)
+    sessions.revoke_all(conn, account.id)
+    counted = {}
+    if ban.hide_content:
+        posts.remove_authored(conn, account.id, ban.reason)
+        counted = comments.remove_authored(conn, account.id, ban.reason)
+    moderation.log(conn, moderator_id, "ban_user", ("user", account.id), ban.reason)
+    log.info("user banned", extra={"event": "user_banned", "user_id": account.id, "moderator_id": moderator_id})
+    return counted
+
+
+def _author(conn: Connection, target: Target) -> str:
+    kind, target_id = target
+    return (posts.get(conn, target_id) if kind == "post" else comments.get(conn, target_id)).author_username
+
+
+def _account(conn: Connection, username: str) -> Account:
+    account = moderation.account(conn, username)
+    if account is None:
+        raise NotFound(f"no user named {username!r}")
+    return account
+
+
+def _lift(conn: Connection, account: Account, moderator_id: int | None, reason: str) -> dict[int, Counted]:
+    """Lift an account's ban and restore what it hid; the comment counts that changed."""
+    moderation.unban(conn, account.id)
+    posts.restore_authored(conn, account.id)
+    counted = comments.restore_authored(conn, account.id)
+    moderation.log(conn, moderator_id, "unban_user", ("user", account.id), reason)
+    log.info("ban lifted", extra={"event": "user_unbanned", "user_id": account.id, "moderator_id": moderator_id})
+    return counted
+
+
+def _queue_cursor(values: list[Any]) -> int:
+    (after,) = values
+    return cursors.integer(after, 0, cursors.MAX_ID)
+
 
 def _log_cursor(values: list[Any]) -> int:
     (before,) = values
     return cursors.integer(before, 1, cursors.MAX_ID)
+
+
+def _group(group: Group) -> dict[str, Any]:
+    resolution = None
+    if group.resolved_at is not None:
+        resolution = {"action": group.resolution, "at": group.resolved_at, "by": group.resolved_by}
+    return {
+        "target": {"type": group.target_type, "id": group.target_id},
+        "report_count": group.report_count,
+        "reasons": group.reasons,
+        "notes": group.notes,
+        "first_reported_at": group.first_reported_at,
+        "last_reported_at": group.last_reported_at,
+        "resolution": resolution,
+    }
 
 
 def _entry(row: dict[str, Any], moderators: bool) -> dict[str, Any]:

@@ -39,33 +39,115 @@ SELECT d.*
 FROM comment_details AS d
 WHERE d.id = :id;
 
+-- name: list_comments(ids)
+-- Some comments by id, in no particular order (the moderation queue's targets).
+SELECT d.*
+FROM comment_details AS d
+WHERE d.id = ANY(:ids);
+
 -- name: delete_comment(id)^
 -- Erases a comment's body (it keeps its place among the replies) and uncounts it on its
--- post; returns the post's comment count and when it was counted (counted_at() in
--- 0007_counted_at.sql), or nothing when it was deleted already.
+-- post unless it was removed; returns the post's comment count and when it was counted
+-- (counted_at() in 0007_counted_at.sql), or nothing when it was deleted already.
 WITH erased AS (
     UPDATE comments
     SET body = '', deleted_at = now()
     WHERE id = :id AND deleted_at IS NULL
-    RETURNING post_id
+    RETURNING post_id, removed_at IS NULL AS counted
 )
 
 UPDATE posts
-SET comment_count = posts.comment_count - 1
+SET comment_count = posts.comment_count - erased.counted::integer
 FROM erased
 WHERE posts.id = erased.post_id
 RETURNING posts.comment_count AS count, counted_at();
+
+-- name: remove_comment(id, reason)^
+-- A moderator's removal: the comment keeps its place without its body, and leaves its post's
+-- comment count unless it was deleted; the count, or nothing when it was removed already.
+WITH removed AS (
+    UPDATE comments
+    SET removed_at = now(), removed_reason = :reason
+    WHERE id = :id AND removed_at IS NULL
+    RETURNING post_id, deleted_at IS NULL AS counted
+)
+
+UPDATE posts
+SET comment_count = posts.comment_count - removed.counted::integer
+FROM removed
+WHERE posts.id = removed.post_id
+RETURNING posts.comment_count AS count, counted_at();
+
+-- name: restore_comment(id)^
+-- Brings a removed comment back and counts it again unless it was deleted meanwhile; the
+-- count, or nothing when it was not removed.
+WITH restored AS (
+    UPDATE comments
+    SET removed_at = NULL, removed_reason = NULL, removed_by_ban = FALSE
+    WHERE id = :id AND removed_at IS NOT NULL
+    RETURNING post_id, deleted_at IS NULL AS counted
+)
+
+UPDATE posts
+SET comment_count = posts.comment_count + restored.counted::integer
+FROM restored
+WHERE posts.id = restored.post_id
+RETURNING posts.comment_count AS count, counted_at();
+
+-- name: remove_authored_comments(author_id, reason)
+-- A ban that hides its user's content: removes every comment of theirs that is not removed
+-- yet (marked removed_by_ban, for the unban), and uncounts them; each post's new comment
+-- count and when it was counted.
+WITH removed AS (
+    UPDATE comments
+    SET removed_at = now(), removed_reason = :reason, removed_by_ban = TRUE
+    WHERE author_id = :author_id AND removed_at IS NULL
+    RETURNING post_id, deleted_at IS NULL AS counted
+)
+
+UPDATE posts
+SET comment_count = posts.comment_count - changed.n
+FROM (
+    SELECT
+        removed.post_id,
+        count(*) FILTER (WHERE removed.counted) AS n
+    FROM removed
+    GROUP BY removed.post_id
+) AS changed
+WHERE posts.id = changed.post_id
+RETURNING posts.id AS post_id, posts.comment_count AS count, counted_at();
+
+-- name: restore_authored_comments(author_id)
+-- Lifting that ban: restores what it removed and counts it again; as remove_authored_comments.
+WITH restored AS (
+    UPDATE comments
+    SET removed_at = NULL, removed_reason = NULL, removed_by_ban = FALSE
+    WHERE author_id = :author_id AND removed_by_ban
+    RETURNING post_id, deleted_at IS NULL AS counted
+)
+
+UPDATE posts
+SET comment_count = posts.comment_count + changed.n
+FROM (
+    SELECT
+        restored.post_id,
+        count(*) FILTER (WHERE restored.counted) AS n
+    FROM restored
+    GROUP BY restored.post_id
+) AS changed
+WHERE posts.id = changed.post_id
+RETURNING posts.id AS post_id, posts.comment_count AS count, counted_at();
 
 -- name: list_thread_new(post_id, parent_id, before_id, page_size, replies)
 -- A thread page, newest first at every tier.
 WITH RECURSIVE thread AS (
     SELECT
         page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
-        page.created_at, page.deleted_at, page.author_id, 1 AS tier
+        page.created_at, page.deleted_at, page.author_id, page.removed_at, page.removed_reason, 1 AS tier
     FROM (
         SELECT
             c.id, c.post_id, c.parent_id, c.depth, c.body, c.like_count, c.reply_count, c.created_at,
-            c.deleted_at, c.author_id
+            c.deleted_at, c.author_id, c.removed_at, c.removed_reason
         FROM comments AS c
         WHERE c.post_id = :post_id AND coalesce(c.parent_id, 0) = :parent_id AND c.id < :before_id
         ORDER BY c.id DESC
@@ -74,13 +156,13 @@ WITH RECURSIVE thread AS (
     UNION ALL
     SELECT
         reply.id, reply.post_id, reply.parent_id, reply.depth, reply.body, reply.like_count, reply.reply_count,
-        reply.created_at, reply.deleted_at, reply.author_id, thread.tier + 1 AS tier
+        reply.created_at, reply.deleted_at, reply.author_id, reply.removed_at, reply.removed_reason, thread.tier + 1 AS tier
     FROM thread
     CROSS JOIN
         LATERAL (
             SELECT
                 r.id, r.post_id, r.parent_id, r.depth, r.body, r.like_count, r.reply_count, r.created_at,
-                r.deleted_at, r.author_id
+                r.deleted_at, r.author_id, r.removed_at, r.removed_reason
             FROM comments AS r
             WHERE r.post_id = thread.post_id AND coalesce(r.parent_id, 0) = thread.id
             ORDER BY r.id DESC
@@ -91,7 +173,7 @@ WITH RECURSIVE thread AS (
 
 SELECT
     t.id, t.post_id, t.parent_id, t.depth, t.body, t.like_count, t.reply_count, t.created_at,
-    t.deleted_at, t.author_id,
+    t.deleted_at, t.author_id, t.removed_at, t.removed_reason,
     (
         SELECT u.username FROM users AS u
         WHERE u.id = t.author_id
@@ -104,11 +186,11 @@ ORDER BY t.tier ASC, t.id DESC;
 WITH RECURSIVE thread AS (
     SELECT
         page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
-        page.created_at, page.deleted_at, page.author_id, 1 AS tier
+        page.created_at, page.deleted_at, page.author_id, page.removed_at, page.removed_reason, 1 AS tier
     FROM (
         SELECT
             c.id, c.post_id, c.parent_id, c.depth, c.body, c.like_count, c.reply_count, c.created_at,
-            c.deleted_at, c.author_id
+            c.deleted_at, c.author_id, c.removed_at, c.removed_reason
         FROM comments AS c
         WHERE
             c.post_id = :post_id
@@ -120,13 +202,13 @@ WITH RECURSIVE thread AS (
     UNION ALL
     SELECT
         reply.id, reply.post_id, reply.parent_id, reply.depth, reply.body, reply.like_count, reply.reply_count,
-        reply.created_at, reply.deleted_at, reply.author_id, thread.tier + 1 AS tier
+        reply.created_at, reply.deleted_at, reply.author_id, reply.removed_at, reply.removed_reason, thread.tier + 1 AS tier
     FROM thread
     CROSS JOIN
         LATERAL (
             SELECT
                 r.id, r.post_id, r.parent_id, r.depth, r.body, r.like_count, r.reply_count, r.created_at,
-                r.deleted_at, r.author_id
+                r.deleted_at, r.author_id, r.removed_at, r.removed_reason
             FROM comments AS r
             WHERE r.post_id = thread.post_id AND coalesce(r.parent_id, 0) = thread.id
             ORDER BY r.like_count DESC, r.id DESC
@@ -137,7 +219,7 @@ WITH RECURSIVE thread AS (
 
 SELECT
     t.id, t.post_id, t.parent_id, t.depth, t.body, t.like_count, t.reply_count, t.created_at,
-    t.deleted_at, t.author_id,
+    t.deleted_at, t.author_id, t.removed_at, t.removed_reason,
     (
         SELECT u.username FROM users AS u
         WHERE u.id = t.author_id
@@ -146,7 +228,7 @@ FROM thread AS t
 ORDER BY t.tier ASC, t.like_count DESC, t.id DESC;
 
 -- name: list_user_comments(author, before_id, page_size)
--- One user's comments (not the deleted ones), newest first.
+-- One user's comments (not the deleted or removed ones), newest first.
 SELECT d.*
 FROM comment_details AS d
 WHERE
@@ -155,6 +237,7 @@ WHERE
         WHERE lower(users.username) = lower(:author)
     )
     AND d.deleted_at IS NULL
+    AND d.removed_at IS NULL
     AND d.id < :before_id
 ORDER BY d.id DESC
 LIMIT :page_size;

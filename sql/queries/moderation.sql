@@ -27,3 +27,34 @@ LEFT JOIN users AS u ON l.moderator_id = u.id
 WHERE l.id < :before_id
 ORDER BY l.id DESC
 LIMIT :page_size;
+
+
+-- name: get_account(username)^
+-- An account as moderation sees it: its role and its ban, whether in force or not.
+SELECT
+    u.id,
+    u.username,
+    u.role,
+    banned(u) AS banned
+FROM users AS u
+WHERE lower(u.username) = lower(:username);
+
+-- name: ban_user(id, reason, until)!
+-- Bans an account, for good when `until` is null.
+UPDATE users
+SET ban_reason = :reason, banned_until = :until
+WHERE id = :id;
+
+-- name: unban_user(id)!
+-- Lifts an account's ban.
+UPDATE users
+SET ban_reason = NULL, banned_until = NULL
+WHERE id = :id;
+
+-- name: list_ended_bans()
+-- The accounts whose ban ran out, for the janitor to lift.
+SELECT
+    id,
+    username
+FROM users
+WHERE banned_until <= now();

@@ -67,6 +67,25 @@ RETURNING id;
 -- name: restore_post(id)$
 -- Brings a removed post back; its id, or null when it was not removed.
 UPDATE posts
-SET removed_at = NULL, removed_reason = NULL
+SET removed_at = NULL, removed_reason = NULL, removed_by_ban = FALSE
 WHERE id = :id AND removed_at IS NOT NULL
 RETURNING id;
+
+-- name: remove_authored_posts(author_id, reason)!
+-- A ban that hides its user's content: removes every post of theirs that is not removed yet,
+-- marked removed_by_ban for the unban.
+UPDATE posts
+SET removed_at = now(), removed_reason = :reason, removed_by_ban = TRUE
+WHERE author_id = :author_id AND removed_at IS NULL;
+
+-- name: restore_authored_posts(author_id)!
+-- Lifting that ban: restores the posts it removed.
+UPDATE posts
+SET removed_at = NULL, removed_reason = NULL, removed_by_ban = FALSE
+WHERE author_id = :author_id AND removed_by_ban;
+
+-- name: list_posts(ids)
+-- Some posts by id, in no particular order (the moderation queue's targets).
+SELECT d.*
+FROM post_details AS d
+WHERE d.id = ANY(:ids);

@@ -4,19 +4,31 @@ INSERT INTO auth_sessions (user_id, expires_at)
 VALUES (:user_id, now() + make_interval(secs => :lifetime_seconds))
 RETURNING id, user_id, created_at, expires_at, revoked_at;
 
--- name: get_session_role(id, user_id)$
--- The account's role while the session exists for this user, is not revoked and has not
--- expired; null otherwise. Read on every signed-in request, so a role change counts at once.
-SELECT u.role
+-- name: get_session_viewer(id, user_id)^
+-- The account behind a token, read on every signed-in request so that a role change or a ban
+-- counts at once: its role, whether the session is open (exists for this user, not revoked,
+-- not expired), and the ban in force, if any. Nothing when there is no such session.
+SELECT
+    u.role,
+    u.banned_until,
+    u.ban_reason,
+    s.revoked_at IS NULL AND s.expires_at > now() AS open,
+    banned(u) AS banned
 FROM auth_sessions AS s
 INNER JOIN users AS u ON s.user_id = u.id
-WHERE s.id = :id AND s.user_id = :user_id AND s.revoked_at IS NULL AND s.expires_at > now();
+WHERE s.id = :id AND s.user_id = :user_id;
 
 -- name: revoke_session(id)!
 -- Revokes a session, and so every token issued under it.
 UPDATE auth_sessions
 SET revoked_at = now()
 WHERE id = :id AND revoked_at IS NULL;
+
+-- name: revoke_user_sessions(user_id)!
+-- Revokes every open session of an account (a ban).
+UPDATE auth_sessions
+SET revoked_at = now()
+WHERE user_id = :user_id AND revoked_at IS NULL;
 
 -- name: delete_expired_sessions()!
 -- Forgets sessions that can no longer be used.

@@ -11,8 +11,17 @@ FROM users
 WHERE id = :id;
 
 -- name: get_user_by_login(login)^
--- One account by username or email, either compared case-insensitively.
-SELECT id, username, email, password_hash, created_at
+-- One account by username or email, either compared case-insensitively, with the ban in
+-- force, if any.
+SELECT
+    id,
+    username,
+    email,
+    password_hash,
+    created_at,
+    banned_until,
+    ban_reason,
+    banned(users) AS banned
 FROM users
 WHERE lower(username) = lower(:login) OR lower(email) = lower(:login)
 ORDER BY id
@@ -34,7 +43,7 @@ SELECT
     coalesce(sum(p.like_count), 0) AS like_count,
     (
         SELECT count(*) FROM comments AS c
-        WHERE c.author_id = u.id AND c.deleted_at IS NULL
+        WHERE c.author_id = u.id AND c.deleted_at IS NULL AND c.removed_at IS NULL
     ) AS comment_count
 FROM users AS u
 LEFT JOIN posts AS p
