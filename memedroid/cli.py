@@ -13,8 +13,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -24,9 +25,11 @@ from memedroid.errors import ConfigError, MemeDroidError
 from memedroid.repositories.moderation import ROLES
 from memedroid.services import passwords
 from memedroid.services.accounts import Accounts, email_problem, username_problem
-from memedroid.services.maintenance import Maintenance
 from memedroid.settings import ENV, Settings
 from memedroid.storage import Storage
+
+if TYPE_CHECKING:
+    from memedroid.services.maintenance import Maintenance
 
 ENV_HELP = "settings come from the environment: " + ", ".join(sorted(ENV.values()))
 
@@ -76,7 +79,7 @@ def _remove_orphans(settings: Settings, args: argparse.Namespace) -> int:
 
 def _reprocess(settings: Settings, args: argparse.Namespace) -> int:
     with _database(settings) as db:
-        requeued = Maintenance(db, Storage(settings.storage_dir)).reprocess(None if args.failed else args.post_id)
+        requeued = _maintenance(db, settings).reprocess(None if args.failed else args.post_id)
     print(f"requeued {len(requeued)} media {requeued}; the pipeline's sweep picks them up")
     return 0
 
@@ -94,9 +97,30 @@ def _rehash(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _maintenance(db: Database, settings: Settings) -> Maintenance:
+    from memedroid.services.maintenance import Maintenance  # imports the metrics: not before the supervisor sets them up
+
+    return Maintenance(db, Storage(settings.storage_dir))
+
+
+def _purge_removed(settings: Settings, args: argparse.Namespace) -> int:
+    with _database(settings) as db:
+        purged = _maintenance(db, settings).purge_removed(args.older_than)
+    print(f"purged {purged['posts']} removed posts ({purged['media']} media with their files) and {purged['comments']} comments")
+    return 0
+
+
+def _age(text: str) -> timedelta:
+    """`30d`, `12h`, `90m` or `45s`."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 30d, 12h, 90m or 45s")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
 def _stats(settings: Settings, _args: argparse.Namespace) -> int:
     with _database(settings) as db:
-        print(json.dumps(Maintenance(db, Storage(settings.storage_dir)).stats(), indent=2))
+        print(json.dumps(_maintenance(db, settings).stats(), indent=2))
     return 0
 
 
@@ -119,6 +143,22 @@ def _grant_role(settings: Settings, args: argparse.Namespace) -> int:
     with _database(settings) as db:
         account = Moderation.build(db, settings).grant_role(args.username, args.role)
     print(f"{account['username']} (id {account['id']}) is now {account['role']}; it counts from their next request")
+    return 0
+
+
+def _ban_media(settings: Settings, args: argparse.Namespace) -> int:
+    from memedroid.pipeline.banning import fingerprint_file
+    from memedroid.pipeline.processing import Interrupted, MediaError
+    from memedroid.services.moderation import Moderation
+
+    try:
+        sha256, fingerprints = fingerprint_file(settings, Path(args.file))
+    except (OSError, MediaError, Interrupted) as exc:
+        print(f"memedroid: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+    with _database(settings) as db:
+        banned_id = Moderation.build(db, settings).ban_file(sha256, fingerprints, args.reason)
+    print(f"banned {args.file} (entry {banned_id}, {len(fingerprints)} pictures hashed)")
     return 0
 
 
@@ -160,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
     rehash = command("rehash", _rehash, "Compute perceptual hashes (repost detection) from the stored renditions.")
     rehash.add_argument("--missing", action="store_true", help="only media without hashes (run again to resume)")
     rehash.add_argument("--after", type=int, default=0, metavar="ID", help="start after this media id (resume a full run)")
+    purge = command("purge-removed", _purge_removed, "Delete for good what moderators removed long ago, files and all.")
+    purge.add_argument("--older-than", type=_age, required=True, metavar="AGE", help="removed at least this long ago: 30d, 12h")
     command("stats", _stats, "Print media counts by status, the backlog and storage use (JSON).")
     create = command("create-user", _create_user, "Create an account.")
     create.add_argument("username")
@@ -168,6 +210,9 @@ def parser() -> argparse.ArgumentParser:
     grant = command("grant-role", _grant_role, "Give an account a role (written to the moderation log).")
     grant.add_argument("username")
     grant.add_argument("role", choices=ROLES)
+    ban = command("ban-media", _ban_media, "Put a file on the banned list: its bytes, and anything that looks like it.")
+    ban.add_argument("--file", required=True, help="the image or video to ban")
+    ban.add_argument("--reason", default="banned by the operators", help="why (the moderation log shows it)")
     return root
 
 

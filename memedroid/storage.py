@@ -144,9 +144,11 @@ class Storage:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
 
-    def remove_media(self, names: list[str]) -> None:
+    def remove_media(self, names: list[str], sha256_hex: str) -> None:
+        """Delete a media's files, `names` under `media/`, and its raw upload."""
         for name in names:
             (self.media / name).unlink(missing_ok=True)
+        self.raw_path(sha256_hex).unlink(missing_ok=True)
 
     # --- housekeeping ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
 PASSWORD = "correct horse battery"
+EVERYONE = {"show_nsfw": False, "viewer_id": 0}  # a listing query's reader: anonymous, blocking nobody
 
 
 def metric(name: str, **labels: str) -> float:

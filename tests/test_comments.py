@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import assert_problem, bearer, seed, signed_up
+from helpers import EVERYONE, assert_problem, bearer, seed, signed_up
 
 from memedroid.api.app import create_app
 from memedroid.repositories.queries import queries
@@ -253,13 +253,14 @@ def test_a_thread_page_is_one_statement_and_uses_indexes(settings: Settings, sta
             ("list_thread_new", {"before_id": 2**63 - 1}),
             ("list_thread_top", {"before_likes": 2**31 - 1, "before_id": 2**63 - 1}),
         ):
-            args = {"post_id": post_id, "parent_id": 0, "page_size": 20, "replies": 3, **params}
+            args = {"post_id": post_id, "parent_id": 0, "page_size": 20, "replies": 3, "viewer_id": 0, **params}
             plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {getattr(queries.comments, name).sql}", args))
             assert "Seq Scan on comments" not in plan and "comments_thread_" in plan, (name, plan)
         plan = "\n".join(
             row[0]
             for row in conn.execute(
-                f"EXPLAIN {queries.comments.list_user_comments.sql}", {"author": "alice", "before_id": 2**63 - 1, "page_size": 20}
+                f"EXPLAIN {queries.comments.list_user_comments.sql}",
+                {"author": "alice", "before_id": 2**63 - 1, "page_size": 20, **EVERYONE},
             )
         )
         assert "Seq Scan on comments" not in plan, plan

@@ -17,6 +17,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import (
+    EVERYONE,
     assert_problem,
     bearer,
     cache_lookups,
@@ -119,7 +120,7 @@ def test_feed_queries_use_indexes(settings: Settings) -> None:
         conn.execute("ANALYZE")
         for name, (query, args) in queries.items():
             sql = getattr(loaded.feed, query).sql
-            params = {"before_created_at": "infinity", "before_id": 2**63 - 1, "page_size": 20, **args}
+            params = {"before_created_at": "infinity", "before_id": 2**63 - 1, "page_size": 20, **EVERYONE, **args}
             plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {sql}", params))
             assert "Seq Scan on posts" not in plan, (name, plan)
             assert "Index" in plan and "Sort" not in plan.split("SubPlan")[0], (name, plan)

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from flask.testing import FlaskClient
 from helpers import assert_problem, bearer, login, seed, signed_up, walk
 from test_cli import memedroid
@@ -337,3 +338,43 @@ def test_reporting_is_rate_limited_per_user(make_client, settings: Settings) -> 
     for post in ids[:2]:
         assert client.post(f"/api/v1/posts/{post}/reports", json={"reason": "spam"}, headers=auth).status_code == 201
     assert_problem(client.post(f"/api/v1/posts/{ids[2]}/reports", json={"reason": "spam"}, headers=auth), 429)
+
+
+def test_purge_removed_deletes_what_was_removed_long_ago_and_keeps_shared_media(client: FlaskClient, settings: Settings) -> None:
+    signed_up(client, "bob")
+    old, shared, recent, hidden = seed(settings.database_url, 4, author="bob")
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE posts SET media_id = (SELECT media_id FROM posts WHERE id = %s) WHERE id = %s", (old, shared))
+        files = [row for (row,) in conn.execute("SELECT path FROM media WHERE id IN (SELECT media_id FROM posts)")]
+    for name in files:
+        (settings.storage_dir / "media" / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings.storage_dir / "media" / name).write_bytes(b"x")
+    mod = moderator(client, settings)
+    rita = bearer(signed_up(client, "rita")["access_token"])
+    said = comment(client, rita, shared, "rude")
+    for kind, target in (("posts", old), ("posts", recent), ("comments", said)):
+        assert client.post(f"/api/v1/mod/{kind}/{target}/remove", json={"reason": "x"}, headers=mod).status_code == 204
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE posts SET removed_at = now() - interval '31 days' WHERE id = %s", (old,))
+        conn.execute("UPDATE comments SET removed_at = now() - interval '31 days' WHERE id = %s", (said,))
+        # A ban with an end hides this one: its end must find it.
+        conn.execute("UPDATE users SET ban_reason = 'x', banned_until = now() + interval '1 day' WHERE username = 'bob'")
+        conn.execute(
+            "UPDATE posts SET removed_at = now() - interval '40 days', removed_reason = 'x', removed_by_ban = true WHERE id = %s",
+            (hidden,),
+        )
+
+    purged = memedroid(settings, "purge-removed", "--older-than", "30d")
+    assert purged.returncode == 0, purged.stderr
+    assert "purged 1 removed posts (0 media with their files) and 1 comments" in purged.stdout
+    assert_problem(client.get(f"/api/v1/posts/{old}", headers=mod), 404)
+    for post in (shared, recent, hidden):
+        assert client.get(f"/api/v1/posts/{post}", headers=mod).status_code == 200
+    assert client.get(f"/api/v1/comments/{said}", headers=mod).get_json()["body"] is None  # erased for good
+    assert all((settings.storage_dir / "media" / name).exists() for name in files)  # `shared` still shows old's media
+
+    client.post(f"/api/v1/mod/posts/{shared}/remove", json={"reason": "x"}, headers=mod)
+    purged = memedroid(settings, "purge-removed", "--older-than", "0s")
+    assert "purged 2 removed posts (2 media with their files)" in purged.stdout, purged.stdout  # shared's and recent's
+    assert len([name for name in files if (settings.storage_dir / "media" / name).exists()]) == 1  # hidden's
+    assert memedroid(settings, "purge-removed", "--older-than", "30").returncode == 2

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import fixtures
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -89,11 +90,12 @@ SEED = os.environ.get("SCHEMATHESIS_SEED", "20261129")
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_nothing_the_document_does_not_declare(start_system, tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing_the_document_does_not_declare(start_system, database_url: str, tmp_path: Path) -> None:
     """Every operation against the real server, authenticated: the examples, coverage and
     fuzzing phases with a fixed seed and at most 25 generated cases per operation, on a
     database with a real completed post (so feeds and posts answer with data, not 404s).
-    Refresh takes the refresh token, and logout (which revokes the session) runs last."""
+    The moderation operations run again once the account is a moderator; refresh takes the
+    refresh token, and logout (which revokes the session) runs last."""
     limits = {"READ_RATE_LIMIT": "1000000/minute", "LOGIN_RATE_LIMIT": "1000000/minute", "UPLOAD_RATE_LIMIT": "1000000/hour"}
     system = start_system(WORKERS="1", **limits).wait_ready()
     tokens = system.tokens()
@@ -124,5 +126,8 @@ def test_schemathesis_finds_nothing_the_document_does_not_declare(start_system, 
 
     session_enders = ["--exclude-path", "/api/v1/auth/refresh", "--exclude-path", "/api/v1/auth/logout"]
     schemathesis(tokens["access_token"], *session_enders)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE users SET role = 'moderator' WHERE username = 'alice'")  # from the next request
+    schemathesis(tokens["access_token"], "--include-path-regex", "^/api/v1/mod/")
     schemathesis(tokens["refresh_token"], "--include-path", "/api/v1/auth/refresh")
     schemathesis(tokens["access_token"], "--include-path", "/api/v1/auth/logout")

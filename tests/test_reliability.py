@@ -42,7 +42,7 @@ def test_idle_pipeline_processes_killed_wedge_nothing(start_system, tmp_path: Pa
 
 
 def test_readyz_reports_a_stalled_finalizer_which_is_then_replaced(start_system, tmp_path: Path) -> None:
-    system = start_system(WORKERS="1", PIPELINE_STALL_SECONDS="2").wait_ready()
+    system = start_system(WORKERS="1", PIPELINE_STALL_SECONDS="4").wait_ready()  # stalled for 4-8 s: time to see it
     auth = system.sign_up()
     finalizer = system.role("finalizer")[0]
     finalizer.send_signal(signal.SIGSTOP)  # hung, not dead: nothing restarts it by itself

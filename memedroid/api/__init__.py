@@ -11,7 +11,7 @@ from typing import cast
 from flask import Request, current_app, request
 
 from memedroid.db import Database
-from memedroid.repositories.moderation import MODERATORS
+from memedroid.repositories.users import ANONYMOUS, Viewer
 from memedroid.services.accounts import Accounts
 from memedroid.services.comments import Comments
 from memedroid.services.feeds import Feeds
@@ -50,7 +50,7 @@ class ApiRequest(Request):
     request_id: str = ""
     request_id_token: contextvars.Token[str | None] | None = None
     user_id: int | None = None  # the signed-in caller, once a view has checked the token
-    role: str | None = None  # the caller's role, read with the token's session
+    viewer: Viewer = ANONYMOUS  # the caller as the token's session check read it
     read_limit: tuple[int, int] | None = None  # reads left in this window, and when it ends (epoch)
 
     @property
@@ -63,7 +63,7 @@ class ApiRequest(Request):
     @property
     def moderator(self) -> bool:
         """Whether the signed-in caller (if any) is a moderator or an admin."""
-        return self.role in MODERATORS
+        return self.viewer.moderator
 
 
 def current() -> ApiRequest:

@@ -38,7 +38,7 @@ def thread(post_id: int) -> Response:
 @bp.get("/comments/<int:comment_id>")
 def show(comment_id: int) -> dict[str, Any]:
     viewer = optional_viewer()
-    return services().comments.get(comment_id, viewer, current().moderator)
+    return services().comments.get(comment_id, viewer)
 
 
 @bp.get("/comments/<int:comment_id>/replies")
@@ -73,7 +73,7 @@ def by_author(username: str) -> dict[str, Any]:
     """A user's comments, newest first."""
     params = query({"cursor", "limit"})
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
-    return services().comments.by_author(username, params.get("cursor"), int(limit))
+    return services().comments.by_author(username, params.get("cursor"), int(limit), optional_viewer())
 
 
 def _thread(post_id: int | None, parent_id: int | None) -> Response:

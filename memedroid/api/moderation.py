@@ -41,6 +41,27 @@ def restore(**target: int) -> Response:
     return Response(status=204)
 
 
+@bp.post("/posts/<int:post_id>/mark-nsfw")
+@tokens.moderator()
+def mark_nsfw(post_id: int) -> Response:
+    services().moderation.mark_nsfw(post_id, current().caller, _reason(), nsfw=True)
+    return Response(status=204)
+
+
+@bp.post("/posts/<int:post_id>/unmark-nsfw")
+@tokens.moderator()
+def unmark_nsfw(post_id: int) -> Response:
+    services().moderation.mark_nsfw(post_id, current().caller, _reason(), nsfw=False)
+    return Response(status=204)
+
+
+@bp.post("/posts/<int:post_id>/ban-media")
+@tokens.moderator()
+def ban_media(post_id: int) -> Response:
+    services().moderation.ban_media(post_id, current().caller, _reason())
+    return Response(status=204)
+
+
 @bp.post("/users/<username>/ban")
 @tokens.moderator()
 def ban(username: str) -> Response:
@@ -77,9 +98,8 @@ def resolve(**target: int) -> Response:
     ban's `until?` and `hide_content?`."""
     fields, hide = _ban_fields(json_object(), {"note"}, action=_one_of(RESOLUTIONS), note=length(0, MAX_REASON))
     note = fields.get("note", "")
-    kind, target_id = _target(target)
-    ban = Ban(note or f"reported {kind}", _time(fields.get("until")), hide)
-    services().moderation.resolve((kind, target_id), current().caller, fields["action"], note, ban)
+    ban = Ban("", _time(fields.get("until")), hide)
+    services().moderation.resolve(_target(target), current().caller, fields["action"], note, ban)
     return Response(status=204)
 
 

@@ -79,7 +79,13 @@ SCHEMAS: dict[str, Any] = {
         created_at=TIMESTAMP,
     ),
     "Account": {
-        "allOf": [ref("User"), obj(email={"type": "string", "format": "email", "examples": ["alice@example.com"]})],
+        "allOf": [
+            ref("User"),
+            obj(
+                email={"type": "string", "format": "email", "examples": ["alice@example.com"]},
+                show_nsfw={"type": "boolean", "description": "Opted in to NSFW posts in listings."},
+            ),
+        ],
         "description": "The signed-in user's own account.",
     },
     "Profile": {
@@ -145,6 +151,10 @@ SCHEMAS: dict[str, Any] = {
         removed={
             "oneOf": [obj(at=TIMESTAMP, reason={"type": "string", "maxLength": 500}), {"type": "null"}],
             "description": "Set when moderators removed the post: only its author and moderators see it then.",
+        },
+        nsfw={
+            "type": "boolean",
+            "description": "Not safe for work: listed only for readers who opted in; blur it (its blurhash) until tapped.",
         },
         liked_by_me={"type": "boolean", "description": "Only when the request carries a token."},
     ),
@@ -258,6 +268,13 @@ SCHEMAS: dict[str, Any] = {
                 },
             ),
             "description": "One entry per reported target (per resolution, once resolved), oldest first.",
+        },
+        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+    ),
+    "Blocks": obj(
+        items={
+            "type": "array",
+            "items": obj(id={"type": "integer"}, username={"type": "string"}, blocked_at=TIMESTAMP),
         },
         next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
     ),
@@ -496,7 +513,41 @@ def paths() -> dict[str, Any]:
                 "Revoke this session: its access and refresh tokens stop working.", NO_CONTENT, auth="required", tag="auth"
             )
         },
-        f"{PREFIX}/users/me": {"get": api("The signed-in account.", json_ok(ref("Account")), auth="required", tag="users")},
+        f"{PREFIX}/users/me": {
+            "get": api("The signed-in account.", json_ok(ref("Account")), auth="required", tag="users"),
+            "patch": api(
+                "Change the account's settings: `show_nsfw` opts in to NSFW posts in every listing (or out).",
+                json_ok(ref("Account")),
+                ("BadRequest", "UnsupportedMediaType"),
+                auth="required",
+                body=json_body(obj(show_nsfw={"type": "boolean"})),
+                tag="users",
+            ),
+        },
+        f"{PREFIX}/users/me/blocks": {
+            "get": api(
+                "The accounts the caller blocks, in the order of their ids.",
+                json_ok(ref("Blocks")),
+                ("BadRequest",),
+                auth="required",
+                parameters=[CURSOR, LIMIT],
+                tag="users",
+            )
+        },
+        f"{PREFIX}/users/{{username}}/block": {
+            method: api(
+                summary,
+                NO_CONTENT,
+                ("NotFound",) if method == "delete" else ("BadRequest", "NotFound"),
+                auth="required",
+                parameters=[USERNAME_PATH],
+                tag="users",
+            )
+            for method, summary in (
+                ("put", "Block an account: its posts and comments leave every listing the caller reads (idempotent)."),
+                ("delete", "Unblock an account (idempotent)."),
+            )
+        },
         f"{PREFIX}/users/{{username}}": {
             "get": api(
                 "A public profile with the totals of the user's completed posts.",
@@ -526,7 +577,8 @@ def paths() -> dict[str, Any]:
                     ),
                     **problem(
                         422,
-                        "The file is empty, or these exact bytes were rejected before (with the reason).",
+                        "The file is empty, these exact bytes were rejected before (with the reason), or they are "
+                        "banned ('this media is banned').",
                         "this file was already rejected: the image is truncated",
                     ),
                     **problem(
@@ -548,6 +600,11 @@ def paths() -> dict[str, Any]:
                                     "description": f"Comma-separated (or repeat the field); at most {MAX_TAGS} of "
                                     "1 to 32 of a-z, 0-9 and _ (a leading # is dropped).",
                                     "examples": ["cats,funny"],
+                                },
+                                nsfw={
+                                    "type": "string",
+                                    "enum": ["true", "false", "1", "0"],
+                                    "description": "Mark the post not safe for work.",
                                 },
                             ),
                         }
@@ -692,6 +749,29 @@ def paths() -> dict[str, Any]:
                 ("restore", f"Bring a removed {kind} back everywhere.", "Not removed: is not removed"),
             )
         },
+        **{
+            f"{PREFIX}/mod/posts/{{post_id}}/{action}": {
+                "post": api(
+                    f"{summary} Logged.",
+                    {**NO_CONTENT, **problem(409, "It is so already.", conflict)},
+                    ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                    auth="moderator",
+                    parameters=[POST_ID],
+                    body=REASON,
+                    tag="moderation",
+                )
+            }
+            for action, summary, conflict in (
+                ("mark-nsfw", "Mark a post NSFW: listed only for readers who opted in.", "post 42 is marked NSFW already"),
+                ("unmark-nsfw", "Mark a post safe for work again.", "post 42 is not marked NSFW"),
+                (
+                    "ban-media",
+                    "Ban a post's media and remove every post showing it: a later upload of the same bytes is "
+                    "refused (422) and one that looks like it (re-encoded, rescaled) fails, 'this media is banned'.",
+                    "the media of post 42 is banned already",
+                ),
+            )
+        },
         f"{PREFIX}/mod/users/{{username}}/ban": {
             "post": api(
                 "Ban an account: its tokens stop working at once, it cannot sign in until `until` (for good "
@@ -733,7 +813,8 @@ def paths() -> dict[str, Any]:
             f"{PREFIX}/mod/reports/{kind}s/{{{kind}_id}}/resolve": {
                 "post": api(
                     f"Resolve every open report on a {kind} with one action, logged: `dismiss`, `remove` it, "
-                    "`ban_author` (for good unless `until`; `hide_content` as for a ban).",
+                    "`mark_nsfw` or `ban_media` (posts), `ban_author` (for good unless `until`; `hide_content` as "
+                    "for a ban).",
                     {**NO_CONTENT, **problem(409, "The action cannot be done.", f"{kind} 42 is removed already")},
                     ("BadRequest", "NotFound", "UnsupportedMediaType"),
                     auth="moderator",

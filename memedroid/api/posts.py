@@ -10,6 +10,7 @@ from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.api.validation import invalid, query, query_number
 from memedroid.errors import ValidationError
+from memedroid.repositories.users import Viewer
 from memedroid.services.feeds import SORTS, WINDOWS, Listing
 from memedroid.services.publishing import normalise_tags
 
@@ -57,7 +58,7 @@ def index() -> Response:
 def show(post_id: int) -> dict[str, object]:
     viewer = optional_viewer()
     wait = query_number("wait", 0, MAX_WAIT_SECONDS, default=0)
-    return services().posts.show(post_id, viewer, wait, current().moderator)
+    return services().posts.show(post_id, viewer, wait)
 
 
 @bp.get("/<int:post_id>/similar")
@@ -65,7 +66,7 @@ def similar(post_id: int) -> dict[str, object]:
     """Posts whose media is the same as this one's or a near-duplicate (repost detection)."""
     viewer = optional_viewer()
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=query({"limit"}))
-    return services().posts.similar(post_id, viewer, int(limit), current().moderator)
+    return services().posts.similar(post_id, viewer, int(limit))
 
 
 @bp.delete("/<int:post_id>")
@@ -89,13 +90,13 @@ def unlike(post_id: int) -> Response:
     return Response(status=204)
 
 
-def optional_viewer() -> int | None:
-    """The signed-in reader, if any. Anonymous reads (the hot path) skip the token machinery."""
+def optional_viewer() -> Viewer:
+    """The reader: signed in, or anonymous. Anonymous reads (the hot path) skip the token machinery."""
     request = current()
     if "HTTP_AUTHORIZATION" in request.environ:
         verify_jwt_in_request(optional=True)
         request.user_id = tokens.current_user_id_or_none()
-    return request.user_id
+    return request.viewer
 
 
 @files.get("/media/<path:name>")

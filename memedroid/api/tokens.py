@@ -104,14 +104,17 @@ def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
     @manager.token_in_blocklist_loader
     def revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
         """A token stands only while its session is open and belongs to its subject; the
-        account's role is read with it, for this request."""
+        account's role and listing preferences are read with it, for this request."""
         try:
             session_id = str(uuid.UUID(str(payload.get("sid"))))
             user_id = int(payload["sub"])
         except (ValueError, KeyError, TypeError):
             return True
-        current().role = accounts.session_role(session_id, user_id)
-        return current().role is None
+        viewer = accounts.viewer(session_id, user_id)
+        if viewer is None:
+            return True
+        current().viewer = viewer
+        return False
 
     def token_problem(detail: str) -> Callable[..., Response]:
         return lambda *_args: _unauthorized(detail)

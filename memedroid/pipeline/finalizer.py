@@ -123,8 +123,10 @@ class Finalizer(PipelineProcess):
         )
 
     def _complete(self, conn: Connection, sha256_hex: str, result: Result) -> Ended:
-        """Complete a processed media, or with REPOSTS=reject fail a near-duplicate of one
-        that a post shows already."""
+        """Complete a processed media; fail one that looks like a banned media, and with
+        REPOSTS=reject a near-duplicate of one that a post shows already."""
+        if hashes.banned(conn, result.fingerprints):
+            return media.fail_or_retry(conn, result.media_id, hashes.BANNED, True, self.settings.max_attempts)
         similar = result.similar
         if similar is None:  # the worker could not search
             similar = hashes.near(conn, result.fingerprints, exclude=result.media_id)

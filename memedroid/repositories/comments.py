@@ -127,19 +127,30 @@ def restore_authored(conn: Connection, author_id: int) -> dict[int, Counted]:
 
 
 def thread(
-    conn: Connection, post_id: int, parent_id: int, sort: str, after: dict[str, int], limit: int, replies: int
+    conn: Connection,
+    post_id: int,
+    parent_id: int,
+    sort: str,
+    after: dict[str, int],
+    limit: int,
+    replies: int,
+    blocker_id: int,
 ) -> list[Comment]:
     """A page of the replies to `parent_id` (0: the post's top-level comments) in `sort` order
     after `after` (`FIRST[sort]`: from the start), with up to `replies` replies each for two
-    more tiers: page items first, then their replies, then theirs, each tier in order."""
+    more tiers: page items first, then their replies, then theirs, each tier in order. None by
+    an author `blocker_id` blocks (0: nobody), nor replies to theirs."""
     query = queries.comments.list_thread_new if sort == "new" else queries.comments.list_thread_top
-    rows = query(conn, post_id=post_id, parent_id=parent_id, **after, page_size=limit, replies=replies)
+    rows = query(conn, post_id=post_id, parent_id=parent_id, **after, page_size=limit, replies=replies, viewer_id=blocker_id)
     return [Comment(**row) for row in rows]
 
 
-def by_author(conn: Connection, author: str, before_id: int, limit: int) -> list[Comment]:
-    """A user's comments, not the deleted ones, newest first."""
-    rows = queries.comments.list_user_comments(conn, author=author, before_id=before_id, page_size=limit)
+def by_author(conn: Connection, author: str, before_id: int, limit: int, show_nsfw: bool, blocker_id: int) -> list[Comment]:
+    """A user's comments, newest first: not the deleted or removed ones, nor those under a
+    removed post or (without `show_nsfw`) an NSFW one; none when `blocker_id` blocks the user."""
+    rows = queries.comments.list_user_comments(
+        conn, author=author, before_id=before_id, page_size=limit, show_nsfw=show_nsfw, viewer_id=blocker_id
+    )
     return [Comment(**row) for row in rows]
 
 
@@ -153,3 +164,9 @@ def liked_among(conn: Connection, user_id: int, comment_ids: list[int]) -> set[i
     """Which of `comment_ids` the user likes."""
     rows = queries.comments.list_liked_comment_ids(conn, user_id=user_id, comment_ids=comment_ids)
     return {row["comment_id"] for row in rows}
+
+
+def purge_removed(conn: Connection, removed_before: datetime) -> int:
+    """Erase the bodies of comments removed before a time (as `posts.purgeable` chooses);
+    how many."""
+    return int(queries.comments.purge_removed_comments(conn, removed_before=removed_before))

@@ -2,12 +2,14 @@
 
 `near()` is the lookup: the media whose pictures are within the match thresholds of some
 fingerprints, found through the pHash band indexes (list_near in sql/queries/hashes.sql).
-Moderation's banned-media list builds on it too.
+Moderation's banned-media list is matched the same way (`banned()`), against hashes of its
+own that outlive the media they came from.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,47 +30,84 @@ class Radius:
 
 
 MATCH = Radius(phash=14, dhash=20)  # two pictures match when both hashes are this near (bench/README.md)
+BANNED = "this media is banned"  # why an upload of banned media, or one that looks like it, fails
 
 
 def store(conn: Connection, media_id: int, fingerprints: list[Fingerprint], similar: dict[int, int]) -> None:
     """Keep a media's hashes (replacing any it had) and its near-duplicates (media id:
     distance, recorded both ways)."""
     queries.hashes.delete_hashes(conn, media_id=media_id)
-    queries.hashes.insert_hashes(
-        conn,
-        media_id=media_id,
-        frames=[f.frame for f in fingerprints],
-        trimmed=[f.trimmed for f in fingerprints],
-        phashes=[f.phash for f in fingerprints],
-        dhashes=[f.dhash for f in fingerprints],
-    )
+    queries.hashes.insert_hashes(conn, media_id=media_id, **_columns(fingerprints))
     if similar:
         queries.hashes.link_similar(conn, media_id=media_id, similar_ids=list(similar), distances=list(similar.values()))
 
 
 def near(conn: Connection, fingerprints: list[Fingerprint], radius: Radius = MATCH, exclude: int | None = None) -> dict[int, int]:
-    """The media that look like these fingerprints, with their pHash distance. A still
+    """The media that look like these fingerprints, with their pHash distance (`_matching`)."""
+
+    def search(fingerprint: Fingerprint) -> Iterable[tuple[int, int]]:
+        rows = queries.hashes.list_near(conn, **_probe(fingerprint, radius), page_size=NEAREST)
+        return ((row["media_id"], row["distance"]) for row in rows if row["media_id"] != exclude)
+
+    return _matching(fingerprints, search)
+
+
+def banned(conn: Connection, fingerprints: list[Fingerprint], radius: Radius = MATCH) -> dict[int, int]:
+    """The banned-list entries these fingerprints look like, with their pHash distance."""
+
+    def search(fingerprint: Fingerprint) -> Iterable[tuple[int, int]]:
+        rows = queries.hashes.list_banned_near(conn, **_probe(fingerprint, radius))
+        return ((row["banned_id"], row["distance"]) for row in rows)
+
+    return _matching(fingerprints, search)
+
+
+def _columns(fingerprints: list[Fingerprint]) -> dict[str, list[Any]]:
+    """Fingerprints as the arrays an insert unnests."""
+    return {
+        "frames": [f.frame for f in fingerprints],
+        "trimmed": [f.trimmed for f in fingerprints],
+        "phashes": [f.phash for f in fingerprints],
+        "dhashes": [f.dhash for f in fingerprints],
+    }
+
+
+def _probe(fingerprint: Fingerprint, radius: Radius) -> dict[str, int]:
+    return {"phash": fingerprint.phash, "dhash": fingerprint.dhash, "max_phash": radius.phash, "max_dhash": radius.dhash}
+
+
+def _matching(fingerprints: list[Fingerprint], search: Callable[[Fingerprint], Iterable[tuple[int, int]]]) -> dict[int, int]:
+    """What `search` finds near these fingerprints (id: nearest pHash distance). A still
     matches when any of its pictures does; a clip when at least half of its frames find a
-    match in the same media."""
-    frames = {f.frame for f in fingerprints}
-    needed = math.ceil(len(frames) / 2)
+    match in the same entry."""
+    needed = math.ceil(len({f.frame for f in fingerprints}) / 2)
     matched: dict[int, set[int]] = {}
     distance: dict[int, int] = {}
     for fingerprint in fingerprints:
-        rows = queries.hashes.list_near(
-            conn,
-            phash=fingerprint.phash,
-            dhash=fingerprint.dhash,
-            max_phash=radius.phash,
-            max_dhash=radius.dhash,
-            page_size=NEAREST,
-        )
-        for row in rows:
-            if row["media_id"] == exclude:
-                continue
-            matched.setdefault(row["media_id"], set()).add(fingerprint.frame)
-            distance[row["media_id"]] = min(distance.get(row["media_id"], 64), row["distance"])
-    return {media_id: distance[media_id] for media_id, found in matched.items() if len(found) >= needed}
+        for found, bits in search(fingerprint):
+            matched.setdefault(found, set()).add(fingerprint.frame)
+            distance[found] = min(distance.get(found, 64), bits)
+    return {found: distance[found] for found, frames in matched.items() if len(frames) >= needed}
+
+
+def ban(conn: Connection, sha256: bytes, fingerprints: list[Fingerprint], reason: str) -> int | None:
+    """Put a file's bytes and pictures on the banned list; the entry's id, or None when the
+    bytes are on it already."""
+    banned_id: int | None = queries.hashes.insert_banned(conn, sha256=sha256, reason=reason)
+    if banned_id is not None and fingerprints:
+        queries.hashes.insert_banned_hashes(conn, banned_id=banned_id, **_columns(fingerprints))
+    return banned_id
+
+
+def ban_media(conn: Connection, media_id: int, reason: str) -> int | None:
+    """Put a media's bytes and stored hashes on the banned list; as `ban`."""
+    banned_id: int | None = queries.hashes.insert_banned_media(conn, media_id=media_id, reason=reason)
+    return banned_id
+
+
+def is_banned(conn: Connection, sha256: bytes) -> bool:
+    """Whether these very bytes are on the banned list."""
+    return queries.hashes.get_banned_sha256(conn, sha256=sha256) is not None
 
 
 def first_post(conn: Connection, media_ids: list[int]) -> int | None:
@@ -77,9 +116,10 @@ def first_post(conn: Connection, media_ids: list[int]) -> int | None:
     return None if found is None else int(found)
 
 
-def similar_posts(conn: Connection, post_id: int, limit: int) -> list[tuple[Post, int]]:
-    """The other completed posts showing this post's media or a near-duplicate, with the distance."""
-    rows = queries.hashes.list_similar_posts(conn, post_id=post_id, page_size=limit)
+def similar_posts(conn: Connection, post_id: int, limit: int, show_nsfw: bool, blocker_id: int) -> list[tuple[Post, int]]:
+    """The other completed posts showing this post's media or a near-duplicate, with the
+    distance; NSFW ones only with `show_nsfw`, none by an author `blocker_id` blocks."""
+    rows = queries.hashes.list_similar_posts(conn, post_id=post_id, page_size=limit, show_nsfw=show_nsfw, viewer_id=blocker_id)
     return [(Post(**{k: v for k, v in row.items() if k != "distance"}), int(row["distance"])) for row in rows]
 
 

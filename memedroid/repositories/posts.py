@@ -37,6 +37,7 @@ class Post:
     removed_at: datetime | None
     removed_reason: str | None
     listed: bool  # shown to everyone, in every listing: completed and not removed
+    nsfw: bool  # listed only for readers who opted in
 
     @property
     def completed(self) -> bool:
@@ -72,11 +73,13 @@ class Post:
             "comment_count": self.comment_count,
             "repost_of": self.repost_of if reposts else None,
             "removed": None if self.removed_at is None else {"at": self.removed_at, "reason": self.removed_reason},
+            "nsfw": self.nsfw,
         }
 
 
-def insert(conn: Connection, author_id: int, media_id: int, caption: str, tags: list[str]) -> int:
-    post_id = int(queries.posts.insert_post(conn, author_id=author_id, media_id=media_id, caption=caption)["id"])
+def insert(conn: Connection, author_id: int, media_id: int, caption: str, tags: list[str], nsfw: bool) -> int:
+    row = queries.posts.insert_post(conn, author_id=author_id, media_id=media_id, caption=caption, nsfw=nsfw)
+    post_id = int(row["id"])
     if tags:
         queries.posts.insert_tags(conn, names=tags)
         queries.posts.tag_post(conn, post_id=post_id, names=tags)
@@ -132,6 +135,16 @@ def restore(conn: Connection, post_id: int) -> bool:
     return queries.posts.restore_post(conn, id=post_id) is not None
 
 
+def set_nsfw(conn: Connection, post_id: int, nsfw: bool) -> bool:
+    """Mark a post NSFW or not; False when it was so already."""
+    return queries.posts.set_post_nsfw(conn, id=post_id, nsfw=nsfw) is not None
+
+
+def remove_showing(conn: Connection, media_id: int, reason: str) -> None:
+    """Remove every post showing some media that is not removed yet (the media is banned)."""
+    queries.posts.remove_media_posts(conn, media_id=media_id, reason=reason)
+
+
 def remove_authored(conn: Connection, author_id: int, reason: str) -> None:
     """Remove every post of an author's that is not removed yet (a ban that hides content)."""
     queries.posts.remove_authored_posts(conn, author_id=author_id, reason=reason)
@@ -140,6 +153,11 @@ def remove_authored(conn: Connection, author_id: int, reason: str) -> None:
 def restore_authored(conn: Connection, author_id: int) -> None:
     """Restore the posts `remove_authored` removed (the ban is lifted)."""
     queries.posts.restore_authored_posts(conn, author_id=author_id)
+
+
+def purgeable(conn: Connection, removed_before: datetime) -> list[tuple[int, int]]:
+    """The posts removed before a time (id, media id), but those a ban with an end hides."""
+    return [(row["id"], row["media_id"]) for row in queries.posts.list_purgeable_posts(conn, removed_before=removed_before)]
 
 
 def ids_by_media(conn: Connection, media_id: int) -> list[int]:

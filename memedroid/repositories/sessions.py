@@ -25,6 +25,8 @@ class Standing:
     banned: bool
     banned_until: datetime | None
     ban_reason: str | None
+    show_nsfw: bool
+    blocking: bool  # blocks anyone
 
 
 def standing(conn: Connection, session_id: str, user_id: int) -> Standing | None:

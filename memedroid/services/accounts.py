@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from memedroid.db import Database
-from memedroid.errors import Forbidden, Unauthorized
+from memedroid.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from memedroid.repositories import sessions, users
-from memedroid.repositories.users import User
-from memedroid.services import passwords
+from memedroid.repositories.users import User, Viewer
+from memedroid.services import cursors, passwords
 from memedroid.settings import Settings
 
 USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}")
@@ -62,15 +63,42 @@ class Accounts:
         with self.db.transaction() as conn:
             return user, sessions.open_session(conn, user.id, self.session_seconds)
 
-    def session_role(self, session_id: str, user_id: int) -> str | None:
-        """The account's role while the session is open and belongs to `user_id` (a token
-        names both); None when the token must not stand. A banned account's token is a 403
-        naming the ban."""
+    def viewer(self, session_id: str, user_id: int) -> Viewer | None:
+        """Who calls with a token naming this session and `user_id`: None when the token must
+        not stand (no such session, revoked, expired); a 403 naming the ban for a banned
+        account."""
         with self.db.transaction() as conn:
             found = sessions.standing(conn, session_id, user_id)
         if found is not None and found.banned:
             raise banned(found.banned_until, found.ban_reason)
-        return found.role if found is not None and found.open else None
+        if found is None or not found.open:
+            return None
+        return Viewer(user_id, found.role, found.show_nsfw, found.blocking)
+
+    def set_show_nsfw(self, user_id: int, show: bool) -> User:
+        """Opt in to NSFW posts in listings, or out; the account as its owner sees it."""
+        with self.db.transaction() as conn:
+            users.set_show_nsfw(conn, user_id, show)
+            return users.get(conn, user_id)
+
+    def block(self, blocker_id: int, username: str, blocked: bool) -> None:
+        """Block or unblock an account by name (idempotent): the blocker no longer sees its
+        posts or comments in any listing."""
+        with self.db.transaction() as conn:
+            target = users.find(conn, username)
+            if target is None:
+                raise NotFound(f"no user named {username!r}")
+            if blocked and target.id == blocker_id:
+                raise BadRequest("you cannot block yourself")
+            users.set_block(conn, blocker_id, target.id, blocked)
+
+    def blocks(self, blocker_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
+        """The accounts one blocks, in id order."""
+        after = 0 if cursor is None else cursors.decode(cursor, cursors.after_id)
+        with self.db.transaction() as conn:
+            found = users.blocks(conn, blocker_id, after, limit + 1)
+        items = found[:limit]
+        return {"items": items, "next_cursor": cursors.encode([items[-1]["id"]]) if len(found) > limit else None}
 
     def limit_key(self, login: str) -> str:
         """What login attempts for `login` are counted under: the account it names, whether

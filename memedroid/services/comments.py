@@ -21,6 +21,7 @@ from memedroid.errors import Forbidden, NotFound, ValidationError
 from memedroid.repositories import comments, posts, users
 from memedroid.repositories.comments import Comment
 from memedroid.repositories.counters import Counted, Counters
+from memedroid.repositories.users import Viewer
 from memedroid.services import cursors
 
 SORTS = ("top", "new")
@@ -70,11 +71,11 @@ class Comments:
         self.changed(post_id, counted)
         return comment.to_json()
 
-    def get(self, comment_id: int, viewer_id: int | None, moderator: bool) -> dict[str, Any]:
+    def get(self, comment_id: int, viewer: Viewer) -> dict[str, Any]:
         """One comment; a removed one with its body for its author and moderators."""
         with self.db.transaction() as conn:
             comment = comments.get(conn, comment_id)
-        return comment.to_json(insider=moderator or comment.author_id == viewer_id)
+        return comment.to_json(insider=viewer.moderator or comment.author_id == viewer.id)
 
     def delete(self, comment_id: int, user_id: int) -> None:
         """Erase a comment of `user_id`'s: it keeps its place, and its replies theirs."""
@@ -96,10 +97,11 @@ class Comments:
         self.cache.changed(THREAD_VERSION.format(comment.post_id))
 
     def thread(
-        self, post_id: int | None, parent_id: int | None, sort: str, cursor: str | None, limit: int, viewer_id: int | None
+        self, post_id: int | None, parent_id: int | None, sort: str, cursor: str | None, limit: int, viewer: Viewer
     ) -> str:
         """A thread page as JSON: the top-level comments of `post_id`, or the replies to
-        `parent_id`."""
+        `parent_id`; for a reader who blocks anyone, without those accounts' comments (and
+        their replies), never cached."""
         after = decode_cursor(sort, cursor) if cursor else comments.FIRST[sort]
         if post_id is None:
             assert parent_id is not None
@@ -109,29 +111,32 @@ class Comments:
 
         def render(_stored: bool) -> str:
             with self.db.transaction() as conn:
-                found = comments.thread(conn, thread_post, parent_id or 0, sort, after, limit, REPLIES_INLINE)
+                found = comments.thread(conn, thread_post, parent_id or 0, sort, after, limit, REPLIES_INLINE, viewer.blocker_id)
                 if not found and parent_id is None and posts.status(conn, thread_post) != "completed":
                     raise NotFound(f"no post {thread_post}")
             return orjson.dumps(_page(found, sort, limit)).decode()
 
-        key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
-        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=THREAD_VERSION.format(post_id))
-        if viewer_id is None:
+        if viewer.blocking:
+            raw = render(False)
+        else:
+            key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
+            raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=THREAD_VERSION.format(post_id))
+        if viewer.id is None:
             return raw
         page = orjson.loads(raw)
         every = [node for item in page["items"] for node in _walk(item)]
         if every:
             with self.db.transaction() as conn:
-                liked = comments.liked_among(conn, viewer_id, [node["id"] for node in every])
+                liked = comments.liked_among(conn, viewer.id, [node["id"] for node in every])
             for node in every:
                 node["liked_by_me"] = node["id"] in liked
         return orjson.dumps(page).decode()
 
-    def by_author(self, author: str, cursor: str | None, limit: int) -> dict[str, Any]:
-        """A user's comments, newest first (not the deleted ones)."""
+    def by_author(self, author: str, cursor: str | None, limit: int, viewer: Viewer) -> dict[str, Any]:
+        """A user's comments that `viewer` may read, newest first (see `comments.by_author`)."""
         before = decode_cursor("new", cursor)["before_id"] if cursor else cursors.MAX_ID
         with self.db.transaction() as conn:
-            found = comments.by_author(conn, author, before, limit)
+            found = comments.by_author(conn, author, before, limit, viewer.show_nsfw, viewer.blocker_id)
             if not found and not users.exists(conn, author):
                 raise NotFound(f"no user named {author!r}")
         more = len(found) == limit

@@ -42,3 +42,9 @@ def integer(value: Any, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ValueError
     return value
+
+
+def after_id(values: list[Any]) -> int:
+    """The reader of a cursor that holds one id, the last of its page (keyset on ascending id)."""
+    (last,) = values
+    return integer(last, 0, MAX_ID)

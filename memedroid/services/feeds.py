@@ -24,6 +24,7 @@ from memedroid.errors import NotFound
 from memedroid.repositories import feed, likes, tags, users
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.tags import TagCount
+from memedroid.repositories.users import Viewer
 from memedroid.services import cursors
 
 PAGE_TTL = 15
@@ -112,15 +113,17 @@ class Feeds:
     media_url: str
     reposts: bool  # show `repost_of` (REPOSTS is not `allow`)
 
-    def page(self, listing: Listing, cursor: str | None, limit: int, viewer_id: int | None) -> str:
-        """One page of a listing as JSON.
+    def page(self, listing: Listing, cursor: str | None, limit: int, viewer: Viewer) -> str:
+        """One page of a listing as JSON, as `viewer` may see it.
 
         The hot path: an anonymous reader of a page this process served less than
         FEED_LOCAL_SECONDS ago costs no round trip and no JSON work; of a page in Redis, one
         round trip. Counters in a cached page are the hot ones from when it was rendered, at
         most PAGE_TTL seconds old. A `top` page is cached under the likes version as well: a
-        like may change its order."""
+        like may change its order. Pages are cached per audience (NSFW shown or not), and a
+        reader who blocks anyone gets pages filtered for them alone, never cached."""
         params = decode_cursor(listing.sort, cursor) if cursor else feed.FIRST[listing.sort]
+        params = {**params, "show_nsfw": viewer.show_nsfw, "viewer_id": viewer.blocker_id}
 
         def render(stored: bool) -> str:
             page = self._read_page(listing, params, limit)
@@ -129,16 +132,19 @@ class Feeds:
                 self.counters.remember(page["items"])
             return orjson.dumps(page).decode()  # a tenth of the stdlib encoder's time on a page
 
-        key = f"memedroid:feed:{listing.key}:{cursor}:{limit}"
-        also = LIKES_VERSION_KEY if listing.sort == "top" else None
-        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also)
-        if viewer_id is None:
+        if viewer.blocking:
+            raw = render(False)
+        else:
+            key = f"memedroid:feed:{listing.key}:{viewer.audience}:{cursor}:{limit}"
+            also = LIKES_VERSION_KEY if listing.sort == "top" else None
+            raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also)
+        if viewer.id is None:
             return raw
         page = orjson.loads(raw)  # a reader signed in: their likes, and the counters as they are now
         if page["items"]:
             self.counters.overlay(page["items"])
             with self.db.transaction() as conn:
-                mark_liked(conn, page["items"], viewer_id)
+                mark_liked(conn, page["items"], viewer.id)
         return orjson.dumps(page).decode()
 
     def _read_page(self, listing: Listing, params: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memedroid.db import Database
 from memedroid.errors import Conflict
-from memedroid.repositories import media, posts
+from memedroid.repositories import comments, media, posts
 from memedroid.storage import Storage
 
 
@@ -20,6 +21,23 @@ class Maintenance:
         with self.db.transaction() as conn:
             by_status, backlog = media.count_by_status(conn), media.backlog(conn)
         return {"media": by_status, "backlog": backlog, "storage_bytes": self.storage.size_bytes()}
+
+    def purge_removed(self, older_than: timedelta) -> dict[str, int]:
+        """Delete for good what moderators removed longer than `older_than` ago: the posts
+        (a media's files go with its last post: one shown by another post stays), and the
+        bodies of comments. What a ban with an end hides is kept for its end to restore."""
+        before = datetime.now(UTC) - older_than
+        with self.db.transaction() as conn:
+            found = posts.purgeable(conn, before)
+            erased = comments.purge_removed(conn, before)
+        media_deleted = 0
+        for post_id, media_id in found:
+            with self.db.transaction() as conn:
+                gone = posts.delete(conn, post_id, media_id)
+            if gone is not None:
+                self.storage.remove_media(gone.files, gone.sha256)
+                media_deleted += 1
+        return {"posts": len(found), "media": media_deleted, "comments": erased}
 
     def reprocess(self, post_id: int | None) -> list[int]:
         """Give the failed media of `post_id` (of every post: None) a fresh set of attempts;

@@ -10,6 +10,7 @@ moderator, or the janitor once it runs out) restores.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +18,9 @@ from typing import Any
 
 from memedroid.cache import FeedCache
 from memedroid.db import Connection, Database
-from memedroid.errors import Conflict, NotFound
-from memedroid.repositories import comments, moderation, posts, reports, sessions
+from memedroid.errors import Conflict, NotFound, ValidationError
+from memedroid.messages import Fingerprint
+from memedroid.repositories import comments, hashes, moderation, posts, reports, sessions
 from memedroid.repositories.counters import Counted, Counters
 from memedroid.repositories.moderation import MODERATORS, Account
 from memedroid.repositories.reports import Group
@@ -29,7 +31,7 @@ from memedroid.settings import Settings
 log = logging.getLogger(__name__)
 
 Target = tuple[str, int]  # ("post" | "comment", its id)
-RESOLUTIONS = ("dismiss", "remove", "ban_author")
+RESOLUTIONS = ("dismiss", "remove", "mark_nsfw", "ban_author", "ban_media")
 ENDED = "the ban ran out"
 
 
@@ -71,6 +73,29 @@ class Moderation:
         with self.db.transaction() as conn:
             counted = _change(conn, target, moderator_id, reason, remove)
         self._changed(counted, feeds=target[0] == "post")
+
+    def mark_nsfw(self, post_id: int, moderator_id: int, reason: str, nsfw: bool) -> None:
+        """Mark a post NSFW (listed only for readers who opted in), or not: 404 when there is
+        none, 409 when it is so already."""
+        with self.db.transaction() as conn:
+            _mark_nsfw(conn, post_id, moderator_id, reason, nsfw)
+        self.cache.invalidate()
+
+    def ban_media(self, post_id: int, moderator_id: int, reason: str) -> None:
+        """Put a post's media on the banned list (its bytes, and its pictures for the near
+        ones) and remove every post that shows it: 404 for no post, 409 when it is banned."""
+        with self.db.transaction() as conn:
+            _ban_media(conn, post_id, moderator_id, reason)
+        self.cache.invalidate()
+
+    def ban_file(self, sha256: bytes, fingerprints: list[Fingerprint], reason: str) -> int:
+        """Put a file on the banned list (the command line's); 409 when its bytes are on it."""
+        with self.db.transaction() as conn:
+            banned_id = hashes.ban(conn, sha256, fingerprints, reason)
+            if banned_id is None:
+                raise Conflict("this file is banned already")
+            moderation.log(conn, None, "ban_media", ("media", banned_id), reason)
+        return banned_id
 
     def ban(self, username: str, moderator_id: int | None, ban: Ban) -> None:
         """Ban an account: its sessions end at once, and with `hide_content` its posts and
@@ -115,7 +140,7 @@ class Moderation:
     def queue(self, resolved: bool, cursor: str | None, limit: int) -> dict[str, Any]:
         """The reports grouped by target, oldest first, each with the target as moderators see
         it (null when it is gone)."""
-        after = 0 if cursor is None else cursors.decode(cursor, _queue_cursor)
+        after = 0 if cursor is None else cursors.decode(cursor, cursors.after_id)
         with self.db.transaction() as conn:
             found = reports.groups(conn, resolved, after, limit + 1)
             page = found[:limit]
@@ -133,10 +158,11 @@ class Moderation:
         more = len(found) > limit
         return {"items": items, "next_cursor": cursors.encode([page[-1].first_id]) if more else None}
 
-    def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban | None = None) -> None:
+    def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban = Ban("")) -> None:
         """Resolve every open report on a target with one action, in one transaction:
-        `dismiss` them, `remove` the target, or `ban_author` (`ban`, for good and content kept
-        by default); 404 when none is open."""
+        `dismiss` them, `remove` the target, `mark_nsfw` or `ban_media` (a post), or
+        `ban_author` (for `ban`'s time, content kept unless it says); 404 when none is open.
+        The note is the action's reason."""
         kind, target_id = target
         counted: dict[int, Counted] = {}
         with self.db.transaction() as conn:
@@ -146,9 +172,17 @@ class Moderation:
             reason = note or f"reported {kind}"
             if action == "remove":
                 counted = _change(conn, target, moderator_id, reason, remove=True)
+            elif action == "mark_nsfw":
+                if kind != "post":
+                    raise ValidationError({"action": "only posts are marked NSFW"})
+                _mark_nsfw(conn, target_id, moderator_id, reason, nsfw=True)
+            elif action == "ban_media":
+                if kind != "post":
+                    raise ValidationError({"action": "only a post's media is banned"})
+                _ban_media(conn, target_id, moderator_id, reason)
             elif action == "ban_author":
-                ban = ban or Ban(reason)
-                counted = _ban(conn, _account(conn, _author(conn, target)), moderator_id, ban)
+                author = _account(conn, _author(conn, target))
+                counted = _ban(conn, author, moderator_id, dataclasses.replace(ban, reason=reason))
         self._changed(counted, feeds=action != "dismiss")
 
     def log_page(self, cursor: str | None, limit: int, moderators: bool) -> dict[str, Any]:
@@ -189,6 +223,27 @@ def _change(conn: Connection, target: Target, moderator_id: int, reason: str, re
     return counted
 
 
+def _mark_nsfw(conn: Connection, post_id: int, moderator_id: int, reason: str, nsfw: bool) -> None:
+    """Mark a post NSFW or not (404, 409), logged."""
+    if posts.status(conn, post_id) is None:
+        raise NotFound(f"no post {post_id}")
+    if not posts.set_nsfw(conn, post_id, nsfw):
+        raise Conflict(f"post {post_id} is {'marked NSFW already' if nsfw else 'not marked NSFW'}")
+    moderation.log(conn, moderator_id, "mark_nsfw" if nsfw else "unmark_nsfw", ("post", post_id), reason)
+
+
+def _ban_media(conn: Connection, post_id: int, moderator_id: int, reason: str) -> None:
+    """Ban a post's media and remove the posts showing it (404, 409), logged."""
+    post = posts.get(conn, post_id)
+    if not post.completed:
+        raise Conflict(f"post {post_id} has no processed media to ban")
+    banned_id = hashes.ban_media(conn, post.media_id, reason)
+    if banned_id is None:
+        raise Conflict(f"the media of post {post_id} is banned already")
+    posts.remove_showing(conn, post.media_id, f"{hashes.BANNED}: {reason}")
+    moderation.log(conn, moderator_id, "ban_media", ("media", banned_id), reason)
+
+
 def _ban(conn: Connection, account: Account, moderator_id: int | None, ban: Ban) -> dict[int, Counted]:
     """Ban an account (409 for a moderator, or one banned already), logged; the comment
     counts that changed."""
@@ -227,11 +282,6 @@ def _lift(conn: Connection, account: Account, moderator_id: int | None, reason: 
     moderation.log(conn, moderator_id, "unban_user", ("user", account.id), reason)
     log.info("ban lifted", extra={"event": "user_unbanned", "user_id": account.id, "moderator_id": moderator_id})
     return counted
-
-
-def _queue_cursor(values: list[Any]) -> int:
-    (after,) = values
-    return cursors.integer(after, 0, cursors.MAX_ID)
 
 
 def _log_cursor(values: list[Any]) -> int:

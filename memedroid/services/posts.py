@@ -23,6 +23,7 @@ from memedroid.errors import Forbidden, NotFound
 from memedroid.repositories import hashes, likes, posts
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.posts import Post
+from memedroid.repositories.users import Viewer
 from memedroid.services.feeds import mark_liked
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -49,16 +50,16 @@ class Posts:
         # Long-polls hold a request thread while they wait: at most half of them may.
         self._waiters = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
 
-    def show(self, post_id: int, viewer_id: int | None, wait: float = 0, moderator: bool = False) -> dict[str, Any]:
-        """A post as `viewer_id` may see it (a view is counted), after waiting up to `wait`
+    def show(self, post_id: int, viewer: Viewer, wait: float = 0) -> dict[str, Any]:
+        """A post as `viewer` may see it (a view is counted), after waiting up to `wait`
         seconds while it is pending or processing."""
         if wait:
-            self.wait(post_id, viewer_id, wait, moderator)
+            self.wait(post_id, viewer, wait)
         key = f"memedroid:post:{post_id}"
         found = self.cache.lookup(key, POST_TTL)
         body = None if found.raw is None else orjson.loads(found.raw)
         if body is None:
-            post = self._visible(post_id, viewer_id, moderator)
+            post = self._visible(post_id, viewer)
             body = post.to_json(self.media_url, self.reposts)
             if post.listed:
                 self.counters.remember([body])
@@ -67,16 +68,16 @@ class Posts:
         if body["status"] == "completed":
             self.counters.count_view(post_id)
         self.counters.overlay([body])
-        if viewer_id is not None:
+        if viewer.id is not None:
             with self.db.transaction() as conn:
-                mark_liked(conn, [body], viewer_id)
+                mark_liked(conn, [body], viewer.id)
         return dict(body)
 
-    def wait(self, post_id: int, viewer_id: int | None, seconds: float, moderator: bool = False) -> None:
-        """Wait up to `seconds` while a post `viewer_id` may see is still pending/processing.
+    def wait(self, post_id: int, viewer: Viewer, seconds: float) -> None:
+        """Wait up to `seconds` while a post `viewer` may see is still pending/processing.
         When half of this process's request threads already wait, return at once instead:
         long-polls never take the last threads."""
-        status = self._visible(post_id, viewer_id, moderator).status
+        status = self._visible(post_id, viewer).status
         if status not in ("pending", "processing") or not self._waiters.acquire(blocking=False):
             return
         try:
@@ -109,8 +110,7 @@ class Posts:
                 raise NotFound(f"no post {post_id}")
             gone = posts.delete(conn, post_id, post.media_id)
         if gone is not None:
-            self.storage.remove_media(gone.files)
-            self.storage.raw_path(gone.sha256).unlink(missing_ok=True)
+            self.storage.remove_media(gone.files, gone.sha256)
         self.cache.invalidate()
         log.info("post deleted", extra={"event": "post_deleted", "post_id": post_id, "media_deleted": gone is not None})
 
@@ -118,19 +118,19 @@ class Posts:
         """Where the processed files lie (the app serves them in development only)."""
         return self.storage.media
 
-    def similar(self, post_id: int, viewer_id: int | None, limit: int, moderator: bool = False) -> dict[str, Any]:
-        """The other posts of the same media or a near-duplicate of it, nearest first, each
-        with its pHash `distance` (0: the same file)."""
-        self._visible(post_id, viewer_id, moderator)
+    def similar(self, post_id: int, viewer: Viewer, limit: int) -> dict[str, Any]:
+        """The other posts of the same media or a near-duplicate of it that `viewer`'s listings
+        show, nearest first, each with its pHash `distance` (0: the same file)."""
+        self._visible(post_id, viewer)
         with self.db.transaction() as conn:
-            found = hashes.similar_posts(conn, post_id, limit)
+            found = hashes.similar_posts(conn, post_id, limit, viewer.show_nsfw, viewer.blocker_id)
         items = [{**post.to_json(self.media_url, self.reposts), "distance": distance} for post, distance in found]
         self.counters.overlay(items)
         return {"items": items}
 
-    def _visible(self, post_id: int, viewer_id: int | None, moderator: bool) -> Post:
+    def _visible(self, post_id: int, viewer: Viewer) -> Post:
         with self.db.transaction() as conn:
             post = posts.get(conn, post_id)
-        if not visible(post, viewer_id, moderator):
+        if not visible(post, viewer.id, viewer.moderator):
             raise NotFound(f"no post {post_id}")
         return post

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memedroid import metrics
@@ -29,7 +29,17 @@ MAX_CAPTION = 2000
 MAX_TAGS = 10
 TAG = re.compile(r"[a-z0-9_]{1,32}")
 ACCEPTED_LABELS = ", ".join(dict.fromkeys(t.label for t in ACCEPTED.values()))
-FIELDS = {"caption", "tags"}
+FIELDS = {"caption", "tags", "nsfw"}
+FLAGS = {"true": True, "false": False, "1": True, "0": False}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an upload's form says of its post."""
+
+    caption: str = ""
+    tags: list[str] = field(default_factory=list)
+    nsfw: bool = False  # the author marks it not safe for work
 
 
 def normalise_tags(values: list[str]) -> list[str]:
@@ -86,11 +96,11 @@ class Publishing:
         self.check_capacity()
         received = receive(self.storage.upload_sink, self.settings.max_upload_bytes)
         try:
-            caption, tags = form_fields(received.fields)
+            draft = form_fields(received.fields)
         except BaseException:
             received.upload.path.unlink(missing_ok=True)
             raise
-        post = self.publish(author_id, received.upload, caption, tags, request_id)
+        post = self.publish(author_id, received.upload, draft, request_id)
         return post.to_json(self.settings.media_url, self.settings.shows_reposts)
 
     def check_capacity(self) -> None:
@@ -101,11 +111,14 @@ class Publishing:
             log.warning("upload refused: backlog full", extra={"event": "backlog_full", "backlog": backlog})
             raise ServiceUnavailable("too many uploads are waiting to be processed; try again later", retry_after=30)
 
-    def publish(self, author_id: int, upload: StoredUpload, caption: str, tags: list[str], request_id: str | None) -> posts.Post:
+    def publish(self, author_id: int, upload: StoredUpload, draft: Draft, request_id: str | None) -> posts.Post:
         """Store the upload's bytes as media (new, or shared with an earlier upload of the
         same bytes) and create the post. The upload's temporary file is always consumed."""
         try:
             source_type = self._accepted_type(upload)
+            with self.db.transaction() as conn:
+                if hashes.is_banned(conn, upload.sha256):
+                    raise Unprocessable(hashes.BANNED)
             raw = self.storage.keep_raw(upload)
         except BaseException:
             upload.path.unlink(missing_ok=True)
@@ -117,7 +130,7 @@ class Publishing:
                 media.requeue_failed(conn, [row.id])
             original = self._reposted(conn, row)
             if not row.rejected and original is None:
-                post_id = posts.insert(conn, author_id, row.id, caption, tags)
+                post_id = posts.insert(conn, author_id, row.id, draft.caption, draft.tags, draft.nsfw)
                 post = posts.get(conn, post_id)
         if row.status == "completed":
             raw.unlink(missing_ok=True)  # nothing will read it: the media was already processed
@@ -161,13 +174,15 @@ class Publishing:
         return found.accepted.name
 
 
-def form_fields(fields: dict[str, list[str]]) -> tuple[str, list[str]]:
-    """The caption and tags of an upload's form; a 400 naming each field that is wrong."""
-    captions = fields.get("caption", [])
+def form_fields(fields: dict[str, list[str]]) -> Draft:
+    """The caption, tags and NSFW flag of an upload's form; a 400 naming each field that is wrong."""
+    captions, flags = fields.get("caption", []), fields.get("nsfw", [])
     if len(captions) > 1:
         raise ValidationError({"caption": "send at most one caption"})
+    if len(flags) > 1 or any(flag.lower() not in FLAGS for flag in flags):
+        raise ValidationError({"nsfw": "send at most one: true or false"})
     caption, tags = check_caption(captions[0] if captions else ""), normalise_tags(fields.get("tags", []))
     unknown = fields.keys() - FIELDS
     if unknown:
         raise ValidationError({name: "is not a known field" for name in unknown})
-    return caption, tags
+    return Draft(caption, tags, any(FLAGS[flag.lower()] for flag in flags))

@@ -138,8 +138,9 @@ FROM (
 WHERE posts.id = changed.post_id
 RETURNING posts.id AS post_id, posts.comment_count AS count, counted_at();
 
--- name: list_thread_new(post_id, parent_id, before_id, page_size, replies)
--- A thread page, newest first at every tier.
+-- name: list_thread_new(post_id, parent_id, before_id, page_size, replies, viewer_id)
+-- A thread page, newest first at every tier; without the comments of authors :viewer_id
+-- blocks (0: nobody's), nor their replies.
 WITH RECURSIVE thread AS (
     SELECT
         page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
@@ -149,7 +150,14 @@ WITH RECURSIVE thread AS (
             c.id, c.post_id, c.parent_id, c.depth, c.body, c.like_count, c.reply_count, c.created_at,
             c.deleted_at, c.author_id, c.removed_at, c.removed_reason
         FROM comments AS c
-        WHERE c.post_id = :post_id AND coalesce(c.parent_id, 0) = :parent_id AND c.id < :before_id
+        WHERE
+            c.post_id = :post_id
+            AND coalesce(c.parent_id, 0) = :parent_id
+            AND c.id < :before_id
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks AS b
+                WHERE b.blocker_id = :viewer_id AND b.blocked_id = c.author_id
+            )
         ORDER BY c.id DESC
         LIMIT :page_size
     ) AS page
@@ -164,7 +172,13 @@ WITH RECURSIVE thread AS (
                 r.id, r.post_id, r.parent_id, r.depth, r.body, r.like_count, r.reply_count, r.created_at,
                 r.deleted_at, r.author_id, r.removed_at, r.removed_reason
             FROM comments AS r
-            WHERE r.post_id = thread.post_id AND coalesce(r.parent_id, 0) = thread.id
+            WHERE
+                r.post_id = thread.post_id
+                AND coalesce(r.parent_id, 0) = thread.id
+                AND NOT EXISTS (
+                    SELECT 1 FROM blocks AS b
+                    WHERE b.blocker_id = :viewer_id AND b.blocked_id = r.author_id
+                )
             ORDER BY r.id DESC
             LIMIT :replies
         ) AS reply
@@ -181,8 +195,9 @@ SELECT
 FROM thread AS t
 ORDER BY t.tier ASC, t.id DESC;
 
--- name: list_thread_top(post_id, parent_id, before_likes, before_id, page_size, replies)
--- A thread page, most liked first at every tier (ties newest first).
+-- name: list_thread_top(post_id, parent_id, before_likes, before_id, page_size, replies, viewer_id)
+-- A thread page, most liked first at every tier (ties newest first); without the comments of
+-- authors :viewer_id blocks, nor their replies.
 WITH RECURSIVE thread AS (
     SELECT
         page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
@@ -196,6 +211,10 @@ WITH RECURSIVE thread AS (
             c.post_id = :post_id
             AND coalesce(c.parent_id, 0) = :parent_id
             AND (c.like_count, c.id) < (:before_likes, :before_id)
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks AS b
+                WHERE b.blocker_id = :viewer_id AND b.blocked_id = c.author_id
+            )
         ORDER BY c.like_count DESC, c.id DESC
         LIMIT :page_size
     ) AS page
@@ -210,7 +229,13 @@ WITH RECURSIVE thread AS (
                 r.id, r.post_id, r.parent_id, r.depth, r.body, r.like_count, r.reply_count, r.created_at,
                 r.deleted_at, r.author_id, r.removed_at, r.removed_reason
             FROM comments AS r
-            WHERE r.post_id = thread.post_id AND coalesce(r.parent_id, 0) = thread.id
+            WHERE
+                r.post_id = thread.post_id
+                AND coalesce(r.parent_id, 0) = thread.id
+                AND NOT EXISTS (
+                    SELECT 1 FROM blocks AS b
+                    WHERE b.blocker_id = :viewer_id AND b.blocked_id = r.author_id
+                )
             ORDER BY r.like_count DESC, r.id DESC
             LIMIT :replies
         ) AS reply
@@ -227,17 +252,27 @@ SELECT
 FROM thread AS t
 ORDER BY t.tier ASC, t.like_count DESC, t.id DESC;
 
--- name: list_user_comments(author, before_id, page_size)
--- One user's comments (not the deleted or removed ones), newest first.
+-- name: list_user_comments(author, before_id, page_size, show_nsfw, viewer_id)
+-- One user's comments (not the deleted or removed ones, nor those under a removed post or,
+-- without :show_nsfw, an NSFW one), newest first; none when :viewer_id blocks the user.
 SELECT d.*
 FROM comment_details AS d
 WHERE
     d.author_id = (
         SELECT users.id FROM users
-        WHERE lower(users.username) = lower(:author)
+        WHERE
+            lower(users.username) = lower(:author)
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks AS b
+                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
+            )
     )
     AND d.deleted_at IS NULL
     AND d.removed_at IS NULL
+    AND (
+        SELECT p.removed_at IS NULL AND (:show_nsfw OR NOT p.nsfw) FROM posts AS p
+        WHERE p.id = d.post_id
+    )
     AND d.id < :before_id
 ORDER BY d.id DESC
 LIMIT :page_size;
@@ -276,3 +311,16 @@ RETURNING comments.like_count;
 SELECT comment_id
 FROM comment_likes
 WHERE user_id = :user_id AND comment_id = ANY(:comment_ids);
+
+-- name: purge_removed_comments(removed_before)!
+-- Erases the bodies of comments removed before a time for good (they keep their places), as
+-- list_purgeable_posts spares what a ban with an end hides.
+UPDATE comments AS c
+SET body = '', deleted_at = coalesce(c.deleted_at, now())
+WHERE
+    c.removed_at < :removed_before
+    AND c.body <> ''
+    AND NOT (c.removed_by_ban AND EXISTS (
+        SELECT 1 FROM users AS u
+        WHERE u.id = c.author_id AND u.banned_until IS NOT NULL
+    ));

@@ -1,8 +1,10 @@
 -- Feeds: completed posts newest first, one query per page (see the post_details view),
 -- keyset pagination on (created_at, id): a page deep in the feed costs what the first does.
--- The first page passes ('infinity', 9223372036854775807) as its cursor.
+-- The first page passes ('infinity', 9223372036854775807) as its cursor. Every listing shows
+-- NSFW posts only with :show_nsfw, and no post by an author :viewer_id blocks (0: nobody's;
+-- one author's feed checks once, with the author).
 
--- name: list_feed(before_created_at, before_id, page_size)
+-- name: list_feed(before_created_at, before_id, page_size, show_nsfw, viewer_id)
 -- The global feed.
 SELECT
     d.*,
@@ -10,11 +12,16 @@ SELECT
 FROM post_details AS d
 WHERE
     d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
     AND (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT :page_size;
 
--- name: list_feed_by_author(author, before_created_at, before_id, page_size)
+-- name: list_feed_by_author(author, before_created_at, before_id, page_size, show_nsfw, viewer_id)
 -- One author's posts.
 SELECT
     d.*,
@@ -23,14 +30,20 @@ FROM post_details AS d
 WHERE
     d.author_id = (
         SELECT users.id FROM users
-        WHERE lower(users.username) = lower(:author)
+        WHERE
+            lower(users.username) = lower(:author)
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks AS b
+                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
+            )
     )
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
     AND (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT :page_size;
 
--- name: list_feed_by_tag(tag, before_created_at, before_id, page_size)
+-- name: list_feed_by_tag(tag, before_created_at, before_id, page_size, show_nsfw, viewer_id)
 -- The posts with one tag, walked through the tag's own (created_at, post_id) index.
 SELECT
     d.*,
@@ -43,6 +56,11 @@ WHERE
         WHERE tags.name = :tag
     )
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
     AND (pt.created_at, pt.post_id) < (:before_created_at, :before_id)
 ORDER BY pt.created_at DESC, pt.post_id DESC
 LIMIT :page_size;
@@ -51,7 +69,7 @@ LIMIT :page_size;
 -- walk reads the generation its cursor pinned while that generation's slot is kept, so its
 -- order does not move under it; `generation` 0 starts a walk in the current one.
 
--- name: list_hot(generation, before_rank, before_id, page_size)
+-- name: list_hot(generation, before_rank, before_id, page_size, show_nsfw, viewer_id)
 -- The global hot feed.
 SELECT
     d.*,
@@ -62,10 +80,15 @@ WHERE
     r.slot = mod(hot_generation(:generation), 2)
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
--- name: list_hot_by_author(author, generation, before_rank, before_id, page_size)
+-- name: list_hot_by_author(author, generation, before_rank, before_id, page_size, show_nsfw, viewer_id)
 -- One author's posts, hottest first.
 SELECT
     d.*,
@@ -76,14 +99,20 @@ WHERE
     r.slot = mod(hot_generation(:generation), 2)
     AND r.author_id = (
         SELECT users.id FROM users
-        WHERE lower(users.username) = lower(:author)
+        WHERE
+            lower(users.username) = lower(:author)
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks AS b
+                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
+            )
     )
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
--- name: list_hot_by_tag(tag, generation, before_rank, before_id, page_size)
+-- name: list_hot_by_tag(tag, generation, before_rank, before_id, page_size, show_nsfw, viewer_id)
 -- The posts with one tag, hottest first, through the tag's own copy of the ranks.
 SELECT
     d.*,
@@ -98,12 +127,17 @@ WHERE
     )
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
 -- Top: most liked first (ties newest first) among posts since :since, keyset on (like_count, id).
 
--- name: list_top(since, before_likes, before_id, page_size)
+-- name: list_top(since, before_likes, before_id, page_size, show_nsfw, viewer_id)
 -- The global top feed.
 SELECT
     d.*,
@@ -112,11 +146,16 @@ FROM post_details AS d
 WHERE
     d.created_at >= :since
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
     AND (d.like_count, d.id) < (:before_likes, :before_id)
 ORDER BY d.like_count DESC, d.id DESC
 LIMIT :page_size;
 
--- name: list_top_by_author(author, since, before_likes, before_id, page_size)
+-- name: list_top_by_author(author, since, before_likes, before_id, page_size, show_nsfw, viewer_id)
 -- One author's most liked posts.
 SELECT
     d.*,
@@ -125,15 +164,21 @@ FROM post_details AS d
 WHERE
     d.author_id = (
         SELECT users.id FROM users
-        WHERE lower(users.username) = lower(:author)
+        WHERE
+            lower(users.username) = lower(:author)
+            AND NOT EXISTS (
+                SELECT 1 FROM blocks AS b
+                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
+            )
     )
     AND d.created_at >= :since
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
     AND (d.like_count, d.id) < (:before_likes, :before_id)
 ORDER BY d.like_count DESC, d.id DESC
 LIMIT :page_size;
 
--- name: list_top_by_tag(tag, since, before_likes, before_id, page_size)
+-- name: list_top_by_tag(tag, since, before_likes, before_id, page_size, show_nsfw, viewer_id)
 -- The most liked posts with one tag, through the tag's own copy of the like counts.
 SELECT
     d.*,
@@ -147,6 +192,11 @@ WHERE
     )
     AND pt.created_at >= :since
     AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
     AND (pt.like_count, pt.post_id) < (:before_likes, :before_id)
 ORDER BY pt.like_count DESC, pt.post_id DESC
 LIMIT :page_size;

@@ -52,14 +52,22 @@ SELECT min(id)
 FROM posts
 WHERE media_id = ANY(:media_ids) AND removed_at IS NULL;
 
--- name: list_similar_posts(post_id, page_size)
+-- name: list_similar_posts(post_id, page_size, show_nsfw, viewer_id)
 -- The other completed posts whose media is this post's or a near-duplicate of it, nearest
--- first, then oldest.
+-- first, then oldest; NSFW ones only with :show_nsfw, none by an author :viewer_id blocks.
 SELECT d.*, near.distance
 FROM posts AS p
 INNER JOIN near_media AS near ON p.media_id = near.media_id
 INNER JOIN post_details AS d ON near.near_id = d.media_id
-WHERE p.id = :post_id AND d.id <> p.id AND d.listed
+WHERE
+    p.id = :post_id
+    AND d.id <> p.id
+    AND d.listed
+    AND (:show_nsfw OR NOT d.nsfw)
+    AND NOT EXISTS (
+        SELECT 1 FROM blocks AS b
+        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
+    )
 ORDER BY near.distance, d.id
 LIMIT :page_size;
 
@@ -82,3 +90,56 @@ LIMIT :page_size;
 -- Forgets a media's hashes before a rehash stores them anew.
 DELETE FROM media_hashes
 WHERE media_id = :media_id;
+
+-- name: insert_banned(sha256, reason)$
+-- Puts bytes on the banned list (a file's); the entry's id, or nothing when they are on it
+-- already. Its hashes follow with insert_banned_hashes.
+INSERT INTO banned_media (sha256, reason)
+VALUES (:sha256, :reason)
+ON CONFLICT (sha256) DO NOTHING
+RETURNING id;
+
+-- name: insert_banned_media(media_id, reason)$
+-- Puts a media on the banned list, its bytes and its hashes; the entry's id, or nothing when
+-- its bytes are on it already.
+WITH entry AS (
+    INSERT INTO banned_media (sha256, media_id, reason)
+    SELECT m.sha256, m.id, :reason FROM media AS m
+    WHERE m.id = :media_id
+    ON CONFLICT (sha256) DO NOTHING
+    RETURNING id
+),
+
+copied AS (
+    INSERT INTO banned_hashes (banned_id, frame, trimmed, phash, dhash)
+    SELECT entry.id, h.frame, h.trimmed, h.phash, h.dhash
+    FROM entry, media_hashes AS h
+    WHERE h.media_id = :media_id
+)
+
+SELECT id FROM entry;
+
+-- name: insert_banned_hashes(banned_id, frames, trimmed, phashes, dhashes)!
+-- Stores the perceptual hashes of a banned-list entry.
+INSERT INTO banned_hashes (banned_id, frame, trimmed, phash, dhash)
+SELECT :banned_id, hashed.frame, hashed.trimmed, hashed.phash, hashed.dhash
+FROM
+    unnest(
+        CAST(:frames AS smallint[]), CAST(:trimmed AS boolean[]), CAST(:phashes AS bigint[]), CAST(:dhashes AS bigint[])
+    ) AS hashed (frame, trimmed, phash, dhash);
+
+-- name: get_banned_sha256(sha256)$
+-- The banned-list entry of these bytes, if any.
+SELECT id
+FROM banned_media
+WHERE sha256 = :sha256;
+
+-- name: list_banned_near(phash, dhash, max_phash, max_dhash)
+-- The banned-list entries with a picture near one hash (as list_near), nearest first.
+SELECT
+    banned_id,
+    min(hamming(phash, :phash)) AS distance
+FROM banned_hashes
+WHERE hamming(phash, :phash) <= :max_phash AND hamming(dhash, :dhash) <= :max_dhash
+GROUP BY banned_id
+ORDER BY distance, banned_id;

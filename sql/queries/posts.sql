@@ -1,7 +1,7 @@
--- name: insert_post(author_id, media_id, caption)^
+-- name: insert_post(author_id, media_id, caption, nsfw)^
 -- Creates a post for some media.
-INSERT INTO posts (author_id, media_id, caption)
-VALUES (:author_id, :media_id, :caption)
+INSERT INTO posts (author_id, media_id, caption, nsfw)
+VALUES (:author_id, :media_id, :caption, :nsfw)
 RETURNING id;
 
 -- name: insert_tags(names)!
@@ -89,3 +89,31 @@ WHERE author_id = :author_id AND removed_by_ban;
 SELECT d.*
 FROM post_details AS d
 WHERE d.id = ANY(:ids);
+
+-- name: set_post_nsfw(id, nsfw)$
+-- Marks a post NSFW or not; its id, or null when it was so already.
+UPDATE posts
+SET nsfw = :nsfw
+WHERE id = :id AND nsfw <> :nsfw
+RETURNING id;
+
+-- name: remove_media_posts(media_id, reason)!
+-- Removes every post that shows some media and is not removed yet (the media is banned).
+UPDATE posts
+SET removed_at = now(), removed_reason = :reason
+WHERE media_id = :media_id AND removed_at IS NULL;
+
+-- name: list_purgeable_posts(removed_before)
+-- The posts removed before a time, for `memedroid purge-removed`; not those a ban with an end
+-- hides (its end brings them back).
+SELECT
+    p.id,
+    p.media_id
+FROM posts AS p
+WHERE
+    p.removed_at < :removed_before
+    AND NOT (p.removed_by_ban AND EXISTS (
+        SELECT 1 FROM users AS u
+        WHERE u.id = p.author_id AND u.banned_until IS NOT NULL
+    ))
+ORDER BY p.id;

@@ -2,11 +2,11 @@
 -- Creates an account; a case-insensitive duplicate username or email violates a unique index.
 INSERT INTO users (username, email, password_hash)
 VALUES (:username, :email, :password_hash)
-RETURNING id, username, email, password_hash, created_at;
+RETURNING id, username, email, password_hash, created_at, show_nsfw;
 
 -- name: get_user_by_id(id)^
 -- One account by id.
-SELECT id, username, email, password_hash, created_at
+SELECT id, username, email, password_hash, created_at, show_nsfw
 FROM users
 WHERE id = :id;
 
@@ -56,3 +56,32 @@ LEFT JOIN posts AS p
         )
 WHERE lower(u.username) = lower(:username)
 GROUP BY u.id;
+
+-- name: set_show_nsfw(id, show_nsfw)!
+-- Opts an account in to NSFW posts in its listings, or out.
+UPDATE users
+SET show_nsfw = :show_nsfw
+WHERE id = :id;
+
+-- name: insert_block(blocker_id, blocked_id)!
+-- Blocks an account (idempotent).
+INSERT INTO blocks (blocker_id, blocked_id)
+VALUES (:blocker_id, :blocked_id)
+ON CONFLICT DO NOTHING;
+
+-- name: delete_block(blocker_id, blocked_id)!
+-- Unblocks an account (idempotent).
+DELETE FROM blocks
+WHERE blocker_id = :blocker_id AND blocked_id = :blocked_id;
+
+-- name: list_blocks(blocker_id, after_id, page_size)
+-- The accounts one blocks, in the order of their ids, keyset on it.
+SELECT
+    u.id,
+    u.username,
+    b.created_at AS blocked_at
+FROM blocks AS b
+INNER JOIN users AS u ON b.blocked_id = u.id
+WHERE b.blocker_id = :blocker_id AND b.blocked_id > :after_id
+ORDER BY b.blocked_id
+LIMIT :page_size;
