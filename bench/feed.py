@@ -3,13 +3,15 @@
     .venv/bin/python bench/feed.py [--posts 1000000] [--seconds 5] [--rounds 3] [--connections 32]
 
 Seeds a large dataset with COPY (a year of posts with their completed media, likes spread as
-they are on real sites: most posts none, a few thousands; 10,000 tags, 50,000 users), starts
+they are on real sites: most posts none, a few thousands; one in ten NSFW, which anonymous
+readers never get; 10,000 tags, 50,000 users), starts
 the real server, and measures with wrk (Debian: `apt-get install wrk`) in one run: `/healthz`
 as the ceiling, the `new` and `hot` pages as shipped (served from the HTTP worker's memory or
-Redis), from Redis alone, uncached (server without Redis), a tag feed; the latency of page 1
+Redis), from Redis alone, uncached (every lookup a miss: CACHE_BYTES=0), a tag feed; the latency of page 1
 against page 1000 (`new`) and page 50 (`hot`) reached by cursor; the first comments page of a
-10,000-comment thread; and a full recompute of the hot ranks, with the latency of likes while
-it runs against likes on an idle server.
+10,000-comment thread; a signed-in reader's uncached `new` and `hot` pages with 1,000 accounts
+blocked against the same reader blocking none; and a full recompute of the hot ranks, with the
+latency of likes while it runs against likes on an idle server.
 Uses an embedded PostgreSQL in a temporary folder unless DATABASE_URL is set.
 """
 
@@ -42,6 +44,9 @@ from system import System, database  # noqa: E402  (the test suite's supervisor 
 TARGETS = {"cached": 0.8, "uncached": 0.5, "depth": 1.2, "hot cached": 0.8, "hot uncached": 0.5, "hot depth": 1.2}
 TARGETS["likes during recompute"] = 1.5
 TARGETS["comments uncached"] = 0.5
+TARGETS["blocks"] = 1.5
+BLOCKS = 1000
+NSFW = 0.1  # of the posts
 THREAD = [2500, 4000, 2500, 700, 200, 100]  # comments at each depth of the big thread: 10,000
 USERS, TAGS = 50_000, 10_000
 BATCH = 100_000
@@ -71,7 +76,9 @@ def seed(url: str, posts: int) -> None:
                 )
                 created = (start + step * n).isoformat()
                 likes = likes_of(rng)
-                post_rows.append(f"{first_user + rng.randrange(USERS)}\t{base + n - low + 1}\tmeme {n}\t{likes}\t{created}\n")
+                nsfw = "t" if rng.random() < NSFW else "f"
+                author = first_user + rng.randrange(USERS)
+                post_rows.append(f"{author}\t{base + n - low + 1}\tmeme {n}\t{likes}\t{created}\t{nsfw}\n")
                 for tag in {rng.randrange(TAGS) for _ in range(2)}:
                     tag_rows.append((n, first_tag + tag, created, likes))
             with conn.cursor().copy(
@@ -79,7 +86,7 @@ def seed(url: str, posts: int) -> None:
             ) as copy:
                 copy.write("".join(media_rows))
             first_post = conn.execute("SELECT coalesce(max(id), 0) FROM posts").fetchone()[0] + 1
-            with conn.cursor().copy("COPY posts (author_id, media_id, caption, like_count, created_at) FROM STDIN") as copy:
+            with conn.cursor().copy("COPY posts (author_id, media_id, caption, like_count, created_at, nsfw) FROM STDIN") as copy:
                 copy.write("".join(post_rows))
             with conn.cursor().copy("COPY post_tags (post_id, tag_id, created_at, like_count) FROM STDIN") as copy:
                 copy.write("".join(f"{first_post + n - low}\t{tag}\t{created}\t{likes}\n" for n, tag, created, likes in tag_rows))
@@ -127,10 +134,11 @@ def likes_of(rng: random.Random) -> int:
     return 0 if rng.random() < 0.8 else min(50_000, int(rng.paretovariate(1.0)))
 
 
-def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str] | None = None) -> dict[str, float]:
     """Requests per second and latency percentiles (ms) from a wrk run."""
+    sent = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url], check=True, capture_output=True, text=True
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *sent, url], check=True, capture_output=True, text=True
     ).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"errors while loading {url}:\n{out}")
@@ -189,7 +197,9 @@ def main() -> int:
 SERVERS = {
     "cached": {"FEED_LOCAL_SECONDS": "1"},
     "redis only": {"FEED_LOCAL_SECONDS": "0"},
-    "uncached": {"FEED_LOCAL_SECONDS": "0", "REDIS_URL": ""},
+    # Every lookup misses and renders: Redis stays (the write limits need it; an empty
+    # REDIS_URL only makes the supervisor start one of its own) but may store no byte.
+    "uncached": {"FEED_LOCAL_SECONDS": "0", "CACHE_BYTES": "0"},
 }
 
 
@@ -239,6 +249,7 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
         }
         results["depth"] = depth(systems["uncached"].url, "", 1000)
         results["hot depth"] = depth(systems["uncached"].url, "sort=hot", 50)
+        results.update(blocking(url, systems["uncached"], args))
         results["recompute"] = recompute(url, folder, systems["uncached"])
         return results
     except RuntimeError:  # wrk saw errors: say what the servers said about them
@@ -261,6 +272,31 @@ def depth(base: str, query: str, page: int) -> dict[str, float]:
         cursor = session.get(first + (f"&cursor={cursor}" if cursor else "")).json()["next_cursor"]
         pages += 1
     return {"first": latency(session, first), "deep": latency(session, f"{first}&cursor={cursor}")}
+
+
+def blocking(url: str, system: System, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """One signed-in reader's uncached `new` and `hot` pages with BLOCKS accounts blocked (the
+    authors of the first page's posts, and others at random) against the same reader blocking
+    nobody, in alternating wrk runs; the median round of each."""
+    auth = system.sign_up("blocker")
+    with psycopg.connect(url) as conn:
+        reader = conn.execute("SELECT id FROM users WHERE username = 'blocker'").fetchone()[0]  # type: ignore[index]
+        first_page = [row[0] for row in conn.execute("SELECT author_id FROM posts ORDER BY created_at DESC, id DESC LIMIT 20")]
+        others = [
+            row[0] for row in conn.execute("SELECT id FROM users WHERE id <> %s ORDER BY random() LIMIT %s", (reader, BLOCKS))
+        ]
+    blocked = list(dict.fromkeys(first_page + others))[:BLOCKS]
+    rounds: dict[str, list[dict[str, float]]] = {"blocks new": [], "blocks hot": []}
+    for _ in range(args.rounds):
+        for name, path in (("blocks new", "/api/v1/posts"), ("blocks hot", "/api/v1/posts?sort=hot")):
+            none = wrk(system.url + path, args.seconds, args.connections, auth)
+            with psycopg.connect(url) as conn:
+                conn.execute("INSERT INTO blocks (blocker_id, blocked_id) SELECT %s, unnest(%s::bigint[])", (reader, blocked))
+            some = wrk(system.url + path, args.seconds, args.connections, auth)
+            with psycopg.connect(url) as conn:
+                conn.execute("DELETE FROM blocks WHERE blocker_id = %s", (reader,))
+            rounds[name].append({**some, "none": none["rps"]})
+    return {name: sorted(runs, key=lambda r: r["none"] / r["rps"])[len(runs) // 2] for name, runs in rounds.items()}
 
 
 def recompute(url: str, folder: Path, system: System, runs: int = 5) -> dict[str, float]:
@@ -316,7 +352,7 @@ def recompute(url: str, folder: Path, system: System, runs: int = 5) -> dict[str
 
 def report(results: dict[str, dict[str, float]]) -> None:
     print(f"\n{'endpoint':20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'healthz req/s':>14} {'ratio':>6}")
-    loads = [name for name in results if "rps" in results[name]]
+    loads = [name for name in results if "healthz" in results[name]]
     for name in loads:
         r = results[name]
         print(f"{name:20} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['healthz']:14.0f} {r['rps'] / r['healthz']:6.2f}")
@@ -334,6 +370,13 @@ def report(results: dict[str, dict[str, float]]) -> None:
         r = results[name]
         ratio = r["deep"] / r["first"]
         verdict(label, ratio, f"<= {TARGETS[key]}, {r['deep']:.2f} ms vs {r['first']:.2f} ms", ratio <= TARGETS[key])
+    for name in ("blocks new", "blocks hot"):
+        r = results[name]
+        ratio = r["none"] / r["rps"]
+        target = TARGETS["blocks"]
+        verdict(
+            f"{name[7:]}: 1,000 blocks", ratio, f"<= {target}, {r['rps']:.0f} vs {r['none']:.0f} req/s with none", ratio <= target
+        )
     r = results["recompute"]
     print(f"hot recompute           {r['seconds']:.2f} s for {r['ranked']:,.0f} ranked posts (median of 5)")
     ratio = r["during"] / r["idle"]
