@@ -65,6 +65,11 @@ def test_an_nsfw_post_never_reaches_a_reader_who_did_not_opt_in(client: FlaskCli
         assert [i for i in opted_in[query] if i not in nsfw] == shown, query
     assert set(opted_in[""]) == set(bob + carl) and set(anonymous[""]) == set(bob + carl) - set(nsfw)
     assert client.get(f"/api/v1/posts/{nsfw[0]}").get_json()["nsfw"] is True  # the post itself: a client blurs it
+    with psycopg.connect(settings.database_url) as conn:  # a safe post showing the NSFW one's media
+        conn.execute("UPDATE posts SET media_id = (SELECT media_id FROM posts WHERE id = %s) WHERE id = %s", (nsfw[0], bob[1]))
+    similar = f"/api/v1/posts/{bob[1]}/similar"
+    assert client.get(similar).get_json()["items"] == client.get(similar, headers=rita).get_json()["items"] == []
+    assert [p["id"] for p in client.get(similar, headers=fan).get_json()["items"]] == [nsfw[0]]
 
     # A comment under an NSFW post is not listed for those who did not opt in.
     said = [comment(client, rita, nsfw[0], "hot"), comment(client, rita, bob[1], "cool")]
@@ -140,6 +145,11 @@ def test_a_blocked_account_vanishes_from_every_listing_of_the_blocker_alone(clie
     assert client.get("/api/v1/users/bob/comments", headers=rita).get_json()["items"] == []
     assert [c["id"] for c in client.get("/api/v1/users/bob/comments").get_json()["items"]] == [rude]
     assert [u["username"] for u in client.get("/api/v1/users/me/blocks", headers=rita).get_json()["items"]] == ["bob"]
+    with psycopg.connect(settings.database_url) as conn:  # bob's post shows the same media as carl's
+        conn.execute("UPDATE posts SET media_id = (SELECT media_id FROM posts WHERE id = %s) WHERE id = %s", (carl[1], bob[1]))
+    similar = f"/api/v1/posts/{carl[1]}/similar"
+    assert [p["id"] for p in client.get(similar).get_json()["items"]] == [bob[1]]
+    assert client.get(similar, headers=rita).get_json()["items"] == []
 
     assert client.delete("/api/v1/users/bob/block", headers=rita).status_code == 204
     assert client.delete("/api/v1/users/bob/block", headers=rita).status_code == 204
