@@ -98,7 +98,7 @@ def resolve(**target: int) -> Response:
     ban's `until?` and `hide_content?`."""
     fields, hide = _ban_fields(json_object(), {"note"}, action=_one_of(RESOLUTIONS), note=length(0, MAX_REASON))
     note = fields.get("note", "")
-    ban = Ban("", _time(fields.get("until")), hide)
+    ban = Ban(until=_time(fields.get("until")), hide_content=hide)
     services().moderation.resolve(_target(target), current().caller, fields["action"], note, ban)
     return Response(status=204)
 

@@ -37,7 +37,7 @@ ENDED = "the ban ran out"
 
 @dataclass(frozen=True)
 class Ban:
-    reason: str
+    reason: str = ""  # a resolution's note gives it
     until: datetime | None = None  # None: for good
     hide_content: bool = False  # remove the account's posts and comments while it lasts
 
@@ -158,7 +158,7 @@ class Moderation:
         more = len(found) > limit
         return {"items": items, "next_cursor": cursors.encode([page[-1].first_id]) if more else None}
 
-    def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban = Ban("")) -> None:
+    def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban = Ban()) -> None:
         """Resolve every open report on a target with one action, in one transaction:
         `dismiss` them, `remove` the target, `mark_nsfw` or `ban_media` (a post), or
         `ban_author` (for `ban`'s time, content kept unless it says); 404 when none is open.
