@@ -253,10 +253,15 @@ class FeedCache:
             Cache.from_settings(settings), LocalCache("feed_local", settings.feed_local_seconds, settings.feed_local_bytes)
         )
 
-    def read_through(self, key: str, ttl: int, render: Callable[[bool], str], shared: bool, also: str | None = None) -> str:
+    def read_through(
+        self, key: str, ttl: int, render: Callable[[bool], str], shared: bool, also: str | None = None, private: bool = False
+    ) -> str:
         """The entry under `key`: from this process's memory, from Redis, or `render(stored)`
         now and cached (at once when `shared`, else from its second request within `ttl`;
-        `stored` tells the renderer which). `also` names a second version key."""
+        `stored` tells the renderer which). `also` names a second version key. A `private`
+        entry is rendered for one reader alone: never looked up, never cached."""
+        if private:
+            return render(False)
         raw = self.local.get(key)
         if raw is None:
             found = self.lookup(key, ttl, also)

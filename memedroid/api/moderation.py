@@ -13,7 +13,7 @@ from flask import Blueprint, Response
 from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.limits import current_user, limited
 from memedroid.api.posts import DEFAULT_PAGE, MAX_PAGE
-from memedroid.api.validation import Check, invalid, json_object, length, query, query_number, string_fields
+from memedroid.api.validation import Check, flag, invalid, json_object, length, query, query_number, string_fields
 from memedroid.repositories.reports import REASONS
 from memedroid.services.moderation import RESOLUTIONS, Ban, Target
 
@@ -142,12 +142,8 @@ def _one_of(choices: tuple[str, ...]) -> Check:
 def _ban_fields(data: dict[str, Any], optional: Collection[str], **checks: Check) -> tuple[dict[str, str], bool]:
     """A body that may carry a ban's `until` (ISO 8601, in the future) and `hide_content`: its
     string fields, and whether to hide content."""
-    rest = dict(data)
-    hide = rest.pop("hide_content", False)
-    fields = string_fields(rest, optional={"until", *optional}, until=_future, **checks)
-    if not isinstance(hide, bool):
-        invalid("hide_content", "must be true or false")
-    return fields, hide
+    fields = {name: value for name, value in data.items() if name != "hide_content"}
+    return string_fields(fields, optional={"until", *optional}, until=_future, **checks), flag(data, "hide_content", False)
 
 
 def _future(value: str) -> str | None:

@@ -53,6 +53,9 @@ def obj(required: list[str] | None = None, **properties: Any) -> dict[str, Any]:
     }
 
 
+NEXT_CURSOR = {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."}
+REMOVED = obj(at=TIMESTAMP, reason={"type": "string", "maxLength": 500})  # by moderators: when, and why
+
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         **obj(
@@ -149,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
             "description": "The earliest older post of the same or a near-duplicate media (null with REPOSTS=allow).",
         },
         removed={
-            "oneOf": [obj(at=TIMESTAMP, reason={"type": "string", "maxLength": 500}), {"type": "null"}],
+            "oneOf": [REMOVED, {"type": "null"}],
             "description": "Set when moderators removed the post: only its author and moderators see it then.",
         },
         nsfw={
@@ -169,7 +172,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Page": obj(
         items={"type": "array", "items": ref("Post")},
-        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        next_cursor=NEXT_CURSOR,
     ),
     "Comment": obj(
         ["id", "post_id", "parent_id", "depth", "deleted", "body", "author", "created_at", "like_count", "reply_count"],
@@ -179,7 +182,7 @@ SCHEMAS: dict[str, Any] = {
         depth={"type": "integer", "minimum": 1, "description": "1 for a top-level comment, its parent's + 1 for a reply."},
         deleted={"type": "boolean", "description": "Deleted by its author: it keeps its place, without body or author."},
         removed={
-            "oneOf": [obj(at=TIMESTAMP, reason={"type": "string", "maxLength": 500}), {"type": "null"}],
+            "oneOf": [REMOVED, {"type": "null"}],
             "description": "Set when moderators removed it: it keeps its place, its body and author shown only to "
             "its author and moderators.",
         },
@@ -213,11 +216,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "Thread": obj(
         items={"type": "array", "items": ref("ThreadComment")},
-        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        next_cursor=NEXT_CURSOR,
     ),
     "Comments": obj(
         items={"type": "array", "items": ref("Comment")},
-        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        next_cursor=NEXT_CURSOR,
     ),
     "Tags": obj(items={"type": "array", "items": obj(name={"type": "string"}, post_count={"type": "integer"})}),
     "ModLog": obj(
@@ -236,7 +239,7 @@ SCHEMAS: dict[str, Any] = {
                 },
             ),
         },
-        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        next_cursor=NEXT_CURSOR,
     ),
     "Report": obj(
         id={"type": "integer"},
@@ -269,14 +272,14 @@ SCHEMAS: dict[str, Any] = {
             ),
             "description": "One entry per reported target (per resolution, once resolved), oldest first.",
         },
-        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        next_cursor=NEXT_CURSOR,
     ),
     "Blocks": obj(
         items={
             "type": "array",
             "items": obj(id={"type": "integer"}, username={"type": "string"}, blocked_at=TIMESTAMP),
         },
-        next_cursor={"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        next_cursor=NEXT_CURSOR,
     ),
     "Status": obj(status={"type": "string", "examples": ["ok"]}),
 }
@@ -391,18 +394,6 @@ THREAD_QUERY = [
 ]
 LIMIT_TAGS = query("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}, "How many tags.")
 NO_CONTENT = {"204": {"description": "Done."}}
-REASON = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                **obj(["reason"], reason={"type": "string", "minLength": 1, "maxLength": 500, "examples": ["spam"]}),
-                "additionalProperties": False,
-            }
-        }
-    },
-}
-REASON_TEXT = {"type": "string", "minLength": 1, "maxLength": 500, "examples": ["spam"]}
 UNTIL = {"type": "string", "format": "date-time", "description": "When the ban ends (in the future, with its offset)."}
 HIDE_CONTENT = {"type": "boolean", "default": False, "description": "Remove the account's posts and comments meanwhile."}
 USERNAME_PATH = path("username", {"type": "string"}, "Compared case-insensitively.")
@@ -412,6 +403,10 @@ TARGET_IDS = {"post": POST_ID, "comment": COMMENT_ID}
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
     """A required JSON request body of exactly `schema`'s properties."""
     return {"required": True, "content": {"application/json": {"schema": {**schema, "additionalProperties": False}}}}
+
+
+REASON_TEXT = {"type": "string", "minLength": 1, "maxLength": 500, "examples": ["spam"]}
+REASON = json_body(obj(["reason"], reason=REASON_TEXT))
 
 
 CREDENTIALS = obj(

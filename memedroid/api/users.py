@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 
 from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.posts import DEFAULT_PAGE, MAX_PAGE
-from memedroid.api.validation import invalid, json_object, query, query_number
+from memedroid.api.validation import flag, invalid, json_object, query, query_number
 
 bp = Blueprint("users", __name__, url_prefix=f"{PREFIX}/users")
 
@@ -24,10 +24,7 @@ def settings() -> dict[str, object]:
     data = json_object()
     for name in data.keys() - {"show_nsfw"}:
         invalid(name, "is not a known field")
-    show = data.get("show_nsfw")
-    if not isinstance(show, bool):
-        invalid("show_nsfw", "must be true or false")
-    return services().accounts.set_show_nsfw(current().caller, show).private()
+    return services().accounts.set_show_nsfw(current().caller, flag(data, "show_nsfw")).private()
 
 
 @bp.get("/me/blocks")

@@ -75,6 +75,15 @@ def string_fields(data: dict[str, Any], optional: Collection[str] = (), **checks
     return values
 
 
+def flag(data: dict[str, Any], name: str, default: bool | None = None) -> bool:
+    """A boolean field of a JSON body (`default` when it is left out; required without one),
+    or a 400 naming it."""
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        invalid(name, "must be true or false")
+    return value
+
+
 def text_problem(value: str) -> str | None:
     """Why `value` cannot be stored as text: PostgreSQL takes no NUL, UTF-8 no lone surrogate
     (JSON's "\\ud800" decodes to one)."""

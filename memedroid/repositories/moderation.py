@@ -55,6 +55,6 @@ def unban(conn: Connection, user_id: int) -> None:
     queries.moderation.unban_user(conn, id=user_id)
 
 
-def ended_bans(conn: Connection) -> list[Account]:
+def ended_bans(conn: Connection) -> list[int]:
     """The accounts whose ban ran out and is still to be lifted."""
-    return [Account(row["id"], row["username"], "user", False) for row in queries.moderation.list_ended_bans(conn)]
+    return [row["id"] for row in queries.moderation.list_ended_bans(conn)]

@@ -10,7 +10,6 @@ from memedroid.db import Connection
 from memedroid.repositories.queries import queries
 
 REASONS = ("spam", "nsfw", "harassment", "illegal", "copyright", "other")  # as reports.reason's CHECK
-TARGETS = ("post", "comment")
 
 
 @dataclass(frozen=True)

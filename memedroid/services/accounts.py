@@ -97,8 +97,7 @@ class Accounts:
         after = 0 if cursor is None else cursors.decode(cursor, cursors.after_id)
         with self.db.transaction() as conn:
             found = users.blocks(conn, blocker_id, after, limit + 1)
-        items = found[:limit]
-        return {"items": items, "next_cursor": cursors.encode([items[-1]["id"]]) if len(found) > limit else None}
+        return {"items": found[:limit], "next_cursor": cursors.next_cursor(found, limit, lambda row: row["id"])}
 
     def limit_key(self, login: str) -> str:
         """What login attempts for `login` are counted under: the account it names, whether

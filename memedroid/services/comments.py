@@ -116,11 +116,9 @@ class Comments:
                     raise NotFound(f"no post {thread_post}")
             return orjson.dumps(_page(found, sort, limit)).decode()
 
-        if viewer.blocking:
-            raw = render(False)
-        else:
-            key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
-            raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=THREAD_VERSION.format(post_id))
+        key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
+        also = THREAD_VERSION.format(post_id)
+        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
         if viewer.id is None:
             return raw
         page = orjson.loads(raw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from memedroid.errors import ValidationError
@@ -42,6 +42,12 @@ def integer(value: Any, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ValueError
     return value
+
+
+def next_cursor(found: Sequence[T], limit: int, key: Callable[[T], int]) -> str | None:
+    """The cursor of the page after one read `limit + 1` rows deep: the key of its last shown
+    row, or None when no row is left beyond it."""
+    return encode([key(found[limit - 1])]) if len(found) > limit else None
 
 
 def after_id(values: list[Any]) -> int:

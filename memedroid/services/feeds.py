@@ -132,12 +132,9 @@ class Feeds:
                 self.counters.remember(page["items"])
             return orjson.dumps(page).decode()  # a tenth of the stdlib encoder's time on a page
 
-        if viewer.blocking:
-            raw = render(False)
-        else:
-            key = f"memedroid:feed:{listing.key}:{viewer.audience}:{cursor}:{limit}"
-            also = LIKES_VERSION_KEY if listing.sort == "top" else None
-            raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also)
+        key = f"memedroid:feed:{listing.key}:{viewer.audience}:{cursor}:{limit}"
+        also = LIKES_VERSION_KEY if listing.sort == "top" else None
+        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
         if viewer.id is None:
             return raw
         page = orjson.loads(raw)  # a reader signed in: their likes, and the counters as they are now

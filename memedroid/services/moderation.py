@@ -110,7 +110,7 @@ class Moderation:
             account = _account(conn, username)
             if not account.banned:
                 raise Conflict(f"{account.username} is not banned")
-            counted = _lift(conn, account, moderator_id, reason)
+            counted = _lift(conn, account.id, moderator_id, reason)
         self._changed(counted, feeds=True)
 
     def lift_ended_bans(self) -> int:
@@ -118,8 +118,8 @@ class Moderation:
         counted: dict[int, Counted] = {}
         with self.db.transaction() as conn:
             ended = moderation.ended_bans(conn)
-            for account in ended:
-                counted |= _lift(conn, account, None, ENDED)
+            for user_id in ended:
+                counted |= _lift(conn, user_id, None, ENDED)
         if ended:
             self._changed(counted, feeds=True)
         return len(ended)
@@ -155,8 +155,7 @@ class Moderation:
             return None if comment is None else comment.to_json(insider=True)
 
         items = [{**_group(group), "content": content(group)} for group in page]
-        more = len(found) > limit
-        return {"items": items, "next_cursor": cursors.encode([page[-1].first_id]) if more else None}
+        return {"items": items, "next_cursor": cursors.next_cursor(found, limit, lambda group: group.first_id)}
 
     def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban = Ban()) -> None:
         """Resolve every open report on a target with one action, in one transaction:
@@ -191,8 +190,7 @@ class Moderation:
         with self.db.transaction() as conn:
             rows = moderation.entries(conn, before, limit + 1)
         items = [_entry(row, moderators) for row in rows[:limit]]
-        more = len(rows) > limit
-        return {"items": items, "next_cursor": cursors.encode([items[-1]["id"]]) if more else None}
+        return {"items": items, "next_cursor": cursors.next_cursor(rows, limit, lambda row: row["id"])}
 
     def _changed(self, counted: dict[int, Counted], feeds: bool) -> None:
         """After content came or went: the posts' comment counts mirrored and their threads
@@ -274,13 +272,13 @@ def _account(conn: Connection, username: str) -> Account:
     return account
 
 
-def _lift(conn: Connection, account: Account, moderator_id: int | None, reason: str) -> dict[int, Counted]:
+def _lift(conn: Connection, user_id: int, moderator_id: int | None, reason: str) -> dict[int, Counted]:
     """Lift an account's ban and restore what it hid; the comment counts that changed."""
-    moderation.unban(conn, account.id)
-    posts.restore_authored(conn, account.id)
-    counted = comments.restore_authored(conn, account.id)
-    moderation.log(conn, moderator_id, "unban_user", ("user", account.id), reason)
-    log.info("ban lifted", extra={"event": "user_unbanned", "user_id": account.id, "moderator_id": moderator_id})
+    moderation.unban(conn, user_id)
+    posts.restore_authored(conn, user_id)
+    counted = comments.restore_authored(conn, user_id)
+    moderation.log(conn, moderator_id, "unban_user", ("user", user_id), reason)
+    log.info("ban lifted", extra={"event": "user_unbanned", "user_id": user_id, "moderator_id": moderator_id})
     return counted
 
 

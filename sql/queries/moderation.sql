@@ -53,8 +53,6 @@ WHERE id = :id;
 
 -- name: list_ended_bans()
 -- The accounts whose ban ran out, for the janitor to lift.
-SELECT
-    id,
-    username
+SELECT id
 FROM users
 WHERE banned_until <= now();
