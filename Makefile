@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint setup setup-test migrate clean
+.PHONY: run test lint screenshots setup setup-test migrate clean
 
 run: setup
 	@$(PYTHON) bin/memedroid-supervisor
@@ -20,6 +20,11 @@ lint: setup-test
 	@.venv/bin/lint-imports --no-cache
 	@.venv/bin/sqlfluff lint sql/ --nocolor
 
+# The web client's main pages at a phone's and a desktop's size, in test-output/screenshots/.
+screenshots: setup-test
+	@SCREENSHOTS=1 $(PYTHON) -m pytest -q tests/test_browser.py -k member
+	@echo "==> screenshots in test-output/screenshots/"
+
 setup:
 	@bin/bootstrap
 
@@ -30,4 +35,4 @@ migrate: setup
 	@$(PYTHON) -m memedroid migrate
 
 clean:
-	rm -rf .venv var
+	rm -rf .venv var test-output

@@ -33,6 +33,15 @@ for _var in ENV.values():
 TEST_SECRET = "test-secret-" + "s" * 60
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test (`item.rep_call`): fixtures that clean up after it
+    can tell whether it failed (the browser tests keep screenshots then)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture(scope="session")
 def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Admin URL of the PostgreSQL server the tests use."""

@@ -62,6 +62,13 @@ def cmyk_jpeg(folder: Path) -> Path:
     return path
 
 
+def noisy_jpeg(folder: Path, name: str = "noise.jpg", width: int = 1600, height: int = 1200) -> Path:
+    """A JPEG of random noise: big for its size (1.4 MB at 1600 x 1200), as phone photos are."""
+    path = folder / name
+    _convert("-size", f"{width}x{height}", "xc:gray", "+noise", "Random", "-quality", "92", f"JPEG:{path}")
+    return path
+
+
 def large_jpeg(folder: Path, side: int = 3000) -> Path:
     return jpeg(folder, "large.jpg", width=side, height=side // 2, seed="orange")
 

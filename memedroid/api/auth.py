@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, url_for
+from flask import Blueprint, Response, jsonify, url_for
+from flask_jwt_extended import set_refresh_cookies, unset_jwt_cookies
 
 from memedroid.api import PREFIX, services, tokens
 from memedroid.api.limits import limited, login_name
@@ -25,16 +26,49 @@ def register() -> tuple[dict[str, object], int, dict[str, str]]:
 @limited("login_rate_limit")
 @limited("login_rate_limit", key_func=login_name)
 def login() -> dict[str, object]:
+    return _token_response(_login())
+
+
+@bp.post("/web/login")
+@limited("login_rate_limit")
+@limited("login_rate_limit", key_func=login_name)
+def web_login() -> Response:
+    """The web client's sign-in: the access token in the body, the refresh token in an
+    HttpOnly cookie for /auth/web/ only, and the CSRF token to send back in a readable one."""
+    issued = _login()
+    response = jsonify(_token_response({"access_token": issued["access_token"]}))
+    set_refresh_cookies(response, issued["refresh_token"])
+    return response
+
+
+def _login() -> dict[str, str]:
     body = string_fields(json_object(), login=length(1, 254), password=length(1, 1024))
     user, session_id = services().accounts.login(body["login"], body["password"])
-    return _token_response(tokens.issue(user.id, session_id))
+    return tokens.issue(user.id, session_id)
 
 
 @bp.post("/refresh")
 @tokens.authenticated(refresh=True)
 def refresh() -> dict[str, object]:
-    issued = tokens.issue(tokens.current_user_id(), tokens.current_session_id(), refresh=False)
-    return _token_response(issued)
+    """A new access token for a refresh token."""
+    return _renewed()
+
+
+@bp.post("/web/refresh")
+@tokens.authenticated(refresh=True, cookie=True)
+def web_refresh() -> dict[str, object]:
+    """A new access token for the web client's cookie (and its X-CSRF-TOKEN header)."""
+    return _renewed()
+
+
+@bp.post("/web/logout")
+@tokens.authenticated(refresh=True, cookie=True)
+def web_logout() -> Response:
+    """End the session and forget its cookies."""
+    services().accounts.logout(tokens.current_session_id())
+    response = Response(status=204)
+    unset_jwt_cookies(response)
+    return response
 
 
 @bp.post("/logout")
@@ -42,6 +76,11 @@ def refresh() -> dict[str, object]:
 def logout() -> Response:
     services().accounts.logout(tokens.current_session_id())
     return Response(status=204)
+
+
+def _renewed() -> dict[str, object]:
+    """A new access token for the signed-in session."""
+    return _token_response(tokens.issue(tokens.current_user_id(), tokens.current_session_id(), refresh=False))
 
 
 def _token_response(issued: dict[str, str]) -> dict[str, object]:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.http import HTTP_STATUS_CODES
 
-from memedroid.api import PREFIX
+from memedroid.api import PREFIX, web
 from memedroid.api.limits import exempt
 from memedroid.repositories.reports import REASONS
 from memedroid.services import comments, feeds, passwords
@@ -355,12 +355,13 @@ def operation(
     body: dict[str, Any] | None = None,
     tag: str = "posts",
 ) -> dict[str, Any]:
-    """One operation. `auth`: None (public), "required", "optional" or "moderator" (a token of a
-    moderator or an admin). Every route but the probes may answer 429 (rate limits) and 503
+    """One operation. `auth`: None (public), "required", "optional", "moderator" (a token of a
+    moderator or an admin) or "cookie" (the web client's refresh cookie and CSRF header). Every route but the probes may answer 429 (rate limits) and 503
     (the database is down)."""
     found: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**ok, **answers(*errors)}}
     if auth:
-        found["security"] = [{"bearer": []}, {}] if auth == "optional" else [{"bearer": []}]
+        scheme: list[dict[str, list[str]]] = [{"refresh_cookie": []}] if auth == "cookie" else [{"bearer": []}]
+        found["security"] = [*scheme, {}] if auth == "optional" else scheme
         denied = answers("Unauthorized", "Forbidden" if auth == "moderator" else "Banned")
         found["responses"].update({status: denied[status] for status in denied.keys() - found["responses"].keys()})
     if parameters:
@@ -421,6 +422,37 @@ CREDENTIALS = obj(
     },
 )
 CREDENTIALS["additionalProperties"] = False
+LOGIN = json_body(
+    obj(
+        login={"type": "string", "minLength": 1, "maxLength": 254, "examples": ["alice"]},
+        password={"type": "string", "minLength": 1, "maxLength": 1024},
+    )
+)
+CSRF = {
+    "name": "X-CSRF-TOKEN",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The `csrf_refresh_token` cookie's value (double submit).",
+}
+
+
+def web_pages() -> dict[str, Any]:
+    """The web client's routes: each answers the same small page, whose script picks the view."""
+    kinds = {"int": {"type": "integer", "minimum": 0}}
+    found = {}
+    for route in ("/", *web.ROUTES):
+        names = re.findall(r"<(?:(\w+):)?(\w+)>", route)
+        found[re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)] = {
+            "get": operation(
+                "A page of the web client.",
+                answer("200", "HTML (the client's view is drawn by its script).", "text/html", TEXT),
+                ("NotFound",) if names else (),
+                parameters=[path(name, kinds.get(kind, {"type": "string"}), "As in the address.") for kind, name in names],
+                tag="web",
+            )
+        }
+    return found
 
 
 def paths() -> dict[str, Any]:
@@ -478,20 +510,7 @@ def paths() -> dict[str, Any]:
                 "Sign in with a username or email; answers an access and a refresh token.",
                 json_ok(ref("Tokens")),
                 ("BadRequest", "UnsupportedMediaType", "Unauthorized", "Banned"),
-                body={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                **obj(
-                                    login={"type": "string", "minLength": 1, "maxLength": 254, "examples": ["alice"]},
-                                    password={"type": "string", "minLength": 1, "maxLength": 1024},
-                                ),
-                                "additionalProperties": False,
-                            }
-                        }
-                    },
-                },
+                body=LOGIN,
                 tag="auth",
             )
         },
@@ -500,6 +519,35 @@ def paths() -> dict[str, Any]:
                 "Exchange the refresh token (as the Bearer token) for a new access token.",
                 json_ok(ref("Tokens")),
                 auth="required",
+                tag="auth",
+            )
+        },
+        f"{PREFIX}/auth/web/login": {
+            "post": api(
+                "The web client's sign-in: like /auth/login, but the refresh token is set as an HttpOnly cookie "
+                "(`refresh_token_cookie`, sent to /auth/web/ only) beside a readable `csrf_refresh_token` cookie.",
+                json_ok(ref("Tokens")),
+                ("BadRequest", "UnsupportedMediaType", "Unauthorized", "Banned"),
+                body=LOGIN,
+                tag="auth",
+            )
+        },
+        f"{PREFIX}/auth/web/refresh": {
+            "post": api(
+                "A new access token for the web client's refresh cookie; send the `csrf_refresh_token` cookie's "
+                "value as the `X-CSRF-TOKEN` header.",
+                json_ok(ref("Tokens")),
+                auth="cookie",
+                parameters=[CSRF],
+                tag="auth",
+            )
+        },
+        f"{PREFIX}/auth/web/logout": {
+            "post": api(
+                "End the web client's session and clear its cookies (`X-CSRF-TOKEN` as for refresh).",
+                NO_CONTENT,
+                auth="cookie",
+                parameters=[CSRF],
                 tag="auth",
             )
         },
@@ -893,6 +941,16 @@ def paths() -> dict[str, Any]:
                 tag="tags",
             )
         },
+        **web_pages(),
+        "/static/{name}": {
+            "get": operation(
+                "The web client's scripts and styles, named by their content's hash: cached for good.",
+                {**answer("200", "A module or style sheet.", "*/*", {}), "304": {"description": "Not modified."}},
+                ("NotFound",),
+                parameters=[path("name", {"type": "string"}, "As the page links it, e.g. app.1a2b3c4d5e6f.js.")],
+                tag="web",
+            )
+        },
         "/media/{name}": {
             "get": operation(
                 "Development only (production serves these files from a web server): a processed file, with Range and ETag.",
@@ -920,7 +978,9 @@ def document() -> dict[str, Any]:
             "description": "JSON in and out; every error is `application/problem+json` (RFC 9457). "
             "Send `X-Request-ID` to follow a request through the logs; the response echoes it.",
         },
-        "tags": [{"name": name} for name in ("auth", "users", "posts", "comments", "tags", "moderation", "media", "operations")],
+        "tags": [
+            {"name": name} for name in ("auth", "users", "posts", "comments", "tags", "moderation", "media", "web", "operations")
+        ],
         "paths": paths(),
         "components": {
             "schemas": SCHEMAS,
@@ -932,7 +992,13 @@ def document() -> dict[str, Any]:
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "The access token from /auth/login (the refresh token for /auth/refresh only).",
-                }
+                },
+                "refresh_cookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "refresh_token_cookie",
+                    "description": "The web client's refresh token, set by /auth/web/login.",
+                },
             },
         },
     }

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -18,13 +18,15 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
-from memedroid.api import current
+from memedroid.api import PREFIX, current
 from memedroid.api.problems import problem
 from memedroid.errors import Forbidden
 from memedroid.services.accounts import Accounts
 from memedroid.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+WEB_AUTH = f"{PREFIX}/auth/web"  # the web client's cookie sign-in
 
 
 def issue(user_id: int, session_id: uuid.UUID | str, refresh: bool = True) -> dict[str, str]:
@@ -37,13 +39,15 @@ def issue(user_id: int, session_id: uuid.UUID | str, refresh: bool = True) -> di
     return tokens
 
 
-def authenticated(refresh: bool = False) -> Callable[[F], F]:
-    """Require a valid, unrevoked token (a refresh token when `refresh`); sets the request's `user_id`."""
+def authenticated(refresh: bool = False, cookie: bool = False) -> Callable[[F], F]:
+    """Require a valid, unrevoked token (a refresh token when `refresh`; from the web client's
+    cookie, with its CSRF header, when `cookie`); sets the request's `user_id`."""
+    locations = ["cookies"] if cookie else None
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request(refresh=refresh)
+            verify_jwt_in_request(refresh=refresh, locations=locations)
             current().user_id = current_user_id()
             return view(*args, **kwargs)
 
@@ -88,6 +92,14 @@ def _unauthorized(detail: str) -> Response:
     return response
 
 
+def _missing(reason: str) -> Response:
+    if not request.path.startswith(WEB_AUTH):
+        return _unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
+    if "CSRF" in reason:
+        return _unauthorized("the X-CSRF-TOKEN header is missing or does not match the csrf_refresh_token cookie")
+    return _unauthorized("not signed in: no session cookie")
+
+
 def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
     app.config.update(
         JWT_SECRET_KEY=settings.jwt_secret_key,
@@ -98,6 +110,14 @@ def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_seconds),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=settings.refresh_token_seconds),
         JWT_TOKEN_LOCATION=["headers"],
+        # The web client's refresh token: a cookie script cannot read, sent only to /auth/web/,
+        # checked against the X-CSRF-TOKEN header (double submit: the CSRF cookie is readable).
+        JWT_REFRESH_COOKIE_PATH=WEB_AUTH,
+        JWT_REFRESH_CSRF_COOKIE_PATH="/",
+        JWT_COOKIE_SECURE=settings.production,  # plain HTTP is for development and tests
+        JWT_COOKIE_SAMESITE="Strict",
+        JWT_COOKIE_CSRF_PROTECT=True,
+        JWT_SESSION_COOKIE=False,  # lives as long as the refresh token, across browser restarts
     )
     manager = JWTManager(app)
 
@@ -119,9 +139,7 @@ def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
     def token_problem(detail: str) -> Callable[..., Response]:
         return lambda *_args: _unauthorized(detail)
 
-    manager.unauthorized_loader(
-        lambda reason: _unauthorized("missing or malformed Authorization header; expected 'Bearer <token>'")
-    )
+    manager.unauthorized_loader(_missing)
     manager.invalid_token_loader(token_problem("the token is invalid"))
     manager.expired_token_loader(token_problem("the token has expired"))
     manager.revoked_token_loader(token_problem("the token has been revoked"))

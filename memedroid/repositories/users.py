@@ -23,6 +23,7 @@ class User:
     banned: bool = False  # a ban is in force (read where it matters: at login)
     banned_until: datetime | None = None  # None: for good
     ban_reason: str | None = None
+    role: str = "user"  # user, moderator or admin (read where it matters: the account's own view)
 
     def public(self) -> dict[str, Any]:
         """What anyone may see of this account."""
@@ -30,7 +31,7 @@ class User:
 
     def private(self) -> dict[str, Any]:
         """What the account's owner sees (never the password hash)."""
-        return {**self.public(), "email": self.email, "show_nsfw": self.show_nsfw}
+        return {**self.public(), "email": self.email, "show_nsfw": self.show_nsfw, "role": self.role}
 
 
 def insert(conn: Connection, username: str, email: str, password_hash: str) -> User:

@@ -2,11 +2,11 @@
 -- Creates an account; a case-insensitive duplicate username or email violates a unique index.
 INSERT INTO users (username, email, password_hash)
 VALUES (:username, :email, :password_hash)
-RETURNING id, username, email, password_hash, created_at, show_nsfw;
+RETURNING id, username, email, password_hash, created_at, show_nsfw, role;
 
 -- name: get_user_by_id(id)^
 -- One account by id.
-SELECT id, username, email, password_hash, created_at, show_nsfw
+SELECT id, username, email, password_hash, created_at, show_nsfw, role
 FROM users
 WHERE id = :id;
 

@@ -1,0 +1,139 @@
+"""The web client as HTTP sees it: the page and its headers, the content-hashed assets, and the
+cookie sign-in (HttpOnly refresh cookie, CSRF double submit). tests/test_browser.py drives it
+in a real Chromium."""
+
+from __future__ import annotations
+
+import re
+from http.cookies import SimpleCookie
+
+import pytest
+from flask.testing import FlaskClient
+from helpers import PASSWORD, assert_problem, bearer, register
+
+from memedroid.api import web
+
+WEB_AUTH = "/api/v1/auth/web"
+
+
+def sign_in(client: FlaskClient, username: str = "alice") -> dict[str, SimpleCookie]:
+    """Register and sign in from the web; the cookies the answer set, by name."""
+    assert register(client, username).status_code == 201
+    response = client.post(f"{WEB_AUTH}/login", json={"login": username, "password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+    cookies = {}
+    for header in response.headers.getlist("Set-Cookie"):
+        cookie = SimpleCookie(header)
+        cookies.update({name: cookie for name in cookie})
+    return cookies
+
+
+def csrf(client: FlaskClient) -> dict[str, str]:
+    cookie = client.get_cookie("csrf_refresh_token")
+    assert cookie is not None
+    return {"X-CSRF-TOKEN": cookie.value}
+
+
+@pytest.mark.parametrize("path", ["/", "/new", "/top?window=day", "/t/cats", "/u/alice", "/p/1", "/upload", "/mod"])
+def test_every_client_route_answers_the_small_page_with_a_strict_policy(client: FlaskClient, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert len(page.data) < 4096
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'" and policy["default-src"] == "'none'"
+    assert "unsafe" not in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Cache-Control"] == "no-cache"
+    html = page.get_data(as_text=True)
+    assert "<script>" not in html and " style=" not in html  # nothing inline for the policy to allow
+    assert "http://" not in html and "https://" not in html  # nothing from another site
+
+
+def test_media_from_another_origin_is_allowed_by_name_only(make_client) -> None:
+    policy = make_client(media_url="https://cdn.example.com/m").get("/").headers["Content-Security-Policy"]
+    assert "img-src 'self' blob: data: https://cdn.example.com;" in policy
+    assert "media-src 'self' blob: https://cdn.example.com;" in policy
+
+
+def test_assets_have_content_hashed_names_and_are_cached_for_good(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+    assert {re.sub(r"\.[0-9a-f]{12}\.", ".", url) for url in urls} >= {"/static/app.js", "/static/app.css", "/static/api.js"}
+    total = len(html.encode())
+    for url in set(urls):
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert client.get(url, headers={"If-None-Match": asset.headers["ETag"]}).status_code == 304
+        total += len(asset.data)
+        for imported in re.findall(r'from "(\./[^"]+|/static/[^"]+)"', asset.get_data(as_text=True)):
+            assert imported in urls, f"{url} imports {imported}, which the page does not preload by that name"
+    assert total < 100_000  # everything the page loads before the first meme, uncompressed
+    assert_problem(client.get("/static/app.js"), 404)  # only the hashed names are served
+    assert_problem(client.get("/static/../settings.py"), 404)
+
+
+def test_a_changed_module_renames_itself_and_every_module_that_imports_it(tmp_path) -> None:
+    for name in ("app.js", "card.js", "dom.js", "app.css", "icon.svg", "index.html"):
+        (tmp_path / name).write_text((web.FOLDER / name).read_text() if name == "index.html" else f"// {name}\n")
+    (tmp_path / "app.js").write_text('import { card } from "./card.js";\n')
+    (tmp_path / "card.js").write_text('import { h } from "./dom.js";\n')
+    before = web.Assets(tmp_path).urls
+    (tmp_path / "dom.js").write_text("// changed\n")
+    after = web.Assets(tmp_path).urls
+    assert {name for name in before if before[name] != after[name]} == {"dom.js", "card.js", "app.js"}
+    assert after["dom.js"] in web.Assets(tmp_path).files[after["card.js"].rsplit("/", 1)[1]].body.decode()
+    (tmp_path / "dom.js").write_text('import { x } from "./missing.js";\n')
+    with pytest.raises(ValueError, match="missing"):
+        web.Assets(tmp_path)
+
+
+def test_web_sign_in_keeps_the_refresh_token_out_of_reach_of_script(client: FlaskClient) -> None:
+    cookies = sign_in(client)
+    body = client.post(f"{WEB_AUTH}/login", json={"login": "alice", "password": PASSWORD}).get_json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}  # no refresh token in the body
+    refresh = cookies["refresh_token_cookie"]["refresh_token_cookie"]
+    assert refresh["httponly"] and refresh["samesite"] == "Strict" and refresh["path"] == WEB_AUTH
+    token = cookies["csrf_refresh_token"]["csrf_refresh_token"]
+    assert not token["httponly"] and token["path"] == "/" and token["samesite"] == "Strict"
+    assert client.get("/api/v1/users/me", headers=bearer(body["access_token"])).get_json()["username"] == "alice"
+
+
+def test_the_cookie_is_secure_in_production(make_client) -> None:
+    client = make_client(env="production")
+    cookies = sign_in(client)
+    assert cookies["refresh_token_cookie"]["refresh_token_cookie"]["secure"]
+
+
+def test_refresh_from_the_cookie_needs_the_csrf_header(client: FlaskClient) -> None:
+    sign_in(client)
+    missing = assert_problem(client.post(f"{WEB_AUTH}/refresh"), 401)
+    assert "X-CSRF-TOKEN" in missing["detail"]
+    assert_problem(client.post(f"{WEB_AUTH}/refresh", headers={"X-CSRF-TOKEN": "forged"}), 401)
+    renewed = client.post(f"{WEB_AUTH}/refresh", headers=csrf(client))
+    assert renewed.status_code == 200
+    assert client.get("/api/v1/users/me", headers=bearer(renewed.get_json()["access_token"])).status_code == 200
+
+
+def test_the_bearer_api_takes_no_cookie(client: FlaskClient) -> None:
+    sign_in(client)
+    assert_problem(client.post("/api/v1/auth/refresh", headers=csrf(client)), 401)
+    assert_problem(client.get("/api/v1/users/me", headers=csrf(client)), 401)
+
+
+def test_web_sign_out_ends_the_session_and_clears_the_cookies(client: FlaskClient) -> None:
+    sign_in(client)
+    access = client.post(f"{WEB_AUTH}/refresh", headers=csrf(client)).get_json()["access_token"]
+    headers = csrf(client)
+    out = client.post(f"{WEB_AUTH}/logout", headers=headers)
+    assert out.status_code == 204
+    assert client.get_cookie("refresh_token_cookie") is None and client.get_cookie("csrf_refresh_token") is None
+    assert_problem(client.get("/api/v1/users/me", headers=bearer(access)), 401)  # the session is revoked
+    assert_problem(client.post(f"{WEB_AUTH}/refresh", headers=headers), 401)
+    assert assert_problem(client.post(f"{WEB_AUTH}/logout"), 401)["detail"] == "not signed in: no session cookie"
+
+
+def test_the_account_says_its_role(client: FlaskClient, database_url: str) -> None:
+    sign_in(client)
+    access = client.post(f"{WEB_AUTH}/refresh", headers=csrf(client)).get_json()["access_token"]
+    assert client.get("/api/v1/users/me", headers=bearer(access)).get_json()["role"] == "user"
