@@ -93,5 +93,7 @@ def browse_fixture(request: pytest.FixtureRequest, chromium: Browser, viewport: 
     browse = Browse(chromium, viewport, request.node.name)
     yield browse
     report = getattr(request.node, "rep_call", None)
+    violations = [page.evaluate("window.__violations") for page in browse.pages if not page.is_closed()]
     browse.close(failed=report is None or report.failed)
     assert browse.errors == [], f"uncaught errors in the page: {browse.errors}"
+    assert not any(violations), f"Content-Security-Policy violations: {violations}"

@@ -11,6 +11,11 @@ import psycopg
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
+from memedroid.db import Database
+from memedroid.pipeline.janitor import Janitor
+from memedroid.settings import Settings
+from memedroid.storage import Storage
+
 PASSWORD = "correct horse battery"
 EVERYONE = {"show_nsfw": False, "viewer_id": 0}  # a listing query's reader: anonymous, blocking nobody
 
@@ -171,3 +176,13 @@ def walk(
             return seen
         if between_pages:
             between_pages()
+
+
+def rerank(settings: Settings) -> dict[str, int]:
+    """One janitor tick that recomputes the hot ranks however recent they are; what it did."""
+    settings = settings.replace(hot_rank_interval=0)
+    db = Database(settings)
+    try:
+        return dict(Janitor(settings, db, Storage(settings.storage_dir), None, "test/boot").tick())
+    finally:
+        db.close()

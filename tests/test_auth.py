@@ -30,7 +30,7 @@ def test_register_login_me_round_trip(client: FlaskClient) -> None:
     assert tokens["expires_in"] == 900
     me = client.get("/api/v1/users/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 200
-    assert me.get_json() == {**user, "email": "Alice@Example.com", "show_nsfw": False}
+    assert me.get_json() == {**user, "email": "Alice@Example.com", "show_nsfw": False, "role": "user"}
     assert "password" not in me.get_data(as_text=True)
 
     assert client.get("/api/v1/users/alice_1").get_json() == {**user, "post_count": 0, "like_count": 0, "comment_count": 0}

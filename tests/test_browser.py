@@ -174,6 +174,7 @@ def test_a_member_posts_scrolls_likes_comments_reports_and_a_moderator_removes(
     moderator.get_by_role("link", name="Reports").click()
     group = moderator.locator(f'[data-target="post-{bobs[3]}"]')
     expect(group).to_contain_text("1 report")
+    expect(group).not_to_contain_text("null")
     browse.shot(moderator, "moderation")
     group.get_by_role("button", name="Remove post").click()
     expect(group).to_contain_text("Resolved")
@@ -304,3 +305,20 @@ def test_empty_offline_and_keyboard_only(start_system, browse: Browse, tmp_path:
     page.context.set_offline(False)
     page.get_by_role("button", name="Try again").click()
     expect(page.get_by_text("Nothing here yet")).to_be_visible()
+
+
+def test_an_anonymous_feed_starts_from_the_page_the_html_carries(start_system, browse: Browse, tmp_path: Path) -> None:
+    system = start_system(WORKERS="1").wait_ready()
+    seed_posts(system, tmp_path, 12)
+    page = browse(system.url)
+    asked: list[str] = []
+    page.on("request", lambda request: "/api/v1/posts" in request.url and asked.append(request.url))
+    page.goto("/new")
+    expect(page.locator("#first-page")).to_have_count(0)  # the client took its data
+    page.locator(".end").scroll_into_view_if_needed()
+    expect(page.locator("article.card")).to_have_count(12)
+    assert len(asked) == 1 and "cursor=" in asked[0]  # the first page came with the HTML
+    page.get_by_role("link", name="Hot").click()  # moving on asks the API as usual
+    page.get_by_role("link", name="New", exact=True).click()
+    expect(page.locator("article.card").first).to_be_visible()
+    assert any("sort=new" in url and "cursor=" not in url for url in asked)

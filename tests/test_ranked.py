@@ -10,15 +10,12 @@ from collections.abc import Callable
 import psycopg
 import pytest
 from flask.testing import FlaskClient
-from helpers import EVERYONE, assert_problem, bearer, seed, signed_up, walk
+from helpers import EVERYONE, assert_problem, bearer, rerank, seed, signed_up, walk
 
 from memedroid.api.app import create_app
-from memedroid.db import Database
-from memedroid.pipeline.janitor import Janitor
 from memedroid.repositories.queries import queries
 from memedroid.services.feeds import WINDOWS
 from memedroid.settings import Settings
-from memedroid.storage import Storage
 
 # (hours old, likes), oldest first (as ids go): past the week (rank 0 whatever the likes),
 # older with many likes, fresh and liked, fresh and not.
@@ -29,16 +26,6 @@ FIXTURE += [(1, 5), (0.5, 0)]
 def reference_hot(likes: int, hours: float) -> float:
     """The issue's formula, in Python."""
     return math.log(max(2, likes + 2)) / (hours + 2) ** 1.8 if 0 <= hours < 168 else 0.0
-
-
-def rerank(settings: Settings) -> dict[str, int]:
-    """One janitor tick that recomputes the hot ranks however recent they are; what it did."""
-    settings = settings.replace(hot_rank_interval=0)
-    db = Database(settings)
-    try:
-        return dict(Janitor(settings, db, Storage(settings.storage_dir), None, "test/boot").tick())
-    finally:
-        db.close()
 
 
 def current_ranks(settings: Settings) -> dict[int, float]:

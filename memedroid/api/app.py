@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.register_blueprint(blueprint)
     if not settings.production:  # in production a web server serves storage/media/
         app.register_blueprint(posts.files)
-    web.init_app(app)
+    web.init_app(app, settings.media_url)
     limits.init_app(app, settings)
     if settings.trusted_proxies:  # the client's address (rate limits, logs) from X-Forwarded-For
         n = settings.trusted_proxies

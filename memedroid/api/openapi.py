@@ -87,6 +87,7 @@ SCHEMAS: dict[str, Any] = {
             obj(
                 email={"type": "string", "format": "email", "examples": ["alice@example.com"]},
                 show_nsfw={"type": "boolean", "description": "Opted in to NSFW posts in listings."},
+                role={"enum": ["user", "moderator", "admin"], "description": "Moderators and admins moderate."},
             ),
         ],
         "description": "The signed-in user's own account.",

@@ -99,6 +99,15 @@ export async function request(path, { method = "GET", json, signal } = {}) {
   }
 }
 
+/** The answer to `path` that came with the page (the server puts the first page of an
+ * anonymous reader's feed in it), once; null for any other path, or the second time. */
+export function given(path) {
+  const block = document.getElementById("first-page");
+  if (!block || block.dataset.path !== path) return null;
+  block.remove();
+  return JSON.parse(block.textContent);
+}
+
 /** Upload a form with a real progress report: `onProgress(sent, total)` as the bytes go. */
 export async function upload(form, onProgress) {
   const headers = await authorization();

@@ -3,14 +3,17 @@
 import { mayResume, me, resume, signOut, watchSession } from "./api.js";
 import { h, link, notify, show } from "./dom.js";
 import { feed, WINDOWS } from "./feed.js";
-import { moderationPage } from "./mod.js";
-import { postPage } from "./post.js";
-import { profilePage, registerPage, settingsPage, signInPage } from "./account.js";
 import { go, param } from "./router.js";
-import { uploadPage } from "./upload.js";
+
+// The feeds come with the page; the other views load when first shown.
+const account = () => import("./account.js");
+const post = () => import("./post.js");
+const upload = () => import("./upload.js");
+const moderation = () => import("./mod.js");
 
 const signedIn = (page) => () => (me() ? page() : go(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true }));
 const moderator = () => ["moderator", "admin"].includes(me()?.role);
+const onlyModerators = () => h("p", { class: "empty" }, "Only moderators see the report queue.");
 
 /** Each address the client knows: a pattern, the page's title and how to draw it. */
 const ROUTES = [
@@ -18,23 +21,28 @@ const ROUTES = [
   [/^\/new$/, "New", () => feed({ sort: "new", showTabs: true })],
   [/^\/top$/, "Top", () => feed({ sort: "top", window: WINDOWS.includes(param("window")) ? param("window") : "week", showTabs: true })],
   [/^\/t\/([^/]+)$/, (tag) => `#${tag}`, (tag) => feed({ tag, title: `#${tag}` })],
-  [/^\/u\/([^/]+)$/, (name) => `@${name}`, profilePage],
-  [/^\/p\/(\d+)$/, "Meme", postPage],
-  [/^\/upload$/, "Post a meme", signedIn(uploadPage)],
-  [/^\/signin$/, "Sign in", signInPage],
-  [/^\/register$/, "Create an account", registerPage],
-  [/^\/settings$/, "Settings", signedIn(settingsPage)],
-  [/^\/mod$/, "Reports", signedIn(() => (moderator() ? moderationPage() : h("p", { class: "empty" }, "Only moderators see the report queue.")))],
+  [/^\/u\/([^/]+)$/, (name) => `@${name}`, async (name) => (await account()).profilePage(name)],
+  [/^\/p\/(\d+)$/, "Meme", async (id) => (await post()).postPage(id)],
+  [/^\/upload$/, "Post a meme", signedIn(async () => (await upload()).uploadPage())],
+  [/^\/signin$/, "Sign in", async () => (await account()).signInPage()],
+  [/^\/register$/, "Create an account", async () => (await account()).registerPage()],
+  [/^\/settings$/, "Settings", signedIn(async () => (await account()).settingsPage())],
+  [/^\/mod$/, "Reports", signedIn(async () => (moderator() ? (await moderation()).moderationPage() : onlyModerators()))],
 ];
 
-function render() {
+async function render() {
+  const address = location.href;
   for (const [pattern, title, page] of ROUTES) {
     const match = pattern.exec(location.pathname);
     if (!match) continue;
     const args = match.slice(1).map(decodeURIComponent);
     document.title = `${typeof title === "function" ? title(...args) : title} · MemeDroid`;
-    const view = page(...args);
-    if (view) show(view);
+    try {
+      const view = await page(...args);
+      if (view && location.href === address) show(view); // unless the reader moved on meanwhile
+    } catch {
+      show(h("div", { class: "failure", role: "alert" }, h("p", {}, "This page could not load: check your connection."), h("button", { type: "button", onclick: render }, "Try again")));
+    }
     return;
   }
   document.title = "Not found · MemeDroid";
@@ -81,6 +89,6 @@ watchSession((account) => {
 });
 header(null);
 // A browser that holds a session cookie gets its own view (likes, NSFW, blocks) at once;
-// anyone else gets the public page without waiting.
+// anyone else gets the public page at once.
 if (mayResume()) resume().then(render);
 else render();

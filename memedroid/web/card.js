@@ -20,15 +20,16 @@ function autoplay(video) {
 /** The media of a completed post. `eager` for the first on the page (it is the one painted first). */
 export function media(post, { eager = false } = {}) {
   const { kind, url, thumbnail_url: poster, width, height, blurhash } = post.media;
-  const frame = h("div", { class: "frame" });
-  frame.style.aspectRatio = `${width} / ${height}`;
+  const frame = h("div", { class: "frame" }); // sized by the media's width and height attributes
   const cover = placeholder(blurhash, width / height);
   const label = post.caption || `A meme by ${post.author.username}`;
   let shown;
   if (kind === "image") {
-    shown = h("img", { src: url, alt: label, width, height, loading: eager ? "eager" : "lazy", decoding: "async", fetchpriority: eager ? "high" : null, elementtiming: eager ? "first-meme" : null });
+    // The loading hints go before the source: an image fetches as soon as it has a src.
+    const hints = { loading: eager ? "eager" : "lazy", fetchpriority: eager ? "high" : null, elementtiming: eager ? "first-meme" : null };
+    shown = h("img", { ...hints, decoding: "async", alt: label, width, height, src: url });
   } else {
-    shown = h("video", { src: url, poster, width, height, muted: true, loop: post.media.loop || null, playsinline: true, preload: eager ? "auto" : "metadata", "aria-label": label });
+    shown = h("video", { preload: eager ? "auto" : "metadata", muted: true, loop: post.media.loop, playsinline: true, width, height, "aria-label": label, poster, src: url });
     shown.muted = true;
     autoplay(shown);
   }
@@ -36,7 +37,7 @@ export function media(post, { eager = false } = {}) {
   shown.addEventListener(kind === "image" ? "load" : "loadeddata", loaded, { once: true });
   if (shown.complete) loaded();
   frame.append(...[cover, shown].filter(Boolean));
-  if (post.nsfw && !frame.classList.contains("shown")) {
+  if (post.nsfw) {
     frame.classList.add("nsfw");
     frame.append(h("button", { type: "button", class: "reveal", onclick: (event) => (frame.classList.remove("nsfw"), event.currentTarget.remove()) }, "NSFW: tap to show"));
   }

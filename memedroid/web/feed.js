@@ -29,6 +29,6 @@ export function feed({ sort = "new", window, tag, author, title, showTabs = fals
   if (author) query.set("author", author);
   const none = author ? "No memes here yet." : empty("Nothing here yet: ", link("/upload", {}, "post the first meme"), ".");
   const list = h("div", { class: "feed", role: "feed", "aria-label": title ?? "Memes" });
-  const [, end] = pager(`/posts?${query}`, (post, i) => card(post, { eager: i < 2 }), { list, none, endless: true });
+  const [, end] = pager(`/posts?${query}`, (post, i) => card(post, { eager: i === 0 }), { list, none, endless: true });
   return h("section", { class: "feed-page" }, showTabs && tabs(sort, window), title && h("h1", {}, title), list, end);
 }

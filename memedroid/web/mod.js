@@ -21,7 +21,7 @@ function reported(group) {
 
 function entry(group) {
   const { type, id } = group.target;
-  const element = h("li", { class: "report-group", "data-target": `${type}-${id}` });
+  const notes = group.notes.filter(Boolean); // a report may come without one
   const resolve = async (action, label) => {
     const note = action === "dismiss" ? "" : prompt(`${label}: the reason (shown to the author)`, group.reasons.join(", "));
     if (note === null) return;
@@ -33,9 +33,11 @@ function entry(group) {
       notify(error.message, "error");
     }
   };
-  element.append(
+  const element = h(
+    "li",
+    { class: "report-group", "data-target": `${type}-${id}` },
     h("header", {}, h("strong", {}, count(group.report_count, "report")), ` on ${type} ${id} · `, group.reasons.join(", "), " · last ", ago(group.last_reported_at)),
-    group.notes.length ? h("ul", { class: "notes" }, group.notes.map((note) => h("li", {}, note))) : null,
+    notes.length > 0 && h("ul", { class: "notes", "aria-label": "Notes" }, notes.map((note) => h("li", {}, note))),
     reported(group),
     h("div", { class: "buttons" }, ACTIONS[type].map(([action, label]) => h("button", { type: "button", class: action === "dismiss" ? "quiet" : "", onclick: () => resolve(action, label) }, label)))
   );

@@ -1,7 +1,7 @@
 // Lists the API pages by next_cursor: a "More" button, or (with `endless`) the next page
 // fetched as the end of the list comes near the screen.
 
-import { request } from "./api.js";
+import { given, request } from "./api.js";
 import { empty, failure, h, whenVisible } from "./dom.js";
 
 /** Fill `list` with `render(item, index)` for the items of `path`'s pages. Answers the list
@@ -17,7 +17,7 @@ export function pager(path, render, { list = h("ol"), none = "Nothing here yet."
     list.setAttribute("aria-busy", "true");
     end.replaceChildren(h("p", { class: "loading" }, "Loading…"));
     try {
-      const page = await request(cursor ? `${path}${path.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(cursor)}` : path);
+      const page = cursor ? await request(`${path}${path.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(cursor)}`) : given(path) ?? (await request(path));
       page.items.forEach((item) => list.append(render(item, rendered++)));
       cursor = page.next_cursor;
       const last = rendered ? (endless ? h("p", { class: "the-end" }, "You've seen it all.") : "") : typeof none === "string" ? empty(none) : none;
