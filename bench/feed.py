@@ -38,8 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from helpers import free_port  # noqa: E402
-from system import System, database  # noqa: E402  (the test suite's supervisor harness)
+from system import System, database, throwaway_redis  # noqa: E402  (the test suite's supervisor harness)
 
 TARGETS = {"cached": 0.8, "uncached": 0.5, "depth": 1.2, "hot cached": 0.8, "hot uncached": 0.5, "hot depth": 1.2}
 TARGETS["likes during recompute"] = 1.5
@@ -171,20 +170,12 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench/feed.py needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="memedroid-feed-") as tmp, database(Path(tmp)) as url:
-        folder = Path(tmp)
-        redis_port = free_port()
-        redis = subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-        )
-        try:
-            print(f"seeding {args.posts:,} posts...", flush=True)
-            started = time.perf_counter()
-            seed(url, args.posts)
-            print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
-            results = measure(url, f"redis://127.0.0.1:{redis_port}/0", folder, args)
-        finally:
-            redis.terminate()
+    with tempfile.TemporaryDirectory(prefix="memedroid-feed-") as tmp, database(Path(tmp)) as url, throwaway_redis() as redis:
+        print(f"seeding {args.posts:,} posts...", flush=True)
+        started = time.perf_counter()
+        seed(url, args.posts)
+        print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
+        results = measure(url, redis, Path(tmp), args)
     report(results)
     return 0
 

@@ -42,7 +42,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from feed import seed, wrk  # noqa: E402
 from helpers import free_port, wait_for_port  # noqa: E402
-from system import System, database  # noqa: E402
+from system import System, database, throwaway_redis  # noqa: E402
 
 TARGETS = {"healthz": 0.8, "feed": 0.7}
 SERVER = {
@@ -100,22 +100,15 @@ def main() -> int:
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) >= 2:  # the servers (and what they use) on one core, wrk on another: less noise
         os.sched_setaffinity(0, cores[1:])
-    with tempfile.TemporaryDirectory(prefix="memedroid-overhead-") as tmp, database(Path(tmp)) as url:
+    with tempfile.TemporaryDirectory(prefix="memedroid-overhead-") as tmp, database(Path(tmp)) as url, throwaway_redis() as redis:
         seed(url, 1000)
-        redis_port = free_port()
-        redis = subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-        )
-        try:
-            env = {**SERVER, "DATABASE_URL": url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
-            over_http(Path(tmp), env, args, cores[:1] if len(cores) >= 2 else cores)
-            # In a process of its own: metrics shared between processes, as under the supervisor.
-            shared = {"STORAGE_DIR": f"{tmp}/in-process", "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics"}
-            Path(shared["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
-            command = [sys.executable, __file__, "--in-process", tmp, "--requests", str(args.requests)]
-            subprocess.run(command, env={**os.environ, **env, **shared}, check=True)
-        finally:
-            redis.terminate()
+        env = {**SERVER, "DATABASE_URL": url, "REDIS_URL": redis}
+        over_http(Path(tmp), env, args, cores[:1] if len(cores) >= 2 else cores)
+        # In a process of its own: metrics shared between processes, as under the supervisor.
+        shared = {"STORAGE_DIR": f"{tmp}/in-process", "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/metrics"}
+        Path(shared["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
+        command = [sys.executable, __file__, "--in-process", tmp, "--requests", str(args.requests)]
+        subprocess.run(command, env={**os.environ, **env, **shared}, check=True)
     return 0
 
 

@@ -38,7 +38,7 @@ from feed import seed  # noqa: E402  (the feed benchmark's dataset)
 from flask import Flask, Response  # noqa: E402
 from helpers import free_port, wait_for_port  # noqa: E402
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402
-from system import database  # noqa: E402
+from system import database, throwaway_redis  # noqa: E402
 
 from memedroid.api.server import HttpServer  # noqa: E402
 from memedroid.settings import Settings  # noqa: E402
@@ -149,20 +149,13 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"bench/web.py needs Chromium at {CHROMIUM}: run `make setup-test`", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="memedroid-web-") as tmp, database(Path(tmp)) as url:
+    with tempfile.TemporaryDirectory(prefix="memedroid-web-") as tmp, database(Path(tmp)) as url, throwaway_redis() as redis:
         folder = Path(tmp)
-        redis_port = free_port()
-        redis = subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-        )
-        try:
-            print(f"seeding {args.posts:,} posts...", flush=True)
-            seed(url, args.posts)
-            rank(url, folder)
-            write_media(url, folder / "storage")
-            results = measure(url, f"redis://127.0.0.1:{redis_port}/0", folder, args.visits)
-        finally:
-            redis.terminate()
+        print(f"seeding {args.posts:,} posts...", flush=True)
+        seed(url, args.posts)
+        rank(url, folder)
+        write_media(url, folder / "storage")
+        results = measure(url, redis, folder, args.visits)
     report(results)
     return 0
 

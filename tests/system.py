@@ -43,6 +43,18 @@ def database(folder: Path, server: dict[str, str] | None = None) -> Iterator[str
             embedded.stop()
 
 
+@contextmanager
+def throwaway_redis() -> Iterator[str]:
+    """The URL of a redis-server of a benchmark's own, for as long as the block runs."""
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        redis.terminate()
+        redis.wait(10)
+
+
 def _configure(pgdata: Path, server: dict[str, str]) -> None:
     """Create the embedded cluster in `pgdata` with settings that take a restart."""
     import psycopg

@@ -1,5 +1,6 @@
-"""The web client: one small HTML page for every client route, and the client's modules and
-styles (memedroid/web/) under content-hashed names, cached for good."""
+"""The web client: one small HTML page for every client route (for an anonymous reader's feed,
+with its first screen: see prerender), and the client's modules and styles (memedroid/web/)
+under content-hashed names, cached for good."""
 
 from __future__ import annotations
 

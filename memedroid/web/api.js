@@ -100,12 +100,14 @@ export async function request(path, { method = "GET", json, signal } = {}) {
 }
 
 /** The answer to `path` that came with the page (the server puts the first page of an
- * anonymous reader's feed in it), once; null for any other path, or the second time. */
+ * anonymous reader's feed in it), once; null for any other path, the second time, or when
+ * the reader turned out to be signed in (a link from another site brings no cookie to the
+ * server, but the script finds the session: its page is its own). */
 export function given(path) {
   const block = document.getElementById("first-page");
   if (!block || block.dataset.path !== path) return null;
   block.remove();
-  return JSON.parse(block.textContent);
+  return access ? null : JSON.parse(block.textContent);
 }
 
 /** Upload a form with a real progress report: `onProgress(sent, total)` as the bytes go. */
