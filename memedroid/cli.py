@@ -66,7 +66,9 @@ def _janitor(settings: Settings, args: argparse.Namespace, recover: bool = True)
     from memedroid.pipeline.janitor import Janitor, lease_owner
 
     with _database(settings) as db:
-        janitor = Janitor(settings, db, Storage(settings.storage_dir), None, lease_owner("cli"), reclaim_host=False)
+        janitor = Janitor(
+            settings, db, Storage(settings.storage_dir), None, lease_owner(settings.node_name, "cli"), reclaim_node=False
+        )
         actions = janitor.tick(dry_run=args.dry_run, recover=recover)
     verb = "would do" if args.dry_run else "did"
     print(f"janitor {verb}: " + (", ".join(f"{k}={v}" for k, v in sorted(actions.items())) or "nothing"))

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ class Settings:
     stuck_after: int = 30 * 60
     janitor_interval: float = 60.0
     hot_rank_interval: float = 300.0  # seconds between recomputes of the hot ranks (a janitor tick does it when due)
+    node_name: str = field(default_factory=socket.gethostname)  # this node's name in the leases its workers hold
+    node_role: str = "all"  # what this node's supervisor runs: all, http (the API alone) or pipeline (the media alone)
     reposts: str = "flag"  # what a near-duplicate of an earlier post's media gets: allow | flag | reject
     orphan_grace_seconds: int = 600
     graceful_timeout: int = 30
@@ -76,6 +79,15 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def serves_http(self) -> bool:
+        return self.node_role != "pipeline"
+
+    @property
+    def runs_pipeline(self) -> bool:
+        """This node runs media workers, the finalizer, the janitor and the job listener."""
+        return self.node_role != "http"
 
     @property
     def shows_reposts(self) -> bool:
@@ -119,6 +131,8 @@ class Settings:
         """A copy with `changes` applied."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+
+NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # no "/": a lease owner is "<node>/<boot>"
 
 # Field name -> environment variable. The README's configuration table mirrors this.
 ENV: dict[str, str] = {
@@ -169,6 +183,8 @@ ENV: dict[str, str] = {
     "janitor_interval": "JANITOR_INTERVAL",
     "hot_rank_interval": "HOT_RANK_INTERVAL",
     "reposts": "REPOSTS",
+    "node_name": "NODE_NAME",
+    "node_role": "NODE_ROLE",
     "orphan_grace_seconds": "ORPHAN_GRACE_SECONDS",
     "graceful_timeout": "GRACEFUL_TIMEOUT",
 }
@@ -231,6 +247,10 @@ def _convert(name: str, var: str, raw: str) -> object:
         return raw.lower() in ("1", "true", "yes", "on")
     if name.endswith("_rate_limit") and not re.fullmatch(r"\d+\s*(/|per)\s*(second|minute|hour|day)", raw):
         raise ConfigError(f"{var}={raw!r}: must look like 5/minute (per second, minute, hour or day)")
+    if name == "node_name" and not NODE_NAME.fullmatch(raw):
+        raise ConfigError(f"{var}={raw!r}: must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+    if name == "node_role" and raw not in ("all", "http", "pipeline"):
+        raise ConfigError(f"{var}={raw!r}: must be all, http or pipeline")
     if name == "reposts" and raw not in ("allow", "flag", "reject"):
         raise ConfigError(f"{var}={raw!r}: must be allow, flag or reject")
     if name == "log_level":

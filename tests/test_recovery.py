@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import socket
 import uuid
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import JobChannel, Pipeline, Slot
 
-HOST = socket.gethostname()
+NODE = "node-b"  # this test's supervisor; "node-a" is another node, maybe on the same host
 
 
 def processing_row(
@@ -36,18 +35,19 @@ def processing_row(
 
 
 def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(settings: Settings) -> None:
-    settings = settings.replace(lease_seconds=60, stuck_after=1800, max_attempts=3)
+    settings = settings.replace(lease_seconds=60, stuck_after=1800, max_attempts=3, node_name=NODE)
     with psycopg.connect(settings.database_url) as conn:
         expired = processing_row(conn, 1, "elsewhere/a", "2 minutes", "2 minutes", attempts=1)
         exhausted = processing_row(conn, 2, "elsewhere/a", "2 minutes", "2 minutes", attempts=3)
         stuck = processing_row(conn, 3, "elsewhere/a", "1 second", "1 hour", attempts=1)
         alive_elsewhere = processing_row(conn, 4, "elsewhere/b", "1 second", "1 second", attempts=1)
-        dead_boot_here = processing_row(conn, 5, f"{HOST}/oldboot", "1 second", "1 second", attempts=1)
-        alive_here = processing_row(conn, 6, f"{HOST}/thisboot", "1 second", "1 second", attempts=1)
+        dead_boot_here = processing_row(conn, 5, f"{NODE}/oldboot", "1 second", "1 second", attempts=1)
+        alive_here = processing_row(conn, 6, f"{NODE}/thisboot", "1 second", "1 second", attempts=1)
+        other_node = processing_row(conn, 9, "node-a/oldboot", "1 second", "1 second", attempts=1)
     jobs = JobChannel(capacity=10)
     db = Database(settings)
     try:
-        janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), jobs, f"{HOST}/thisboot")
+        janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), jobs, lease_owner(NODE, "thisboot"))
         actions = janitor.tick()
     finally:
         db.close()
@@ -58,6 +58,7 @@ def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(setti
     assert rows[exhausted]["status"] == "failed" and "interrupted too many times" in rows[exhausted]["error"]
     assert rows[stuck]["status"] == "failed" and "took too long" in rows[stuck]["error"]
     assert rows[alive_elsewhere]["status"] == rows[alive_here]["status"] == "processing"
+    assert rows[other_node]["status"] == "processing"  # another node's leases run out, whatever host it is on
     assert rows[expired]["lease_token"] is None
     assert sorted(job.media_id for job in iter(lambda: jobs.take(timeout=0), None)) == sorted([expired, dead_boot_here])
 
@@ -66,13 +67,13 @@ def test_work_folders_of_ended_leases_go_at_the_next_tick(settings: Settings) ->
     settings = settings.replace(orphan_grace_seconds=3600)
     live_token = str(uuid.uuid4())
     with psycopg.connect(settings.database_url) as conn:
-        processing_row(conn, 8, f"{HOST}/thisboot", "1 second", "1 second", attempts=1, token=live_token)
+        processing_row(conn, 8, f"{NODE}/thisboot", "1 second", "1 second", attempts=1, token=live_token)
     storage = Storage(settings.storage_dir).ensure()
     live, ended = storage.work_dir(live_token), storage.work_dir(str(uuid.uuid4()))
     (ended / "rendition.jpg").write_bytes(b"left by a killed worker")
     db = Database(settings)
     try:
-        actions = Janitor(settings, db, storage, None, f"{HOST}/thisboot").tick()
+        actions = Janitor(settings, db, storage, None, f"{NODE}/thisboot").tick()
     finally:
         db.close()
     assert actions["orphan_tmp_deleted"] == 1
@@ -82,7 +83,7 @@ def test_work_folders_of_ended_leases_go_at_the_next_tick(settings: Settings) ->
 def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings, tmp_path: Path) -> None:
     live_token = str(uuid.uuid4())
     with psycopg.connect(settings.database_url) as conn:
-        media_id = processing_row(conn, 7, lease_owner("x"), "1 second", "1 second", attempts=2, token=live_token)
+        media_id = processing_row(conn, 7, lease_owner(NODE, "x"), "1 second", "1 second", attempts=2, token=live_token)
     storage = Storage(settings.storage_dir).ensure()
     work = storage.work_dir(str(uuid.uuid4()))  # the expired lease's folder
     (work / "rendition.jpg").write_bytes(b"late")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,11 @@ def test_production_refuses_a_missing_or_short_secret(secret: str) -> None:
     with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
         Settings.from_env({"MEMEDROID_ENV": "production", "JWT_SECRET_KEY": secret})
     assert Settings.from_env({"MEMEDROID_ENV": "production", "JWT_SECRET_KEY": "k" * 32}).production
+
+
+def test_a_node_is_named_after_its_host_unless_told() -> None:
+    assert Settings.from_env({}).node_name == socket.gethostname()
+    assert Settings.from_env({"NODE_NAME": "worker-2.eu"}).node_name == "worker-2.eu"
+    for bad in ("a/b", "x" * 65, "two words"):
+        with pytest.raises(ConfigError, match="NODE_NAME"):
+            Settings.from_env({"NODE_NAME": bad})

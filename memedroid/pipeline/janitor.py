@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -40,9 +39,9 @@ RERANK_BATCH = 1000  # posts ranked per transaction: row locks held for millisec
 _HASH_NAME = re.compile(r"([0-9a-f]{64})")
 
 
-def lease_owner(boot_id: str) -> str:
-    """Who holds leases taken by this supervisor's workers: `<host>/<boot id>`."""
-    return f"{socket.gethostname()}/{boot_id}"
+def lease_owner(node: str, boot_id: str) -> str:
+    """Who holds leases taken by this supervisor's workers: `<node>/<boot id>` (NODE_NAME)."""
+    return f"{node}/{boot_id}"
 
 
 class Janitor:
@@ -53,12 +52,13 @@ class Janitor:
         storage: Storage,
         jobs: JobChannel | None,
         owner: str,
-        reclaim_host: bool = True,
+        reclaim_node: bool = True,
     ) -> None:
         """`owner` is this supervisor's lease owner, `jobs` its job channel (None for an
-        operator's one-off run: no workers to feed). With `reclaim_host`, leases held by an
-        earlier boot of this host are known dead and reclaimed at once (the supervisor's
-        janitor); without it (an operator's one-off run), only expired leases are."""
+        operator's one-off run: no workers to feed). With `reclaim_node`, leases held by an
+        earlier boot of this node are known dead and reclaimed at once (the supervisor's
+        janitor); another node's only once expired, however many nodes share a host; without
+        it (an operator's one-off run), only expired leases are."""
         self.settings = settings
         self.cache = Cache.from_settings(settings)
         self.counters = Counters(self.cache)
@@ -67,8 +67,8 @@ class Janitor:
         self.storage = storage
         self.jobs = JobQueue(db, jobs)
         self.owner = owner
-        self.reclaim_host = reclaim_host
-        self.host_prefix = owner.split("/", 1)[0] + "/"
+        self.reclaim_node = reclaim_node
+        self.node_prefix = owner.split("/", 1)[0] + "/"
         self._timer: threading.Timer | None = None
         self._stopped = threading.Event()
 
@@ -131,7 +131,7 @@ class Janitor:
         s = self.settings
         with self.db.transaction() as conn:
             ended = media.expire_leases(
-                conn, s.lease_seconds, self.reclaim_host, self.host_prefix, self.owner, s.max_attempts, s.stuck_after
+                conn, s.lease_seconds, self.reclaim_node, self.node_prefix, self.owner, s.max_attempts, s.stuck_after
             )
         for row in ended:
             action = "lease_expired_requeued" if row.status == "pending" else "lease_expired_failed"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from memedroid.db import Connection
@@ -105,6 +108,28 @@ def mark_queued(conn: Connection, ids: list[int]) -> None:
         queries.media.mark_media_queued(conn, ids=ids)
 
 
+def notify_jobs(conn: Connection, ids: list[int]) -> None:
+    """Tell the nodes with media workers of these pending jobs (delivered on commit)."""
+    if ids:
+        queries.media.notify_jobs(conn, ids=ids)
+
+
+@contextmanager
+def jobs_notified(conn: Connection) -> Iterator[Callable[[float], list[int]]]:
+    """While the block runs, `conn` (autocommit, not shared) hears of jobs other nodes could
+    not queue: the block gets a function that waits up to that many seconds for their ids."""
+    queries.media.listen_for_jobs(conn)
+
+    def wait(seconds: float) -> list[int]:
+        return [int(n) for note in conn.notifies(timeout=seconds) for n in note.payload.split(",") if n.isdigit()]
+
+    try:
+        yield wait
+    finally:
+        with suppress(psycopg.Error):
+            queries.media.stop_listening(conn)
+
+
 def to_enqueue(conn: Connection, requeue_seconds: float, max_count: int) -> list[Job]:
     """Pending jobs nobody has queued for `requeue_seconds`, oldest first."""
     rows = queries.media.list_media_to_enqueue(conn, requeue_seconds=requeue_seconds, max_count=max_count)
@@ -152,13 +177,13 @@ def release(conn: Connection, media_id: int, lease_token: str, error: str, max_a
 
 
 def expire_leases(
-    conn: Connection, lease_seconds: float, reclaim_host: bool, host_prefix: str, live_owner: str, max_attempts: int,
+    conn: Connection, lease_seconds: float, reclaim_node: bool, node_prefix: str, live_owner: str, max_attempts: int,
     stuck_seconds: float,
 ) -> list[Ended]:  # fmt: skip
-    """Processing rows whose heartbeat stopped, whose owner is a dead boot of this host, or that
+    """Processing rows whose heartbeat stopped, whose owner is a dead boot of this node, or that
     run for far too long: back to pending, or failed when out of attempts or stuck."""
     rows = queries.media.expire_media_leases(
-        conn, lease_seconds=lease_seconds, reclaim_host=reclaim_host, host_prefix=host_prefix, live_owner=live_owner,
+        conn, lease_seconds=lease_seconds, reclaim_node=reclaim_node, node_prefix=node_prefix, live_owner=live_owner,
         max_attempts=max_attempts, stuck_seconds=stuck_seconds,
     )  # fmt: skip
     return [Ended(**row) for row in rows]

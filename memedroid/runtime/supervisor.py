@@ -34,6 +34,7 @@ from memedroid.db import Database
 from memedroid.pipeline import finalizer, worker
 from memedroid.pipeline.janitor import Janitor, lease_owner
 from memedroid.runtime.bootstrap import prepare
+from memedroid.services.jobs import JobListener, JobQueue
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 from memedroid.transport import Flag, Pipeline, Slot, Stall
@@ -101,12 +102,18 @@ class Supervisor:
     """Runs the roles and keeps them running until told to stop."""
 
     def __init__(
-        self, settings: Settings, roles: list[Role], janitor: Janitor | None = None, pipeline: Pipeline | None = None
+        self,
+        settings: Settings,
+        roles: list[Role],
+        janitor: Janitor | None = None,
+        pipeline: Pipeline | None = None,
+        listener: JobListener | None = None,
     ) -> None:
         self.settings = settings
         self.roles = roles
         self.janitor = janitor
         self.pipeline = pipeline
+        self.listener = listener
         self.context = multiprocessing.get_context("spawn")
         self.children: dict[int, Child] = {}
         self.signals: list[int] = []
@@ -125,6 +132,8 @@ class Supervisor:
             self._spawn(role)
         if self.janitor is not None:
             self.janitor.start()
+        if self.listener is not None:
+            self.listener.start()
         log.info("supervisor started", extra={"event": "supervisor_started", "children": len(self.children)})
         while self.children:
             self._handle_signals()
@@ -136,6 +145,8 @@ class Supervisor:
             self._wait(1.0)
         if self.janitor is not None:
             self.janitor.stop()
+        if self.listener is not None:
+            self.listener.stop()
         log.info("supervisor stopped", extra={"event": "supervisor_stopped", "exit_code": self.exit_code})
         return self.exit_code
 
@@ -363,30 +374,33 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
             raise
 
 
-def roles(settings: Settings, context: SpawnContext, pipeline: Pipeline, owner: str) -> list[Role]:
-    """The processes MemeDroid runs: HTTP, the media workers, the finalizer."""
-    workers = [
-        Role(f"worker {n}", "worker", worker.run, (pipeline, slot, owner), slot=slot)
-        for n, slot in ((n, Slot(context)) for n in range(1, settings.workers + 1))
-    ]
-    last = Slot(context)
-    return [
-        Role("http", "http", server.serve, (pipeline,)),
-        *workers,
-        Role("finalizer", "finalizer", finalizer.run, (pipeline, last), phase=1, slot=last),
-    ]
+def roles(settings: Settings, context: SpawnContext, pipeline: Pipeline | None, owner: str) -> list[Role]:
+    """The processes this node runs (NODE_ROLE): HTTP, the media workers and the finalizer."""
+    found = [Role("http", "http", server.serve, (pipeline,))] if settings.serves_http else []
+    if pipeline is not None:
+        slots = [Slot(context) for _ in range(settings.workers)]
+        found += [
+            Role(f"worker {n}", "worker", worker.run, (pipeline, slot, owner), slot=slot) for n, slot in enumerate(slots, 1)
+        ]
+        last = Slot(context)
+        found.append(Role("finalizer", "finalizer", finalizer.run, (pipeline, last), phase=1, slot=last))
+    return found
 
 
 def serve(settings: Settings) -> int:
-    """Recover, then run every role under one supervisor until stopped."""
+    """Recover, then run this node's roles under one supervisor until stopped. A node with the
+    pipeline also runs the janitor and listens for jobs that nodes with HTTP alone accepted."""
     context = multiprocessing.get_context("spawn")
-    pipeline = Pipeline.create(context, settings.job_queue_size)
-    owner = lease_owner(uuid.uuid4().hex[:12])
+    pipeline = Pipeline.create(context, settings.job_queue_size) if settings.runs_pipeline else None
+    owner = lease_owner(settings.node_name, uuid.uuid4().hex[:12])
     db = Database(settings)
-    janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), pipeline.jobs, owner)
-    janitor.tick()  # start-up recovery, before any worker takes a job
+    janitor = listener = None
+    if pipeline is not None:
+        janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), pipeline.jobs, owner)
+        janitor.tick()  # start-up recovery, before any worker takes a job
+        listener = JobListener(db, JobQueue(db, pipeline.jobs))
     try:
-        return Supervisor(settings, roles(settings, context, pipeline, owner), janitor, pipeline).run()
+        return Supervisor(settings, roles(settings, context, pipeline, owner), janitor, pipeline, listener).run()
     finally:
         db.close()
 
@@ -396,5 +410,6 @@ def main(settings: Settings) -> int:
     settings.warn_if_generated_secret()
     with ExitStack() as services:
         settings = prepare(settings, services)
-        print(f"MemeDroid is serving http://{settings.http_bind}/ (Ctrl-C stops it)", file=sys.stderr, flush=True)
+        doing = f"serving http://{settings.http_bind}/" if settings.serves_http else "processing media (NODE_ROLE=pipeline)"
+        print(f"MemeDroid is {doing} (Ctrl-C stops it)", file=sys.stderr, flush=True)
         return serve(settings)

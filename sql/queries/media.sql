@@ -24,6 +24,18 @@ UPDATE media
 SET queued_at = now()
 WHERE id = ANY(:ids) AND status = 'pending';
 
+-- name: notify_jobs(ids)$
+-- Tells the nodes that run media workers of pending jobs this node could not offer to workers of
+-- its own (a node with HTTP alone, or a full queue): the ids, comma-separated. Delivered on commit.
+SELECT pg_notify('memedroid_jobs', array_to_string(CAST(:ids AS bigint[]), ','));
+
+-- name: listen_for_jobs#
+-- The session hears of those jobs (the supervisor of a node with media workers listens).
+LISTEN memedroid_jobs;
+
+-- name: stop_listening#
+UNLISTEN memedroid_jobs;
+
 -- name: claim_media(id, lease_token, lease_owner)^
 -- A worker takes a pending job: one conditional update; no row means someone else has it.
 UPDATE media
@@ -119,9 +131,9 @@ SET
 WHERE id = :id AND lease_token = :lease_token AND status = 'processing'
 RETURNING id, status, attempts, error, request_id;
 
--- name: expire_media_leases(lease_seconds, reclaim_host, host_prefix, live_owner, max_attempts, stuck_seconds)
--- The janitor's recovery: processing rows whose heartbeat stopped (or whose owner is a dead
--- supervisor of this host) go back to pending, or to failed when attempts are used up or the
+-- name: expire_media_leases(lease_seconds, reclaim_node, node_prefix, live_owner, max_attempts, stuck_seconds)
+-- The janitor's recovery: processing rows whose heartbeat stopped (or whose owner is an earlier
+-- boot of this node, NODE_NAME) go back to pending, or to failed when attempts are used up or the
 -- job has been processing for longer than anything should.
 UPDATE media
 SET
@@ -150,7 +162,7 @@ WHERE
     AND (
         heartbeat_at < now() - make_interval(secs => :lease_seconds)
         OR updated_at < now() - make_interval(secs => :stuck_seconds)
-        OR (:reclaim_host AND starts_with(lease_owner, :host_prefix) AND lease_owner <> :live_owner)
+        OR (:reclaim_node AND starts_with(lease_owner, :node_prefix) AND lease_owner <> :live_owner)
     )
 RETURNING id, status, attempts, error, request_id;
 
