@@ -297,11 +297,11 @@ def recompute(url: str, folder: Path, system: System, runs: int = 5) -> dict[str
     from memedroid.db import Database
     from memedroid.pipeline.janitor import Janitor
     from memedroid.settings import Settings
-    from memedroid.storage import Storage
+    from memedroid.storage import LocalStorage
 
     settings = Settings(env="test", database_url=url, storage_dir=folder / "recompute", hot_rank_interval=0)
     db = Database(settings)
-    janitor = Janitor(settings, db, Storage(settings.storage_dir), None, "bench/recompute")
+    janitor = Janitor(settings, db, LocalStorage(settings.storage_dir), None, "bench/recompute")
     with psycopg.connect(url) as conn:
         recent = [row[0] for row in conn.execute("SELECT post_id FROM post_ranks WHERE hot > 0 AND slot = 0")]
     session, auth, rng = requests.Session(), system.sign_up("liker"), random.Random(7)

@@ -112,12 +112,12 @@ def rank(url: str, folder: Path) -> None:
     """The janitor's hot ranks, computed once as its timer would."""
     from memedroid.db import Database
     from memedroid.pipeline.janitor import Janitor
-    from memedroid.storage import Storage
+    from memedroid.storage import LocalStorage
 
     settings = Settings(env="test", database_url=url, storage_dir=folder / "rank", hot_rank_interval=0)
     db = Database(settings)
     try:
-        while not Janitor(settings, db, Storage(settings.storage_dir), None, "bench/web").tick()["hot_ranked"]:
+        while not Janitor(settings, db, LocalStorage(settings.storage_dir), None, "bench/web").tick()["hot_ranked"]:
             time.sleep(0.5)
     finally:
         db.close()

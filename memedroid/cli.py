@@ -26,7 +26,7 @@ from memedroid.repositories.moderation import ROLES
 from memedroid.services import passwords
 from memedroid.services.accounts import Accounts, email_problem, username_problem
 from memedroid.settings import ENV, Settings
-from memedroid.storage import Storage
+from memedroid.storage import open_storage
 
 if TYPE_CHECKING:
     from memedroid.services.maintenance import Maintenance
@@ -66,9 +66,7 @@ def _janitor(settings: Settings, args: argparse.Namespace, recover: bool = True)
     from memedroid.pipeline.janitor import Janitor, lease_owner
 
     with _database(settings) as db:
-        janitor = Janitor(
-            settings, db, Storage(settings.storage_dir), None, lease_owner(settings.node_name, "cli"), reclaim_node=False
-        )
+        janitor = Janitor(settings, db, open_storage(settings), None, lease_owner(settings.node_name, "cli"), reclaim_node=False)
         actions = janitor.tick(dry_run=args.dry_run, recover=recover)
     verb = "would do" if args.dry_run else "did"
     print(f"janitor {verb}: " + (", ".join(f"{k}={v}" for k, v in sorted(actions.items())) or "nothing"))
@@ -93,7 +91,7 @@ def _rehash(settings: Settings, args: argparse.Namespace) -> int:
         print(f"rehashed {done.hashed} media, {done.linked} near-duplicates, up to media id {done.last_id}", flush=True)
 
     with _database(settings) as db:
-        done = rehash(settings, db, Storage(settings.storage_dir), args.missing, args.after, progress)
+        done = rehash(settings, db, open_storage(settings), args.missing, args.after, progress)
     print(f"done: rehashed {done.hashed} media, {done.linked} near-duplicates found", end="")
     print(f"; skipped (rendition missing or unreadable): {done.skipped}" if done.skipped else "")
     return 0
@@ -102,7 +100,7 @@ def _rehash(settings: Settings, args: argparse.Namespace) -> int:
 def _maintenance(db: Database, settings: Settings) -> Maintenance:
     from memedroid.services.maintenance import Maintenance  # imports the metrics: not before the supervisor sets them up
 
-    return Maintenance(db, Storage(settings.storage_dir))
+    return Maintenance(db, open_storage(settings))
 
 
 def _purge_removed(settings: Settings, args: argparse.Namespace) -> int:

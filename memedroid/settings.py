@@ -25,7 +25,10 @@ class Settings:
     env: str = "development"
     database_url: str = ""
     redis_url: str = ""
-    storage_dir: Path = ROOT / "storage"
+    storage_dir: Path = ROOT / "storage"  # the files (or, with an object store, the workers' scratch)
+    storage_url: str = ""  # file:///path (STORAGE_DIR) or s3://bucket/prefix
+    s3_endpoint_url: str = ""  # an S3-compatible store's address (empty: AWS)
+    s3_region: str = "us-east-1"
     var_dir: Path = ROOT / "var"
     jwt_secret_key: str = field(default="", repr=False)
     jwt_issuer: str = "memedroid"
@@ -109,6 +112,8 @@ class Settings:
     def _checked(self) -> Settings:
         if self.env not in ("development", "production", "test"):
             raise ConfigError(f"MEMEDROID_ENV must be development, production or test, not {self.env!r}")
+        if self.storage_url.startswith("file://"):  # the same as STORAGE_DIR
+            return dataclasses.replace(self, storage_dir=Path(self.storage_url[7:]), storage_url="")._checked()
         if len(self.jwt_secret_key.encode()) >= MIN_SECRET_BYTES:
             return self
         if self.production:
@@ -132,6 +137,7 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+STORAGE_URL = re.compile(r"file:///.*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w./-]*)?")
 NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # no "/": a lease owner is "<node>/<boot>"
 
 # Field name -> environment variable. The README's configuration table mirrors this.
@@ -140,6 +146,9 @@ ENV: dict[str, str] = {
     "database_url": "DATABASE_URL",
     "redis_url": "REDIS_URL",
     "storage_dir": "STORAGE_DIR",
+    "storage_url": "STORAGE_URL",
+    "s3_endpoint_url": "S3_ENDPOINT_URL",
+    "s3_region": "S3_REGION",
     "var_dir": "VAR_DIR",
     "jwt_secret_key": "JWT_SECRET_KEY",
     "jwt_issuer": "JWT_ISSUER",
@@ -249,6 +258,8 @@ def _convert(name: str, var: str, raw: str) -> object:
         raise ConfigError(f"{var}={raw!r}: must look like 5/minute (per second, minute, hour or day)")
     if name == "node_name" and not NODE_NAME.fullmatch(raw):
         raise ConfigError(f"{var}={raw!r}: must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'")
+    if name == "storage_url" and not STORAGE_URL.fullmatch(raw):
+        raise ConfigError(f"{var}={raw!r}: must be file:///absolute/path or s3://bucket[/prefix]")
     if name == "node_role" and raw not in ("all", "http", "pipeline"):
         raise ConfigError(f"{var}={raw!r}: must be all, http or pipeline")
     if name == "reposts" and raw not in ("allow", "flag", "reject"):

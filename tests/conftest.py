@@ -106,6 +106,33 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(10)
 
 
+# The object store the tests use speaks S3 over HTTP on 127.0.0.1 (moto's server); boto3 signs
+# with these made-up keys, in this process and in every supervisor it starts.
+os.environ.update(AWS_ACCESS_KEY_ID="memedroid-test", AWS_SECRET_ACCESS_KEY="memedroid-test-secret")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The address of a real S3 protocol server (moto's), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    """A new empty bucket of this test's own."""
+    import boto3
+
+    name = f"memedroid-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
 @pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
     redis.Redis.from_url(redis_url).flushdb()  # no cached page of another test's database

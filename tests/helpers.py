@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from memedroid.db import Database
 from memedroid.pipeline.janitor import Janitor
 from memedroid.settings import Settings
-from memedroid.storage import Storage
+from memedroid.storage import LocalStorage
 
 PASSWORD = "correct horse battery"
 EVERYONE = {"show_nsfw": False, "viewer_id": 0}  # a listing query's reader: anonymous, blocking nobody
@@ -183,6 +183,6 @@ def rerank(settings: Settings) -> dict[str, int]:
     settings = settings.replace(hot_rank_interval=0)
     db = Database(settings)
     try:
-        return dict(Janitor(settings, db, Storage(settings.storage_dir), None, "test/boot").tick())
+        return dict(Janitor(settings, db, LocalStorage(settings.storage_dir), None, "test/boot").tick())
     finally:
         db.close()

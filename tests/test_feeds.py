@@ -194,10 +194,10 @@ def test_views_count_in_redis_and_flush_to_postgresql(app: Flask, client: FlaskC
             0,
         )  # not on the request path
     from memedroid.pipeline.janitor import Janitor
-    from memedroid.storage import Storage
+    from memedroid.storage import LocalStorage
 
     services = app.extensions["memedroid"]
-    janitor = Janitor(settings, services.db, Storage(settings.storage_dir), None, "test/boot")
+    janitor = Janitor(settings, services.db, LocalStorage(settings.storage_dir), None, "test/boot")
     assert janitor.tick()["views_flushed"] == 3
     with psycopg.connect(settings.database_url) as conn:
         assert conn.execute("SELECT view_count FROM posts WHERE id = %s", (post_id,)).fetchone() == (3,)

@@ -15,7 +15,7 @@ from memedroid.messages import Output, Result
 from memedroid.pipeline.finalizer import Finalizer
 from memedroid.pipeline.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
-from memedroid.storage import Storage
+from memedroid.storage import LocalStorage
 from memedroid.transport import JobChannel, Pipeline, Slot
 
 NODE = "node-b"  # this test's supervisor; "node-a" is another node, maybe on the same host
@@ -47,7 +47,7 @@ def test_janitor_requeues_expired_leases_and_fails_stuck_or_exhausted_jobs(setti
     jobs = JobChannel(capacity=10)
     db = Database(settings)
     try:
-        janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), jobs, lease_owner(NODE, "thisboot"))
+        janitor = Janitor(settings, db, LocalStorage(settings.storage_dir).ensure(), jobs, lease_owner(NODE, "thisboot"))
         actions = janitor.tick()
     finally:
         db.close()
@@ -68,7 +68,7 @@ def test_work_folders_of_ended_leases_go_at_the_next_tick(settings: Settings) ->
     live_token = str(uuid.uuid4())
     with psycopg.connect(settings.database_url) as conn:
         processing_row(conn, 8, f"{NODE}/thisboot", "1 second", "1 second", attempts=1, token=live_token)
-    storage = Storage(settings.storage_dir).ensure()
+    storage = LocalStorage(settings.storage_dir).ensure()
     live, ended = storage.work_dir(live_token), storage.work_dir(str(uuid.uuid4()))
     (ended / "rendition.jpg").write_bytes(b"left by a killed worker")
     db = Database(settings)
@@ -84,7 +84,7 @@ def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings
     live_token = str(uuid.uuid4())
     with psycopg.connect(settings.database_url) as conn:
         media_id = processing_row(conn, 7, lease_owner(NODE, "x"), "1 second", "1 second", attempts=2, token=live_token)
-    storage = Storage(settings.storage_dir).ensure()
+    storage = LocalStorage(settings.storage_dir).ensure()
     work = storage.work_dir(str(uuid.uuid4()))  # the expired lease's folder
     (work / "rendition.jpg").write_bytes(b"late")
     (work / "thumbnail.jpg").write_bytes(b"late")

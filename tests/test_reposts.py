@@ -123,16 +123,16 @@ def test_rehash_hashes_what_was_processed_before_and_resumes_where_it_stopped(st
         raise Stop
 
     from memedroid.pipeline import rehash
-    from memedroid.storage import Storage
+    from memedroid.storage import LocalStorage
 
     db = Database(settings)
     try:
         rehash.BATCH = 1
         with pytest.raises(Stop):
-            rehash.rehash(settings, db, Storage(settings.storage_dir), missing_only=True, progress=stop_after_first_batch)
+            rehash.rehash(settings, db, LocalStorage(settings.storage_dir), missing_only=True, progress=stop_after_first_batch)
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(DISTINCT media_id) FROM media_hashes").fetchone() == (1,)
-        done = rehash.rehash(settings, db, Storage(settings.storage_dir), missing_only=True)
+        done = rehash.rehash(settings, db, LocalStorage(settings.storage_dir), missing_only=True)
     finally:
         rehash.BATCH = 100
         db.close()

@@ -38,7 +38,7 @@ from memedroid.services.moderation import Moderation
 from memedroid.services.posts import Posts
 from memedroid.services.publishing import Publishing
 from memedroid.settings import Settings
-from memedroid.storage import Storage
+from memedroid.storage import open_storage
 from memedroid.transport import Pipeline
 
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.json = validation.JSONProvider(app)
 
     db = Database(settings)
-    storage = Storage(settings.storage_dir).ensure()
+    storage = open_storage(settings).ensure()
     cache = FeedCache.from_settings(settings)
     counters = Counters(cache.cache)
     jobs = JobQueue(db, pipeline.jobs if pipeline else None)
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    if not settings.production:  # in production a web server serves storage/media/
+    if not settings.production and storage.media_folder() is not None:  # else a web server (or the store) does
         app.register_blueprint(posts.files)
     web.init_app(app, settings.media_url)
     limits.init_app(app, settings)

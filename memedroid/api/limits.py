@@ -143,10 +143,13 @@ def _guarded(guards: Limiter, view: Hook, after: list[Hook], teardown: list[Hook
     refuses to run unlimited: when the limiter's Redis is down, 503."""
 
     def finish(response: Response) -> Response:
+        ours = response.headers.get("Retry-After")  # a 503's own: when the store or the backlog may take it
         for hook in after:
             response = hook(response)
-        if response.status_code not in (429, 503):  # flask-limiter sets Retry-After on every answer
+        if response.status_code != 429:  # flask-limiter sets Retry-After on every answer: its window's end
             response.headers.pop("Retry-After", None)
+            if ours is not None:
+                response.headers["Retry-After"] = ours
         for hook in teardown:
             hook(None)
         return response

@@ -31,7 +31,7 @@ class UploadForm:
 
     def discard(self) -> None:
         if self.upload is not None:
-            self.upload.path.unlink(missing_ok=True)
+            self.upload.drop()
 
 
 def read_upload(sink: Callable[[int], UploadSink], limit: int) -> Received:

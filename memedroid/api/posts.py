@@ -13,12 +13,12 @@ from memedroid.errors import ValidationError
 from memedroid.repositories.users import Viewer
 from memedroid.services.feeds import SORTS, WINDOWS, Listing
 from memedroid.services.publishing import normalise_tags
+from memedroid.storage import IMMUTABLE, MEDIA_TYPES
 
 bp = Blueprint("posts", __name__, url_prefix=f"{PREFIX}/posts")
 files = Blueprint("media_files", __name__)
 
 MAX_WAIT_SECONDS = 30
-MEDIA_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4"}
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
@@ -103,7 +103,9 @@ def optional_viewer() -> Viewer:
 def media_file(name: str) -> Response:
     """Development only: production serves `storage/media/` from a web server."""
     mimetype = MEDIA_TYPES.get(name[name.rfind(".") :].lower(), "application/octet-stream")
-    response = send_from_directory(services().posts.media_folder(), name, mimetype=mimetype, max_age=365 * 24 * 3600)
+    folder = services().posts.media_folder()
+    assert folder is not None  # the route is there only for local files
+    response = send_from_directory(folder, name, mimetype=mimetype, max_age=365 * 24 * 3600)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["Cache-Control"] = IMMUTABLE
     return response

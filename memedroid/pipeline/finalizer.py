@@ -102,7 +102,7 @@ class Finalizer(PipelineProcess):
         status = ended.status
         metrics.JOBS.labels(result.source_type, status).inc()
         if status == "completed" and row is not None:
-            self.storage.raw_path(row.sha256.hex()).unlink(missing_ok=True)  # a failed one is kept a while
+            self.storage.drop_raw(row.sha256.hex())  # a failed one is kept a while
         if status in ("completed", "failed"):
             self.cache.bump_feed_version()
         elif status == "pending":

@@ -15,7 +15,6 @@ import re
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 from memedroid import metrics
 from memedroid.cache import Cache
@@ -115,7 +114,12 @@ class Janitor:
                         with self.db.transaction() as conn:
                             actions["sessions_deleted"] += sessions.delete_expired(conn)
                         actions["bans_lifted"] += self.moderation.lift_ended_bans()
-                    self._remove_orphans(actions, dry_run)
+                    try:
+                        self._remove_orphans(actions, dry_run)
+                    except OSError as exc:  # the disk or the object store: the next round tries again
+                        log.warning(
+                            "orphan sweep skipped: storage unavailable", extra={"event": "orphans_skipped", "error": str(exc)}
+                        )
                 finally:
                     health.unlock(lock_conn, LOCK_KEY)
         except ServiceUnavailable:
@@ -195,32 +199,34 @@ class Janitor:
         storage = self.storage
         # Listed before the leases are read: a folder whose lease is not live afterwards was
         # made under a lease that has ended (a claim commits before its folder is made).
-        work_dirs = list(storage.tmp.iterdir()) if storage.tmp.exists() else []
+        work_dirs = storage.work_dirs()
         with self.db.transaction() as conn:
             live_raw = media.live_raw_hashes(conn, FAILED_RETENTION_SECONDS)
             live_leases = media.live_leases(conn)
             kept = media.kept_hashes(conn)
-        for path in storage.files_older_than(storage.raw, grace):
-            if path.name not in live_raw:
-                self._delete(path, "orphan_raw_deleted", actions, dry_run)
+        raw = [name for name in storage.old_files("raw", grace) if name not in live_raw]
+        self._delete("raw", raw, "orphan_raw_deleted", actions, dry_run)
         for folder in work_dirs:
             if folder.name not in live_leases:
-                self._delete(folder, "orphan_tmp_deleted", actions, dry_run)
-        for path in storage.files_older_than(storage.media, grace):
-            match = _HASH_NAME.match(path.name)
+                self._note(str(folder), "orphan_tmp_deleted", actions, dry_run)
+                if not dry_run:
+                    storage.remove_tree(folder)
+        media_files = []
+        for name in storage.old_files("media", grace):
+            match = _HASH_NAME.match(name.rsplit("/", 1)[-1])
             if match is None or match[1] not in kept:
-                self._delete(path, "orphan_media_deleted", actions, dry_run)
+                media_files.append(name)
+        self._delete("media", media_files, "orphan_media_deleted", actions, dry_run)
 
-    def _delete(self, path: Path, action: str, actions: Counter[str], dry_run: bool) -> None:
+    def _delete(self, area: str, names: list[str], action: str, actions: Counter[str], dry_run: bool) -> None:
+        for name in names:
+            self._note(f"{area}/{name}", action, actions, dry_run)
+        if names and not dry_run:
+            self.storage.delete(area, names)
+
+    def _note(self, path: str, action: str, actions: Counter[str], dry_run: bool) -> None:
         actions[action] += 1
-        log.info(
-            "orphan file" if dry_run else "orphan file deleted", extra={"event": action, "path": str(path), "dry_run": dry_run}
-        )
-        if not dry_run:
-            if path.is_dir():
-                self.storage.remove_tree(path)
-            else:
-                path.unlink(missing_ok=True)
+        log.info("orphan file" if dry_run else "orphan file deleted", extra={"event": action, "path": path, "dry_run": dry_run})
 
     def release(self, media_id: int, lease_token: str, reason: str) -> None:
         """End the attempt of a worker that died or was killed under `lease_token`; requeue the

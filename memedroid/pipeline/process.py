@@ -6,7 +6,7 @@ from __future__ import annotations
 from memedroid.db import Database
 from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
-from memedroid.storage import Storage
+from memedroid.storage import open_storage
 from memedroid.transport import Pipeline, Slot
 
 
@@ -17,5 +17,5 @@ class PipelineProcess:
         self.slot = slot
         self.db = Database(settings.replace(db_pool_size=2))
         self.jobs = JobQueue(self.db, pipeline.jobs)
-        self.storage = Storage(settings.storage_dir).ensure()
+        self.storage = open_storage(settings).ensure()
         self.stopping = False

@@ -49,12 +49,16 @@ def rehash(
             return done
         for row in batch:
             done.last_id = row["id"]
+            work = storage.work_dir(f"rehash-{row['id']}")
             try:
-                found = _fingerprints(storage.media / row["path"], row, Budget(limits, time.monotonic() + settings.job_timeout))
+                rendition = storage.fetch_media(row["path"], work)
+                found = _fingerprints(rendition, row, Budget(limits, time.monotonic() + settings.job_timeout))
             except (OSError, MediaError, Interrupted) as exc:
                 log.warning("cannot rehash media", extra={"event": "rehash_skipped", "media_id": row["id"], "error": str(exc)})
                 done.skipped.append(row["id"])
                 continue
+            finally:
+                storage.remove_tree(work)
             with db.transaction() as conn:
                 similar = hashes.near(conn, found, exclude=row["id"])
                 hashes.store(conn, row["id"], found, similar)

@@ -124,7 +124,6 @@ class Worker(PipelineProcess):
     def _process(self, claim: media.Claim) -> Result:
         started = time.monotonic()
         work = self.storage.work_dir(claim.lease_token)
-        raw = self.storage.raw_path(claim.sha256.hex())
         common: dict[str, Any] = {
             "media_id": claim.id,
             "lease_token": claim.lease_token,
@@ -138,8 +137,9 @@ class Worker(PipelineProcess):
 
         log.info("job started", extra={"event": "job_started", **_fields(common), "source_type": claim.source_type})
         try:
-            if not raw.exists():
+            if not self.storage.raw_exists(claim.sha256.hex()):
                 raise Interrupted("the uploaded file is missing from storage")
+            raw = self.storage.fetch_raw(claim.sha256.hex(), work)
             budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started)
             done = process(claim.source_type, raw, work, budget)
             result = Result(

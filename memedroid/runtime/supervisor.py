@@ -36,7 +36,7 @@ from memedroid.pipeline.janitor import Janitor, lease_owner
 from memedroid.runtime.bootstrap import prepare
 from memedroid.services.jobs import JobListener, JobQueue
 from memedroid.settings import Settings
-from memedroid.storage import Storage
+from memedroid.storage import open_storage
 from memedroid.transport import Flag, Pipeline, Slot, Stall
 
 log = logging.getLogger(__name__)
@@ -396,7 +396,7 @@ def serve(settings: Settings) -> int:
     db = Database(settings)
     janitor = listener = None
     if pipeline is not None:
-        janitor = Janitor(settings, db, Storage(settings.storage_dir).ensure(), pipeline.jobs, owner)
+        janitor = Janitor(settings, db, open_storage(settings).ensure(), pipeline.jobs, owner)
         janitor.tick()  # start-up recovery, before any worker takes a job
         listener = JobListener(db, JobQueue(db, pipeline.jobs))
     try:

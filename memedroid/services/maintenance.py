@@ -46,7 +46,7 @@ class Maintenance:
         with self.db.transaction() as conn:
             ids = media.failed_ids(conn) if post_id is None else [posts.get(conn, post_id).media_id]
             requeued = media.requeue_failed(conn, ids)
-            missing = [row.id for row in requeued if not self.storage.raw_path(row.sha256).exists()]
+            missing = [row.id for row in requeued if not self.storage.raw_exists(row.sha256)]
             if missing:  # raised inside the transaction: it rolls back
                 raise Conflict(f"cannot reprocess: the original upload of media {missing} is no longer stored")
             if post_id is not None and not requeued:

@@ -114,9 +114,9 @@ class Posts:
         self.cache.invalidate()
         log.info("post deleted", extra={"event": "post_deleted", "post_id": post_id, "media_deleted": gone is not None})
 
-    def media_folder(self) -> Path:
+    def media_folder(self) -> Path | None:
         """Where the processed files lie (the app serves them in development only)."""
-        return self.storage.media
+        return self.storage.media_folder()
 
     def similar(self, post_id: int, viewer: Viewer, limit: int) -> dict[str, Any]:
         """The other posts of the same media or a near-duplicate of it that `viewer`'s listings

@@ -98,7 +98,7 @@ class Publishing:
         try:
             draft = form_fields(received.fields)
         except BaseException:
-            received.upload.path.unlink(missing_ok=True)
+            received.upload.drop()
             raise
         post = self.publish(author_id, received.upload, draft, request_id)
         return post.to_json(self.settings.media_url, self.settings.shows_reposts)
@@ -119,9 +119,9 @@ class Publishing:
             with self.db.transaction() as conn:
                 if hashes.is_banned(conn, upload.sha256):
                     raise Unprocessable(hashes.BANNED)
-            raw = self.storage.keep_raw(upload)
+            self.storage.keep_raw(upload)
         except BaseException:
-            upload.path.unlink(missing_ok=True)
+            upload.drop()
             raise
         with self.db.transaction() as conn:
             row, created = media.insert_or_find(conn, upload.sha256, source_type, upload.size, request_id)
@@ -133,7 +133,7 @@ class Publishing:
                 post_id = posts.insert(conn, author_id, row.id, draft.caption, draft.tags, draft.nsfw)
                 post = posts.get(conn, post_id)
         if row.status == "completed":
-            raw.unlink(missing_ok=True)  # nothing will read it: the media was already processed
+            self.storage.drop_raw(upload.sha256.hex())  # nothing will read it: the media was already processed
         if row.rejected:
             raise Unprocessable(f"this file was already rejected: {row.error}")
         if original is not None:

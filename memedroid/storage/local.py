@@ -1,0 +1,102 @@
+"""Media on a local (or shared) filesystem under one root: `raw/`, `media/` (sharded two
+levels deep) and the scratch `tmp/`. Client filenames never reach a path, and every file
+appears under its final name by an atomic rename."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+from memedroid.storage.base import Storage, StoredUpload, UploadSink, storage_errors
+
+
+class FileSink(UploadSink):
+    """An upload written to `raw/.upload-<uuid>.part`, synced to disk before it is kept."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        super().__init__(str(path), limit)
+        self.path = path
+        with storage_errors():
+            self._file = path.open("xb")
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def _finish(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    def discard(self) -> None:
+        with suppress(OSError):
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class LocalStorage(Storage):
+    """Paths and atomic moves under one storage root."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root / "tmp")
+        self.root = root
+        self.raw = root / "raw"
+        self.media = root / "media"
+
+    def ensure(self) -> LocalStorage:
+        for folder in (self.raw, self.tmp, self.media):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def writable(self) -> bool:
+        return all(folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) for folder in (self.raw, self.tmp, self.media))
+
+    def upload_sink(self, limit: int) -> FileSink:
+        return FileSink(self.raw / f".upload-{uuid.uuid4().hex}.part", limit)
+
+    def raw_path(self, sha256_hex: str) -> Path:
+        return self.raw / sha256_hex
+
+    def keep_raw(self, upload: StoredUpload) -> None:
+        with storage_errors():
+            os.replace(upload.ref, self.raw_path(upload.sha256.hex()))
+
+    def raw_exists(self, sha256_hex: str) -> bool:
+        return self.raw_path(sha256_hex).is_file()
+
+    def fetch_raw(self, sha256_hex: str, folder: Path) -> Path:
+        return self.raw_path(sha256_hex)  # processed where it lies
+
+    def drop_raw(self, sha256_hex: str) -> None:
+        self.raw_path(sha256_hex).unlink(missing_ok=True)
+
+    def place(self, source: Path, name: str) -> None:
+        target = self.media / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)  # atomic: the scratch folder is on the same filesystem
+
+    def fetch_media(self, name: str, folder: Path) -> Path:
+        return self.media / name
+
+    def delete(self, area: str, names: list[str]) -> None:
+        for name in names:
+            (self.root / area / name).unlink(missing_ok=True)
+
+    def old_files(self, area: str, seconds: float) -> Iterator[str]:
+        cutoff = time.time() - seconds
+        folder = self.root / area
+        for path in folder.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    yield str(path.relative_to(folder))
+            except FileNotFoundError:
+                continue
+
+    def area_bytes(self, area: str) -> int:
+        return sum(p.stat().st_size for p in (self.root / area).rglob("*") if p.is_file())
+
+    def media_folder(self) -> Path:
+        return self.media

@@ -1,0 +1,166 @@
+"""Media in an S3-compatible object store (STORAGE_URL=s3://…): the backend against a real S3
+protocol server (moto's, over HTTP, with the real boto3), and the whole system on it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import fixtures
+import pytest
+import requests
+from helpers import free_port, wait_for
+from system import System
+
+from memedroid.errors import PayloadTooLarge, ServiceUnavailable
+from memedroid.settings import Settings
+from memedroid.storage import open_storage
+from memedroid.storage.s3 import PART_BYTES, ObjectStorage
+
+PREFIX = "site-a"
+
+
+@pytest.fixture
+def store(settings: Settings, s3_endpoint: str, bucket: str) -> ObjectStorage:
+    storage = open_storage(settings.replace(storage_url=f"s3://{bucket}/{PREFIX}", s3_endpoint_url=s3_endpoint)).ensure()
+    assert isinstance(storage, ObjectStorage)
+    return storage
+
+
+def keys(s3_endpoint: str, bucket: str) -> dict[str, dict[str, Any]]:
+    """Every object of the bucket, by key."""
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    return {o["Key"]: o for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def stream(store: ObjectStorage, data: bytes, chunk: int = 64 * 1024, limit: int = 1 << 30) -> Any:
+    sink = store.upload_sink(limit)
+    for start in range(0, len(data), chunk):
+        sink.write(data[start : start + chunk])
+    return sink.finish()
+
+
+@pytest.mark.parametrize("size", [1000, PART_BYTES * 2 + 12345], ids=["one put", "multipart"])
+def test_an_upload_streams_to_the_store_and_is_kept_under_its_hash(
+    store: ObjectStorage, s3_endpoint: str, bucket: str, tmp_path: Path, size: int
+) -> None:
+    data = os.urandom(size)
+    upload = stream(store, data)
+    assert upload.size == size and upload.head == data[:4096]
+    store.keep_raw(upload)
+    sha = upload.sha256.hex()
+    assert set(keys(s3_endpoint, bucket)) == {f"{PREFIX}/raw/{sha}"}  # the temporary key is gone
+    assert store.raw_exists(sha) and not store.raw_exists("0" * 64)
+    assert store.fetch_raw(sha, tmp_path).read_bytes() == data
+    assert store.area_bytes("raw") == size
+    store.drop_raw(sha)
+    assert keys(s3_endpoint, bucket) == {}
+
+
+def test_a_refused_upload_leaves_nothing(store: ObjectStorage, s3_endpoint: str, bucket: str) -> None:
+    with pytest.raises(PayloadTooLarge):
+        stream(store, os.urandom(PART_BYTES + 10), limit=PART_BYTES + 5)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    assert keys(s3_endpoint, bucket) == {}
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # the parts were aborted
+    stream(store, b"dropped").drop()
+    assert keys(s3_endpoint, bucket) == {}
+
+
+def test_finished_files_carry_their_type_and_are_immutable(
+    store: ObjectStorage, s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "out.webp"
+    source.write_bytes(b"RIFF....WEBP")
+    name = store.media_name("ab" * 32, ".webp")
+    store.place(source, name)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    head = client.head_object(Bucket=bucket, Key=f"{PREFIX}/media/{name}")
+    assert head["ContentType"] == "image/webp" and head["CacheControl"] == "public, max-age=31536000, immutable"
+    assert list(store.old_files("media", 0)) == [name] and list(store.old_files("media", 3600)) == []
+    assert store.fetch_media(name, tmp_path / "copy").read_bytes() == b"RIFF....WEBP"
+    store.remove_media([name], "ab" * 32)
+    assert keys(s3_endpoint, bucket) == {}
+
+
+def test_an_unreachable_store_is_a_503_and_says_so(settings: Settings, tmp_path: Path) -> None:
+    dead = open_storage(settings.replace(storage_url="s3://nowhere", s3_endpoint_url=f"http://127.0.0.1:{free_port()}"))
+    assert not dead.writable()
+    sink = dead.upload_sink(1 << 20)
+    sink.write(b"x" * 100)  # buffered: nothing sent yet
+    with pytest.raises(ServiceUnavailable) as refused:
+        sink.finish()
+    assert refused.value.retry_after == 30
+
+
+# --- the whole system on the object store -----------------------------------------------------
+
+
+@pytest.fixture
+def on_store(start_system: Callable[..., System], s3_endpoint: str, bucket: str) -> System:
+    media_url = f"{s3_endpoint}/{bucket}/{PREFIX}/media"  # the store serves the files (a CDN would)
+    public = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{PREFIX}/media/*",
+    }
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [public]}))
+    env = {"STORAGE_URL": f"s3://{bucket}/{PREFIX}", "S3_ENDPOINT_URL": s3_endpoint, "MEDIA_URL": media_url}
+    return start_system(WORKERS="1", **env).wait_ready()
+
+
+@pytest.mark.slow
+def test_the_pipeline_reads_and_writes_the_object_store(on_store: System, s3_endpoint: str, bucket: str, tmp_path: Path) -> None:
+    system = on_store
+    auth = system.sign_up()
+    posts = [
+        system.upload(auth, path).json()
+        for path in (fixtures.jpeg(tmp_path, width=320, height=200), fixtures.animated_gif(tmp_path))
+    ]
+    done = [system.wait_done(auth, post["id"]) for post in posts]
+    assert [post["status"] for post in done] == ["completed", "completed"], done
+    for post in done:
+        for url in (post["media"]["url"], post["media"]["thumbnail_url"]):
+            answer = requests.get(url, timeout=10)
+            assert answer.status_code == 200 and answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    stored = keys(s3_endpoint, bucket)
+    assert not any(key.startswith(f"{PREFIX}/raw/") for key in stored)  # a completed media's upload goes
+    assert len([key for key in stored if key.startswith(f"{PREFIX}/media/")]) == 4
+    assert system.files("raw") == [] and system.files("media") == []  # nothing on the local disk
+    assert system.http.get(f"{system.url}/media/{done[0]['media']['url'].rsplit('/media/', 1)[1]}").status_code == 404
+
+    # Deleting the posts deletes the objects.
+    for post in done:
+        assert system.http.delete(f"{system.url}/api/v1/posts/{post['id']}", headers=auth).status_code == 204
+    wait_for(lambda: keys(s3_endpoint, bucket) == {}, 10, "the objects to go")
+
+
+@pytest.mark.slow
+def test_an_orphan_object_goes_at_the_janitors_next_round(
+    start_system: Callable[..., System], s3_endpoint: str, bucket: str
+) -> None:
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}/media/ab/cd/{'ab' * 32}.jpg", Body=b"left behind")
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}/raw/{'cd' * 32}", Body=b"an upload nobody points at")
+    client.put_object(Bucket=bucket, Key="another-site/media/keep.jpg", Body=b"not ours")
+    env = {"STORAGE_URL": f"s3://{bucket}/{PREFIX}", "S3_ENDPOINT_URL": s3_endpoint, "ORPHAN_GRACE_SECONDS": "0"}
+    system = start_system(WORKERS="1", JANITOR_INTERVAL="0.5", **env).wait_ready()
+    wait_for(lambda: set(keys(s3_endpoint, bucket)) == {"another-site/media/keep.jpg"}, 20, "the orphans to go")
+    assert system.events("orphan_media_deleted") and system.events("orphan_raw_deleted")
+
+
+@pytest.mark.slow
+def test_an_unreachable_store_refuses_uploads_with_503_and_keeps_nothing(
+    start_system: Callable[..., System], tmp_path: Path
+) -> None:
+    env = {"STORAGE_URL": "s3://nowhere/x", "S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    system = start_system(WORKERS="1", **env).wait_ready()
+    answer = system.upload(system.sign_up(), fixtures.jpeg(tmp_path))
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30", answer.text
+    assert system.http.get(f"{system.url}/api/v1/posts").json()["items"] == []
