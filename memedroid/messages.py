@@ -34,7 +34,8 @@ class Output:
 @dataclass(frozen=True)
 class Result:
     """What a worker made of one leased job. `outcome` is `completed`, `failed` (the input is
-    bad: permanent) or `retry` (something went wrong that another attempt may not hit)."""
+    bad: permanent), `retry` (something went wrong that another attempt may not hit) or
+    `later` (the storage failed: the job waits, its attempt not counted)."""
 
     media_id: int
     lease_token: str

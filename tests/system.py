@@ -118,6 +118,13 @@ class System:
             time.sleep(0.1)
         raise TimeoutError(self.log())
 
+    def answers(self) -> bool:
+        """Whether `/readyz` says ready now (a node with HTTP alone has no pipeline to wait for)."""
+        try:
+            return self.http.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
     def _pipeline_booted(self) -> bool:
         workers = int(self.env.get("WORKERS") or os.cpu_count() or 1)
         return len(self.role("worker")) >= workers and len(self.role("finalizer")) == 1

@@ -9,7 +9,6 @@ from pathlib import Path
 import fixtures
 import pytest
 import redis
-import requests
 from helpers import wait_for
 from system import System
 
@@ -35,16 +34,9 @@ def nodes(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[dict[st
                 system.kill_everything()
 
 
-def ready(system: System) -> bool:
-    try:
-        return system.http.get(f"{system.url}/readyz", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def test_a_node_with_http_alone_hands_its_uploads_to_a_node_with_workers(nodes: dict[str, System], tmp_path: Path) -> None:
     api, media = nodes["a"], nodes["b"]
-    wait_for(lambda: ready(api), 60, "node a's HTTP")
+    wait_for(api.answers, 60, "node a's HTTP")
     wait_for(lambda: media.role("worker") and media.role("finalizer") and media.events("supervisor_started"), 60, "node b")
     assert api.role("worker") == api.role("finalizer") == [] and media.role("http") == []
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import fixtures
+import psycopg
 import pytest
 import requests
 from helpers import free_port, wait_for
@@ -164,3 +165,44 @@ def test_an_unreachable_store_refuses_uploads_with_503_and_keeps_nothing(
     answer = system.upload(system.sign_up(), fixtures.jpeg(tmp_path))
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "30", answer.text
     assert system.http.get(f"{system.url}/api/v1/posts").json()["items"] == []
+
+
+@pytest.mark.slow
+def test_jobs_wait_out_a_store_outage_without_spending_attempts(
+    tmp_path: Path, database_url: str, redis_url: str, bucket: str
+) -> None:
+    """Node a (HTTP) accepts an upload while no worker runs; the store then goes away and node b
+    (the pipeline) starts: its worker cannot read the upload, and the job waits, its attempt
+    not counted, round after round, until the store is back."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    store = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    store.start()  # moto keeps its buckets in the process: the test's bucket is here too
+    shared = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "STORAGE_URL": f"s3://{bucket}/{PREFIX}"}
+    shared |= {"S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "JANITOR_INTERVAL": "1", "MAX_ATTEMPTS": "2"}
+    nodes = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+        api = System({**shared, "NODE_NAME": "a", "NODE_ROLE": "http"}, tmp_path / "a")
+        nodes.append(api)
+        wait_for(api.answers, 60, "node a")
+        auth = api.sign_up()
+        posted = api.upload(auth, fixtures.jpeg(tmp_path, width=320, height=200)).json()
+        store.stop()
+        nodes.append(System({**shared, "NODE_NAME": "b", "NODE_ROLE": "pipeline", "WORKERS": "1"}, tmp_path / "b"))
+        worker_node = nodes[1]
+        wait_for(lambda: len(worker_node.events("job_processed", outcome="later")) >= 3, 60, "three rounds of waiting")
+        assert api.post(auth, posted["id"])["status"] == "pending"
+        store = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        store.start()
+        post = api.wait_done(auth, posted["id"], timeout=60)
+        assert post["status"] == "completed", post
+        with psycopg.connect(database_url) as conn:
+            attempts = conn.execute("SELECT attempts FROM media").fetchone()[0]  # type: ignore[index]
+        assert attempts == 1  # the outage spent none
+    finally:
+        for node in nodes:
+            node.kill_everything()
+        store.stop()

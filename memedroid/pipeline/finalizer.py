@@ -93,6 +93,8 @@ class Finalizer(PipelineProcess):
                 ended = Ended(result.media_id, "discarded")
             elif result.outcome == "completed":
                 ended = self._complete(conn, row.sha256.hex(), result)
+            elif result.outcome == "later":
+                ended = self._defer(conn, result, result.error or "the storage failed")
             else:
                 error = result.error or "processing failed"
                 ended = media.fail_or_retry(conn, row.id, error, result.outcome == "failed", self.settings.max_attempts)
@@ -134,6 +136,14 @@ class Finalizer(PipelineProcess):
             return media.fail_or_retry(conn, result.media_id, f"a repost of post {original}", True, self.settings.max_attempts)
         return self._place_and_complete(conn, sha256_hex, result, similar)
 
+    def _defer(self, conn: Connection, result: Result, error: str) -> Ended:
+        """The storage failed (a full disk, an object store away): the job goes back to
+        pending with its attempt not counted, for the janitor's next round rather than at once
+        (an outage may last), so that no outage, however long, fails an upload."""
+        log.error("storage unavailable", extra={"event": "storage_error", "media_id": result.media_id, "error": error})
+        media.hand_back(conn, result.media_id, result.lease_token)
+        return Ended(result.media_id, "deferred", error=error)
+
     def _place_and_complete(self, conn: Connection, sha256_hex: str, result: Result, similar: dict[int, int]) -> Ended:
         """Move the outputs into place, then mark the media completed. If the files cannot be
         placed (disk full, storage gone), the attempt ends and the job is tried again later."""
@@ -144,11 +154,7 @@ class Finalizer(PipelineProcess):
                 names[label] = self.storage.media_name(sha256_hex, output.suffix)
                 self.storage.place(Path(output.path), names[label])
         except OSError as exc:
-            log.error(
-                "cannot place media files", extra={"event": "storage_error", "media_id": result.media_id, "error": str(exc)}
-            )
-            reason = "the server could not store the processed files"
-            return media.fail_or_retry(conn, result.media_id, reason, False, self.settings.max_attempts)
+            return self._defer(conn, result, f"the processed files could not be stored: {exc}")
         media.complete(
             conn,
             result.media_id,

@@ -165,6 +165,9 @@ class Worker(PipelineProcess):
             result = ended("retry", f"processing timed out after {self.settings.job_timeout} s")
         except Interrupted as exc:
             result = ended("retry", str(exc))
+        except OSError as exc:  # the object store (or the disk) failed us: not the file's fault
+            log.warning("storage unavailable", extra={"event": "storage_error", **_fields(common), "error": str(exc)})
+            result = ended("later", "the storage could not be read")
         except MemoryError:  # the kernel's ceiling: a verdict on the file
             self.stopping = True  # and this process starts afresh, its heap in pieces
             result = ended("failed", TOO_MUCH_MEMORY)

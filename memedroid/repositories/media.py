@@ -56,8 +56,9 @@ class Leased:
 
 @dataclass(frozen=True)
 class Ended:
-    """Where an attempt left a job: `completed`, `pending` again (another try), `failed`, or
-    `discarded` (a late result: its lease had moved on)."""
+    """Where an attempt left a job: `completed`, `pending` again (another try), `deferred`
+    (pending, the attempt not counted, for the janitor's next round), `failed`, or `discarded`
+    (a late result: its lease had moved on)."""
 
     id: int
     status: str
