@@ -7,10 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fixtures
+import psycopg
 import pytest
 import redis
-from helpers import wait_for
+from helpers import rerank, wait_for
 from system import System
+from test_object_storage import keys
+
+from memedroid.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +58,57 @@ def test_a_node_with_http_alone_hands_its_uploads_to_a_node_with_workers(nodes: 
     waiting = api.upload(auth, fixtures.jpeg(tmp_path, "second.jpg", 300, 200, seed="green")).json()
     media.start()
     assert api.wait_done(auth, waiting["id"], timeout=60)["status"] == "completed"
+
+
+def test_two_nodes_share_the_work_and_one_finishes_what_the_other_dropped(
+    tmp_path: Path, database_url: str, redis_url: str, s3_endpoint: str, bucket: str
+) -> None:
+    """The drill: two full nodes, one database, one bucket. 200 uploads spread over both HTTP
+    servers; each job is claimed once but for those a killed node held; node b's whole process
+    tree is killed mid-run, and node a finishes every accepted upload once b's leases expire;
+    after a janitor round, the bucket holds exactly the completed media's files."""
+    shared = {
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "STORAGE_URL": f"s3://{bucket}/drill",
+        "S3_ENDPOINT_URL": s3_endpoint, "MEDIA_URL": f"{s3_endpoint}/{bucket}/drill/media", "WORKERS": "1",
+        "LEASE_SECONDS": "4", "HEARTBEAT_SECONDS": "1", "JANITOR_INTERVAL": "1", "REPOSTS": "allow",
+    }  # fmt: skip
+    images = [fixtures.jpeg(tmp_path, f"{i}.jpg", width=64 + i, height=48) for i in range(200)]
+    nodes = {}
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            nodes[name] = System({**shared, "NODE_NAME": name}, tmp_path / name).wait_ready()
+        a, b = nodes["a"], nodes["b"]
+        auth = a.sign_up()
+        accepted = []
+        for i, image in enumerate(images):
+            node = a if i % 2 or i >= 100 else b  # b takes every other upload until it dies
+            if i == 100:
+                wait_for(lambda: b.events("job_finalized"), 30, "node b to finish some work")
+                b.kill_everything()  # mid-run: jobs queued on it, maybe one in its worker
+            answer = node.upload(auth, image)
+            assert answer.status_code == 202, answer.text
+            accepted.append(answer.json()["id"])
+        done = [a.wait_done(auth, post_id, timeout=120) for post_id in accepted]
+        assert {post["status"] for post in done} == {"completed"}
+
+        started = sorted(
+            (claim["time"], claim["media_id"], name) for name, node in nodes.items() for claim in node.events("job_started")
+        )
+        claims: dict[int, list[str]] = {}  # media id -> the nodes that claimed it, in order
+        for _time, media_id, name in started:
+            claims.setdefault(media_id, []).append(name)
+        assert len(claims) == 200
+        twice = {media: by for media, by in claims.items() if len(by) > 1}
+        assert all(by[0] == "b" and set(by[1:]) == {"a"} for by in twice.values()), twice  # only b's dropped work
+        assert {by[0] for by in claims.values()} == {"a", "b"}  # both nodes worked
+
+        settings = Settings(database_url=database_url, storage_url=f"s3://{bucket}/drill", s3_endpoint_url=s3_endpoint)
+        rerank(settings.replace(orphan_grace_seconds=0, storage_dir=tmp_path / "janitor"))  # one janitor round
+        with psycopg.connect(database_url) as conn:
+            files = {name for row in conn.execute("SELECT path, thumbnail_path FROM media") for name in row}
+        assert set(keys(s3_endpoint, bucket)) == {f"drill/media/{name}" for name in files}  # no orphan, no upload left
+    finally:
+        for node in nodes.values():
+            if node.process.poll() is None:
+                node.kill_everything()
