@@ -118,6 +118,20 @@ def _age(text: str) -> timedelta:
     return timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
+def _migrate_storage(settings: Settings, args: argparse.Namespace) -> int:
+    from memedroid.storage.migrate import migrate
+
+    source = open_storage(settings)
+    target = open_storage(settings.with_storage(args.to, args.endpoint)).ensure()
+    try:
+        done = migrate(source, target)
+    except OSError as exc:
+        print(f"memedroid: {exc} (run the command again: it goes on where it stopped)", file=sys.stderr)
+        return 1
+    print(f"copied {done.copied} files ({done.bytes} bytes), {done.present} there already; now set STORAGE_URL={args.to}")
+    return 0
+
+
 def _stats(settings: Settings, _args: argparse.Namespace) -> int:
     with _database(settings) as db:
         print(json.dumps(_maintenance(db, settings).stats(), indent=2))
@@ -202,6 +216,9 @@ def parser() -> argparse.ArgumentParser:
     rehash.add_argument("--after", type=int, default=0, metavar="ID", help="start after this media id (resume a full run)")
     purge = command("purge-removed", _purge_removed, "Delete for good what moderators removed long ago, files and all.")
     purge.add_argument("--older-than", type=_age, required=True, metavar="AGE", help="removed at least this long ago: 30d, 12h")
+    move = command("migrate-storage", _migrate_storage, "Copy every stored file into another store, checked by hash; resumable.")
+    move.add_argument("--to", required=True, metavar="URL", help="s3://bucket/prefix or file:///path")
+    move.add_argument("--endpoint", metavar="URL", help="the target's S3_ENDPOINT_URL (default: the current one)")
     command("stats", _stats, "Print media counts by status, the backlog and storage use (JSON).")
     create = command("create-user", _create_user, "Create an account.")
     create.add_argument("username")

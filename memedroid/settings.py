@@ -132,6 +132,11 @@ class Settings:
                 extra={"event": "generated_jwt_secret"},
             )
 
+    def with_storage(self, url: str, endpoint: str | None = None) -> Settings:
+        """These settings with another store, as STORAGE_URL and S3_ENDPOINT_URL would name it."""
+        url = str(_convert("storage_url", "STORAGE_URL", url))
+        return self.replace(storage_url=url, s3_endpoint_url=endpoint or self.s3_endpoint_url)._checked()
+
     def replace(self, **changes: object) -> Settings:
         """A copy with `changes` applied."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -31,7 +31,17 @@ def memedroid(settings: Settings, *args: str, stdin: str = "", **env: str) -> su
 def test_help_names_every_command_and_the_settings(settings: Settings) -> None:
     result = memedroid(settings, "--help")
     assert result.returncode == 0
-    for command in ("migrate", "supervisor", "janitor", "reprocess", "remove-orphans", "rehash", "stats", "create-user"):
+    for command in (
+        "migrate",
+        "supervisor",
+        "janitor",
+        "reprocess",
+        "remove-orphans",
+        "rehash",
+        "stats",
+        "create-user",
+        "migrate-storage",
+    ):
         assert command in result.stdout
     assert "DATABASE_URL" in result.stdout and "JOB_TIMEOUT" in result.stdout
     assert memedroid(settings, "janitor", "--help").returncode == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,3 +208,42 @@ def test_jobs_wait_out_a_store_outage_without_spending_attempts(
         for node in nodes:
             node.kill_everything()
         store.stop()
+
+
+@pytest.mark.slow
+def test_a_local_store_moves_into_a_bucket_resumably_and_verified(
+    start_system: Callable[..., System], s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    local = start_system(WORKERS="1").wait_ready()
+    auth = local.sign_up()
+    post = local.wait_done(auth, local.upload(auth, fixtures.jpeg(tmp_path, width=320, height=200)).json()["id"])
+    failed = local.upload(auth, fixtures.write(tmp_path, "bad.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64)).json()
+    assert local.wait_done(auth, failed["id"])["status"] == "failed"  # its upload is kept a while: it moves too
+    local.stop()
+    env = {
+        **os.environ,
+        "DATABASE_URL": local.env["DATABASE_URL"],
+        "STORAGE_DIR": local.env["STORAGE_DIR"],
+        "LOG_LEVEL": "WARNING",
+    }
+    move = [sys.executable, "-m", "memedroid", "migrate-storage", "--to", f"s3://{bucket}/moved", "--endpoint", s3_endpoint]
+
+    first = subprocess.run(move, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0 and "copied 3 files" in first.stdout, first.stderr
+    again = subprocess.run(move, env=env, capture_output=True, text=True, timeout=60)
+    assert "copied 0 files" in again.stdout and "3 there already" in again.stdout
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    thumb = f"moved/media/{post['media']['thumbnail_url'].rsplit('/media/', 1)[1]}"
+    client.put_object(Bucket=bucket, Key=thumb, Body=b"damaged")  # the copy is checked, not trusted
+    fixed = subprocess.run(move, env=env, capture_output=True, text=True, timeout=60)
+    assert "copied 1 files" in fixed.stdout
+    assert set(keys(s3_endpoint, bucket)) == {
+        f"moved/{p.relative_to(local.storage)}" for p in local.files("raw") + local.files("media")
+    }
+
+    # The same database on the bucket: the post shows, its files come from the store.
+    media_url = f"{s3_endpoint}/{bucket}/moved/media"
+    moved = start_system(WORKERS="1", STORAGE_URL=f"s3://{bucket}/moved", S3_ENDPOINT_URL=s3_endpoint, MEDIA_URL=media_url)
+    shown = moved.wait_ready().post(auth, post["id"])
+    assert shown["media"]["url"].startswith(media_url)
+    assert client.get_object(Bucket=bucket, Key=f"moved/media/{shown['media']['url'].rsplit('/media/', 1)[1]}")["Body"].read()

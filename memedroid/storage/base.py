@@ -114,9 +114,6 @@ class Storage(ABC):
     @abstractmethod
     def raw_exists(self, sha256_hex: str) -> bool: ...
 
-    @abstractmethod
-    def fetch_raw(self, sha256_hex: str, folder: Path) -> Path:
-        """A local file with the raw upload's bytes, to process (in `folder` when copied)."""
 
     @abstractmethod
     def drop_raw(self, sha256_hex: str) -> None: ...
@@ -127,8 +124,16 @@ class Storage(ABC):
         it is there."""
 
     @abstractmethod
-    def fetch_media(self, name: str, folder: Path) -> Path:
-        """A local file with a final file's bytes (in `folder` when copied)."""
+    def fetch(self, area: str, name: str, folder: Path) -> Path:
+        """A local file with the bytes of `area/name` (in `folder` when copied)."""
+
+    @abstractmethod
+    def put(self, area: str, name: str, source: Path, sha256_hex: str) -> None:
+        """Store a copy of `source` as `area/name`, whole or not at all, with its hash."""
+
+    @abstractmethod
+    def stored_hash(self, area: str, name: str) -> str | None:
+        """The SHA-256 of `area/name` as stored (None: missing, or stored without one)."""
 
     @abstractmethod
     def delete(self, area: str, names: list[str]) -> None:
@@ -151,6 +156,13 @@ class Storage(ABC):
     def media_name(sha256_hex: str, suffix: str) -> str:
         """The name of a final file in `media`, e.g. `ab/cd/abcd….thumb.jpg`."""
         return f"{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}{suffix}"
+
+    def fetch_raw(self, sha256_hex: str, folder: Path) -> Path:
+        """A local file with the raw upload's bytes, to process."""
+        return self.fetch("raw", sha256_hex, folder)
+
+    def fetch_media(self, name: str, folder: Path) -> Path:
+        return self.fetch("media", name, folder)
 
     def remove_media(self, names: list[str], sha256_hex: str) -> None:
         """Delete a media's final files and its raw upload."""

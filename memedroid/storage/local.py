@@ -4,7 +4,9 @@ appears under its final name by an atomic rename."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,8 +69,6 @@ class LocalStorage(Storage):
     def raw_exists(self, sha256_hex: str) -> bool:
         return self.raw_path(sha256_hex).is_file()
 
-    def fetch_raw(self, sha256_hex: str, folder: Path) -> Path:
-        return self.raw_path(sha256_hex)  # processed where it lies
 
     def drop_raw(self, sha256_hex: str) -> None:
         self.raw_path(sha256_hex).unlink(missing_ok=True)
@@ -78,8 +78,22 @@ class LocalStorage(Storage):
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)  # atomic: the scratch folder is on the same filesystem
 
-    def fetch_media(self, name: str, folder: Path) -> Path:
-        return self.media / name
+    def fetch(self, area: str, name: str, folder: Path) -> Path:
+        return self.root / area / name  # read where it lies
+
+    def put(self, area: str, name: str, source: Path, sha256_hex: str) -> None:
+        target = self.root / area / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        shutil.copyfile(source, part)
+        os.replace(part, target)
+
+    def stored_hash(self, area: str, name: str) -> str | None:
+        path = self.root / area / name
+        if not path.is_file():
+            return None
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
 
     def delete(self, area: str, names: list[str]) -> None:
         for name in names:

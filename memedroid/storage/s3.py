@@ -137,18 +137,37 @@ class ObjectStorage(Storage):
             raise
         return True
 
-    def fetch_raw(self, sha256_hex: str, folder: Path) -> Path:
-        return self._download(self.key("raw", sha256_hex), folder / "source")
 
     def drop_raw(self, sha256_hex: str) -> None:
         self.delete("raw", [sha256_hex])
 
     def place(self, source: Path, name: str) -> None:
-        extra = {"ContentType": MEDIA_TYPES.get(source.suffix, "application/octet-stream"), "CacheControl": IMMUTABLE}
-        self._transfer(self.client.upload_file, str(source), self.bucket, self.key("media", name), ExtraArgs=extra)
+        self._upload(source, "media", name, {})
 
-    def fetch_media(self, name: str, folder: Path) -> Path:
-        return self._download(self.key("media", name), folder / Path(name).name)
+    def fetch(self, area: str, name: str, folder: Path) -> Path:
+        target = folder / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._transfer(self.client.download_file, self.bucket, self.key(area, name), str(target))
+        return target
+
+    def put(self, area: str, name: str, source: Path, sha256_hex: str) -> None:
+        self._upload(source, area, name, {"Metadata": {"sha256": sha256_hex}})
+
+    def stored_hash(self, area: str, name: str) -> str | None:
+        try:
+            head = self.call("head_object", Key=self.key(area, name))
+        except StoreUnavailable as exc:
+            if _missing(exc):
+                return None
+            raise
+        found: str | None = head.get("Metadata", {}).get("sha256")
+        return found
+
+    def _upload(self, source: Path, area: str, name: str, extra: dict[str, Any]) -> None:
+        """One file, with its type and, a final file, the immutable caching."""
+        if area == "media":
+            extra = {**extra, "ContentType": MEDIA_TYPES.get(source.suffix, "application/octet-stream"), "CacheControl": IMMUTABLE}
+        self._transfer(self.client.upload_file, str(source), self.bucket, self.key(area, name), ExtraArgs=extra)
 
     def delete(self, area: str, names: list[str]) -> None:
         for start in range(0, len(names), 1000):  # DeleteObjects takes 1,000 keys at a time
@@ -173,11 +192,6 @@ class ObjectStorage(Storage):
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
-
-    def _download(self, key: str, target: Path) -> Path:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._transfer(self.client.download_file, self.bucket, key, str(target))
-        return target
 
     def _transfer(self, method: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         try:
