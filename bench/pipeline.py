@@ -6,12 +6,16 @@ In one run, on one machine: N images and M clips go through the real system (upl
 workers → finalizer → completed) and, separately, through `convert`/`ffmpeg` called directly
 with the same parallelism (one process per core). Prints both throughputs and their ratio,
 the 202 latency while every worker is busy against idle, and the workers' peak RSS.
+Then (`--store-images K`, 0 to skip) K more images each, in turn: through the system on the
+local disk and on an S3-compatible store (moto's S3 server, in this process), and through one
+node against two (one worker each) on that store.
 Uses an embedded PostgreSQL in a temporary folder unless DATABASE_URL is set.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import subprocess
@@ -30,15 +34,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import fixtures  # noqa: E402  (the test suite's media generators)
 from system import PeakRss, System, database  # noqa: E402  (the test suite's supervisor harness)
 
-TARGETS = {"images": 0.85, "clips": 0.9, "latency": 1.5, "rss_mb": 400}
+TARGETS = {"images": 0.85, "clips": 0.9, "latency": 1.5, "rss_mb": 400, "s3": 0.8}
 CONVERT = "/usr/bin/convert"
 
 
-def make_inputs(folder: Path, images: int, clips: int, tag: str = "") -> tuple[list[Path], list[Path]]:
+def make_inputs(folder: Path, images: int, clips: int, tag: str = "", first: int = 0) -> tuple[list[Path], list[Path]]:
     """Distinct photos (noise, so they compress like photos) and clips that need transcoding."""
     env = {k: v for k, v in os.environ.items() if k != "MAGICK_CONFIGURE_PATH"}
     photos = []
-    for n in range(images):
+    for n in range(first, first + images):
         path = folder / f"photo{n}.jpg"
         subprocess.run(
             [CONVERT, "-size", "2400x1600", f"plasma:gray{n % 90}-white", "-seed", str(n), "+noise", "Gaussian",
@@ -83,14 +87,16 @@ def direct(paths: list[Path], kind: str, out: Path, parallel: int) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-def through_system(system: System, auth: dict[str, str], paths: list[Path]) -> float:
+def through_system(system: System, auth: dict[str, str], paths: list[Path], uploaders: list[System] | None = None) -> float:
     """Items per second from the first upload to the last `completed`, as PostgreSQL saw it
-    (so that the client's polling interval does not count)."""
+    (so that the client's polling interval does not count); the uploads spread over
+    `uploaders` (default: `system`)."""
+    uploaders = uploaders or [system]
     with psycopg.connect(system.env["DATABASE_URL"]) as conn:
         started = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     ids = []
-    for path in paths:
-        response = system.upload(auth, path)
+    for n, path in enumerate(paths):
+        response = uploaders[n % len(uploaders)].upload(auth, path)
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
     for post_id in ids:
@@ -113,10 +119,50 @@ def upload_latency(system: System, auth: dict[str, str], folder: Path, label: st
     return statistics.median(timings)
 
 
+def storage_and_nodes(folder: Path, url: str, count: int) -> dict[str, float]:
+    """Images per second: on the local disk and on the object store (one node, one worker each,
+    in turn, fresh images each time); then one node against two on the store."""
+    import boto3
+    from helpers import free_port
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: no line per request
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="bench")
+    s3 = {"STORAGE_URL": "s3://bench/site", "S3_ENDPOINT_URL": endpoint}
+    base = {"DATABASE_URL": url, "WORKERS": "1", "LOG_LEVEL": "WARNING"}
+    batch = iter(range(1000, 100_000, count))
+    results: dict[str, float] = {}
+    try:
+        for name, nodes in (("local", [{}]), ("s3", [s3]), ("local 2", [{}]), ("s3 2", [s3]), ("two nodes", [s3, s3])):
+            run = folder / name.replace(" ", "-")
+            run.mkdir()
+            photos = make_inputs(run, count, 0, first=next(batch))[0]
+            systems = []
+            for n, env in enumerate(nodes):
+                (run / str(n)).mkdir()
+                systems.append(System({**base, **env, "NODE_NAME": f"{run.name}-{n}"}, run / str(n)).wait_ready())
+            try:
+                auth = systems[0].sign_up(f"bench{len(results)}")
+                results[name] = through_system(systems[0], auth, photos, systems)
+            finally:
+                for system in systems:
+                    system.stop()
+    finally:
+        moto.stop()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--store-images", type=int, default=24, help="images per run on the disk, the store, two nodes")
     args = parser.parse_args()
     parallel = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="memedroid-bench-") as tmp, database(Path(tmp)) as url:
@@ -144,6 +190,7 @@ def main() -> int:
             watcher.stop()
         finally:
             system.stop()
+        stores = storage_and_nodes(folder, url, args.store_images) if args.store_images else {}
 
     print(f"\nparallelism: {parallel} (workers = direct tool processes)")
     for kind, (baseline, measured) in results.items():
@@ -159,6 +206,11 @@ def main() -> int:
     )
     rss_mb = watcher.peak / 2**20
     print(f"worker peak RSS {rss_mb:.0f} MB (target <= {TARGETS['rss_mb']}) {'ok' if rss_mb <= TARGETS['rss_mb'] else 'MISSED'}")
+    if stores:
+        local, s3 = (stores["local"] + stores["local 2"]) / 2, (stores["s3"] + stores["s3 2"]) / 2
+        print(f"images, one worker: local disk {local:.2f}/s, object store {s3:.2f}/s (two runs each, in turn)")
+        print(f"  store / disk {s3 / local:.2f} (target >= {TARGETS['s3']}) {'ok' if s3 / local >= TARGETS['s3'] else 'MISSED'}")
+        print(f"  two nodes {stores['two nodes']:.2f}/s: {stores['two nodes'] / s3:.2f}x one node (both on this machine's cores)")
     return 0
 
 

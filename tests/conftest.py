@@ -4,6 +4,7 @@ TEST_REDIS_URL is set), settings, the app and its client."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -116,6 +117,7 @@ def s3_endpoint() -> Iterator[str]:
     """The address of a real S3 protocol server (moto's), for the whole session."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in a failure's report
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
