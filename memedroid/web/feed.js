@@ -22,7 +22,7 @@ function tabs(current, window) {
 }
 
 /** A feed: `{sort, window, tag, author}` as GET /posts takes them; `title` heads it. */
-export function feed({ sort = "new", window, tag, author, title, showTabs = false }) {
+export function feed({ sort = "new", window = "week", tag, author, title, showTabs = false }) {
   const query = new URLSearchParams({ sort, limit: "10" });
   if (sort === "top") query.set("window", window);
   if (tag) query.set("tag", tag);
