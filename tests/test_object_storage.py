@@ -247,3 +247,19 @@ def test_a_local_store_moves_into_a_bucket_resumably_and_verified(
     shown = moved.wait_ready().post(auth, post["id"])
     assert shown["media"]["url"].startswith(media_url)
     assert client.get_object(Bucket=bucket, Key=f"moved/media/{shown['media']['url'].rsplit('/media/', 1)[1]}")["Body"].read()
+
+
+def test_remove_orphans_lists_the_bucket_and_spares_what_rows_need(settings: Settings, s3_endpoint: str, bucket: str) -> None:
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    orphans = [f"{PREFIX}/media/ab/cd/{'ab' * 32}.jpg", f"{PREFIX}/raw/{'cd' * 32}", f"{PREFIX}/raw/.upload-abandoned"]
+    for key in [*orphans, "elsewhere/raw/not-ours"]:
+        client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "STORAGE_DIR": str(settings.storage_dir), "LOG_LEVEL": "WARNING"}
+    env |= {"STORAGE_URL": f"s3://{bucket}/{PREFIX}", "S3_ENDPOINT_URL": s3_endpoint, "ORPHAN_GRACE_SECONDS": "0"}
+    command = [sys.executable, "-m", "memedroid", "remove-orphans"]
+    listed = subprocess.run([*command, "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
+    assert "orphan_media_deleted=1" in listed.stdout and "orphan_raw_deleted=2" in listed.stdout, listed.stderr
+    assert len(keys(s3_endpoint, bucket)) == 4  # a dry run deletes nothing
+    removed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert removed.returncode == 0, removed.stderr
+    assert set(keys(s3_endpoint, bucket)) == {"elsewhere/raw/not-ours"}
