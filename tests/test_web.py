@@ -119,7 +119,7 @@ def test_media_from_another_origin_is_allowed_by_name_only(make_client) -> None:
 def test_assets_have_content_hashed_names_and_are_cached_for_good(client: FlaskClient) -> None:
     html = client.get("/p/1").get_data(as_text=True)
     urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
-    assert {re.sub(r"\.[0-9a-f]{12}\.", ".", url) for url in urls} >= {"/static/app.js", "/static/app.css", "/static/api.js"}
+    assert {re.sub(r"\.[0-9a-f]{12}\.", ".", url) for url in urls} >= {"/static/main.js", "/static/app.css", "/static/client.js"}
     total = len(html.encode())
     for url in set(urls):
         asset = client.get(url)
@@ -132,7 +132,7 @@ def test_assets_have_content_hashed_names_and_are_cached_for_good(client: FlaskC
         for imported in re.findall(r'import\("([^"]+)"\)', asset.get_data(as_text=True)):
             assert client.get(imported).status_code == 200, f"{url} imports {imported} later, which is not served"
     assert total < 100_000  # everything the page loads before the first meme, uncompressed
-    assert_problem(client.get("/static/app.js"), 404)  # only the hashed names are served
+    assert_problem(client.get("/static/main.js"), 404)  # only the hashed names are served
     assert_problem(client.get("/static/../settings.py"), 404)
 
 

@@ -30,7 +30,7 @@ TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)(["'])\./([\w.-]+)\2""")
 FOREVER = "public, max-age=31536000, immutable"
 FEED_PAGE = 10  # posts in a page of the client's feeds (feed.js)
-SIGNED_OUT = '<a href="/signin">Sign in</a><a href="/register" class="button">Join</a>'  # app.js's header
+SIGNED_OUT = '<a href="/signin">Sign in</a><a href="/register" class="button">Join</a>'  # main.js's header
 CSRF_COOKIE = "csrf_refresh_token"  # set with a web session: its reader gets pages of their own
 
 bp = Blueprint("web", __name__)
@@ -60,14 +60,14 @@ class Asset:
 class Assets:
     """The client's files, read once: each is served as `name.<hash>.ext`, and the imports
     between modules name those files, so a change to one module renames it and every module
-    that imports it (a cached copy can never mix versions). The page preloads what `app.js`
+    that imports it (a cached copy can never mix versions). The page preloads what `main.js`
     imports up front; the views it imports when first shown (`import("./post.js")`) load then."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.urls: dict[str, str] = {}  # "app.js" -> "/static/app.1a2b3c4d5e.js"
+        self.urls: dict[str, str] = {}  # "main.js" -> "/static/app.1a2b3c4d5e.js"
         self.files: dict[str, Asset] = {}  # "app.1a2b3c4d5e.js" -> its bytes
-        self.imports: dict[str, list[str]] = {}  # "app.js" -> the modules it imports up front
+        self.imports: dict[str, list[str]] = {}  # "main.js" -> the modules it imports up front
         for path in sorted(folder.iterdir()):
             if path.suffix in TYPES:
                 self._add(path.name, ())
@@ -89,7 +89,7 @@ class Assets:
         self.urls[name] = f"{STATIC}/{hashed}"
         return self.urls[name]
 
-    def upfront(self, name: str = "app.js") -> list[str]:
+    def upfront(self, name: str = "main.js") -> list[str]:
         """`name` and every module it imports up front, directly or not."""
         found = [name]
         for module in found:

@@ -1,7 +1,7 @@
 // Accounts: register, sign in, a user's profile with their memes, and the settings page
 // (NSFW opt-in and the accounts one blocks).
 
-import { me, register, request, signIn, updateAccount } from "./api.js";
+import { me, register, request, signIn, updateAccount } from "./client.js";
 import { count, failure, h, link, notify } from "./dom.js";
 import { feed } from "./feed.js";
 import { pager } from "./pager.js";

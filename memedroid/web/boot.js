@@ -9,4 +9,4 @@ if (meme) {
   const painted = loaded.then(() => new Promise((done) => requestAnimationFrame(() => setTimeout(done))));
   await Promise.race([painted, new Promise((done) => setTimeout(done, 1000))]);
 }
-await import("./app.js");
+await import("./main.js");

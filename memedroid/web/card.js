@@ -1,7 +1,7 @@
 // A post as the feed and its own page show it: the media in a box of its own size (no layout
 // shift), the blurhash under it until it loads, and the actions under it.
 
-import { me, request } from "./api.js";
+import { me, request } from "./client.js";
 import { placeholder } from "./blurhash.js";
 import { ago, count, h, link, notify, whenVisible } from "./dom.js";
 import { go } from "./router.js";

@@ -1,7 +1,7 @@
 // The moderation page: the open reports, grouped by what they report, oldest first, each with
 // the actions that resolve them.
 
-import { request } from "./api.js";
+import { request } from "./client.js";
 import { card } from "./card.js";
 import { ago, count, empty, h, link, notify } from "./dom.js";
 import { pager } from "./pager.js";

@@ -1,7 +1,7 @@
 // Lists the API pages by next_cursor: a "More" button, or (with `endless`) the next page
 // fetched as the end of the list comes near the screen.
 
-import { given, request } from "./api.js";
+import { given, request } from "./client.js";
 import { empty, failure, h, whenVisible } from "./dom.js";
 
 /** Fill `list` with `render(item, index)` for the items of `path`'s pages. Answers the list

@@ -1,7 +1,7 @@
 // A post's own page (/p/{id}): the meme, its thread of comments with replies, a reply box,
 // delete for the author and a report dialog for everyone signed in.
 
-import { me, request } from "./api.js";
+import { me, request } from "./client.js";
 import { card, likeButton } from "./card.js";
 import { ago, count, failure, h, link, notify } from "./dom.js";
 import { pager } from "./pager.js";

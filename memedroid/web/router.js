@@ -1,4 +1,4 @@
-// Moving between the client's pages without reloading: app.js draws the page for the address.
+// Moving between the client's pages without reloading: main.js draws the page for the address.
 
 /** Show `path` (and remember it in the history, unless `replace`). */
 export function go(path, { replace = false } = {}) {

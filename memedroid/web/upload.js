@@ -1,7 +1,7 @@
 // Posting a meme: pick or drop a file, caption and tags (completed from /tags), a progress bar
 // for the bytes, then the post's status live from the long-poll until it completes or fails.
 
-import { ApiError, request, upload } from "./api.js";
+import { ApiError, request, upload } from "./client.js";
 import { h, link } from "./dom.js";
 
 const STATUS = { pending: "Waiting for a worker…", processing: "Processing…", completed: "Done: your meme is up.", failed: "Processing failed" };

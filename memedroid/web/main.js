@@ -1,6 +1,6 @@
 // The web client's entry: the header for the session, and the page for the address.
 
-import { mayResume, me, resume, signOut, watchSession } from "./api.js";
+import { mayResume, me, resume, signOut, watchSession } from "./client.js";
 import { h, link, notify, show } from "./dom.js";
 import { feed, WINDOWS } from "./feed.js";
 import { go, param } from "./router.js";
