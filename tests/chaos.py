@@ -27,6 +27,7 @@ import fixtures
 import psutil
 import psycopg
 import requests
+from stores import name_in_area
 from system import System
 
 # Time compressed: short leases and sweeps so that recovery happens many times a minute.
@@ -297,14 +298,10 @@ class Storm:
 
     def _orphans(self) -> list[str]:
         """Files no row needs: anything in raw/ or tmp/ (nothing failed), media/ files no row names."""
-        storage = self.system.storage
         with psycopg.connect(self.system.env["DATABASE_URL"]) as conn:
             kept = {name for row in conn.execute("SELECT path, thumbnail_path FROM media") for name in row if name}
-        stray = [str(p) for area in ("raw", "tmp") for p in (storage / area).rglob("*") if p.is_file()]
-        stray += [
-            str(p) for p in (storage / "media").rglob("*") if p.is_file() and str(p.relative_to(storage / "media")) not in kept
-        ]
-        return stray
+        stray = [str(p) for area in ("raw", "tmp") for p in self.system.files(area)]
+        return stray + [str(p) for p in self.system.files("media") if name_in_area(p, "media") not in kept]
 
     def _silent_wedges(self) -> list[tuple[float, float]]:
         """Windows of WEDGE_SECONDS or more with work waiting and nothing completed, during

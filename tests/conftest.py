@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from helpers import free_port, wait_for_port
 from psycopg import sql
+from stores import Store
 from system import System
 
 from memedroid.api.app import create_app
@@ -136,6 +137,15 @@ def bucket(s3_endpoint: str) -> str:
 
 
 @pytest.fixture
+def store(request: pytest.FixtureRequest) -> Store:
+    """Where the system under test keeps its files: the local disk, unless a test runs on
+    `both_stores` (then also a bucket of its own on the S3 protocol server)."""
+    if getattr(request, "param", "local") == "local":
+        return Store("local")
+    return Store.bucket(request.getfixturevalue("s3_endpoint"), request.getfixturevalue("bucket"))
+
+
+@pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
     redis.Redis.from_url(redis_url).flushdb()  # no cached page of another test's database
     return Settings(
@@ -180,13 +190,14 @@ def make_client(settings: Settings) -> Iterator[Callable[..., FlaskClient]]:
 
 
 @pytest.fixture
-def start_system(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Callable[..., System]]:
-    """Start the real supervisor (HTTP, workers, finalizer, janitor) on this test's database."""
+def start_system(tmp_path: Path, database_url: str, redis_url: str, store: Store) -> Iterator[Callable[..., System]]:
+    """Start the real supervisor (HTTP, workers, finalizer, janitor) on this test's database
+    and store."""
     redis.Redis.from_url(redis_url).flushdb()
     started: list[System] = []
 
     def start(**env: str) -> System:
-        system = System({"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}, tmp_path)
+        system = System({"DATABASE_URL": database_url, "REDIS_URL": redis_url, **store.env, **env}, tmp_path)
         started.append(system)
         return system
 

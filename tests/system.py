@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import psutil
 import requests
 from helpers import PASSWORD, free_port
+from stores import read_file, stored_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR = ROOT / "bin" / "memedroid-supervisor"
@@ -218,13 +219,21 @@ class System:
             if post["status"] in ("completed", "failed") or time.monotonic() >= deadline:
                 return post
 
+    def get(self, url: str) -> requests.Response:
+        """A file the API links to: served by the app, or from the store's own address."""
+        return self.http.get(url if "://" in url else f"{self.url}{url}", timeout=30)
+
     def fetch(self, url: str) -> bytes:
-        response = self.http.get(f"{self.url}{url}", timeout=30)
+        response = self.get(url)
         assert response.status_code == 200, url
         return response.content
 
-    def files(self, area: str) -> list[Path]:
-        return sorted(p for p in (self.storage / area).rglob("*") if p.is_file())
+    def files(self, area: str) -> list[PurePath]:
+        """The files of `raw`, `media` or `tmp`, in the folder or bucket this system uses."""
+        return stored_files(self.env, area)
+
+    def read(self, path: PurePath) -> bytes:
+        return read_file(self.env, path)
 
 
 class PeakRss(threading.Thread):

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 from helpers import metric
 from psycopg.rows import dict_row
+from stores import Store, both_stores, env_of, s3, stored_files
 
 from memedroid.db import Database
 from memedroid.messages import Output, Result
 from memedroid.pipeline.finalizer import Finalizer
 from memedroid.pipeline.janitor import Janitor, lease_owner
 from memedroid.settings import Settings
-from memedroid.storage import LocalStorage
+from memedroid.storage import LocalStorage, Storage, open_storage
 from memedroid.transport import JobChannel, Pipeline, Slot
 
 NODE = "node-b"  # this test's supervisor; "node-a" is another node, maybe on the same host
@@ -80,29 +84,71 @@ def test_work_folders_of_ended_leases_go_at_the_next_tick(settings: Settings) ->
     assert live.exists() and not ended.exists()  # no grace period for a lease known to be over
 
 
-def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings, tmp_path: Path) -> None:
-    live_token = str(uuid.uuid4())
-    with psycopg.connect(settings.database_url) as conn:
-        media_id = processing_row(conn, 7, lease_owner(NODE, "x"), "1 second", "1 second", attempts=2, token=live_token)
-    storage = LocalStorage(settings.storage_dir).ensure()
-    work = storage.work_dir(str(uuid.uuid4()))  # the expired lease's folder
-    (work / "rendition.jpg").write_bytes(b"late")
-    (work / "thumbnail.jpg").write_bytes(b"late")
-    late = Result(
-        media_id=media_id, lease_token=str(uuid.uuid4()), request_id="r", attempt=1, source_type="jpeg", outcome="completed",
+def finished_work(storage: Storage, media_id: int, lease_token: str) -> Result:
+    """A worker's result for a completed image, its files in a work folder."""
+    work = storage.work_dir(lease_token)
+    (work / "rendition.jpg").write_bytes(b"a rendition")
+    (work / "thumbnail.jpg").write_bytes(b"a thumbnail")
+    return Result(
+        media_id=media_id, lease_token=lease_token, request_id="r", attempt=1, source_type="jpeg", outcome="completed",
         duration_ms=1.0,
         kind="image", mime="image/jpeg", width=1, height=1, rendition=Output(str(work / "rendition.jpg"), ".jpg"),
         thumbnail=Output(str(work / "thumbnail.jpg"), ".thumb.jpg"), work_dir=str(work),
     )  # fmt: skip
+
+
+@contextmanager
+def finalizer(settings: Settings) -> Iterator[Finalizer]:
     context = multiprocessing.get_context("spawn")
     finalizer = Finalizer(settings, Pipeline.create(context, 10), Slot(context))
-    discarded = metric("memedroid_jobs_total", kind="jpeg", outcome="discarded")
     try:
-        finalizer.finalize(late)
+        yield finalizer
     finally:
         finalizer.db.close()
+
+
+def media_state(settings: Settings, media_id: int) -> tuple[str, int, str | None]:
     with psycopg.connect(settings.database_url) as conn:
-        status, token = conn.execute("SELECT status, lease_token::text FROM media WHERE id = %s", (media_id,)).fetchone()
-    assert (status, token) == ("processing", live_token)  # the live attempt still owns it
-    assert not work.exists() and list(storage.media.rglob("*")) == []
+        row = conn.execute("SELECT status, attempts, lease_token::text FROM media WHERE id = %s", (media_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+@both_stores
+def test_a_late_result_is_discarded_and_touches_no_final_file(settings: Settings, store: Store) -> None:
+    settings = store.settings(settings)
+    live_token = str(uuid.uuid4())
+    with psycopg.connect(settings.database_url) as conn:
+        media_id = processing_row(conn, 7, lease_owner(NODE, "x"), "1 second", "1 second", attempts=2, token=live_token)
+    late = finished_work(open_storage(settings).ensure(), media_id, str(uuid.uuid4()))  # the expired lease's
+    discarded = metric("memedroid_jobs_total", kind="jpeg", outcome="discarded")
+    with finalizer(settings) as finalizing:
+        finalizing.finalize(late)
+    assert media_state(settings, media_id) == ("processing", 2, live_token)  # the live attempt still owns it
+    assert not Path(late.work_dir or "").exists() and stored_files(env_of(settings), "media") == []
     assert metric("memedroid_jobs_total", kind="jpeg", outcome="discarded") == discarded + 1
+
+
+@both_stores
+def test_files_the_store_cannot_take_wait_for_it_without_spending_an_attempt(settings: Settings, store: Store) -> None:
+    """The store is gone when the finalizer places a result's files: the job goes back to
+    pending with its attempt given back (the janitor offers it again), and no file is half there."""
+    settings = store.settings(settings)
+    token = str(uuid.uuid4())
+    with psycopg.connect(settings.database_url) as conn:
+        media_id = processing_row(conn, 10, lease_owner(NODE, "x"), "1 second", "1 second", attempts=1, token=token)
+    storage = open_storage(settings).ensure()
+    result = finished_work(storage, media_id, token)
+    deferred = metric("memedroid_jobs_total", kind="jpeg", outcome="deferred")
+    with finalizer(settings) as finalizing:
+        if isinstance(storage, LocalStorage):
+            shutil.rmtree(storage.media)
+            storage.media.write_bytes(b"")  # where the folder was: any write into it fails
+        else:
+            s3(settings.s3_endpoint_url).delete_bucket(Bucket=settings.storage_url[5:].partition("/")[0])
+        finalizing.finalize(result)
+    assert media_state(settings, media_id) == ("pending", 0, None)
+    assert metric("memedroid_jobs_total", kind="jpeg", outcome="deferred") == deferred + 1
+    if isinstance(storage, LocalStorage):
+        assert storage.media.read_bytes() == b""
+    assert not Path(result.work_dir or "").exists()  # the next attempt starts afresh
