@@ -11,6 +11,7 @@ pages many readers ask for.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -147,6 +148,35 @@ class Cache:
             log.info("redis is back; cache in use again", extra={"event": "cache_recovered"})
 
 
+TAG_LENGTH = 16  # hex digits of a page's tag
+
+
+def tag_of(data: bytes) -> str:
+    """A short hash of `data`, for telling one version of a body from another."""
+    return hashlib.blake2b(data, digest_size=TAG_LENGTH // 2).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A rendered entry and its tag: a hash of the body, made once when it is rendered and
+    kept with it, so that a hit tells its validator (the HTTP ETag) without hashing again."""
+
+    body: str
+    tag: str
+
+    @classmethod
+    def of(cls, body: str) -> Page:
+        return cls(body, tag_of(body.encode()))
+
+    def packed(self) -> str:
+        """How Redis keeps it: the tag, then the body."""
+        return self.tag + self.body
+
+    @classmethod
+    def unpacked(cls, raw: str) -> Page:
+        return cls(raw[TAG_LENGTH:], raw[:TAG_LENGTH])
+
+
 class Doorkeeper:
     """Remembers the last `size` keys it was shown, to tell a second request from a first."""
 
@@ -174,14 +204,14 @@ class LocalCache:
     def __init__(self, name: str, seconds: float, max_bytes: int) -> None:
         self.seconds = seconds
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()  # oldest first
+        self._entries: OrderedDict[str, tuple[float, Page]] = OrderedDict()  # oldest first
         self._bytes = 0
         self._seen = Doorkeeper()
         self._lock = threading.Lock()
         self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> Page | None:
         if self.seconds <= 0:
             return None
         found = self._entries.get(key)
@@ -191,20 +221,20 @@ class LocalCache:
         self._hits.inc()
         return found[1]
 
-    def put(self, key: str, value: str, shared: bool = False) -> None:
-        """Keep `value`; unless `shared`, only when `key` was asked for lately already."""
-        if self.seconds <= 0 or len(value) > self.max_bytes:
+    def put(self, key: str, page: Page, shared: bool = False) -> None:
+        """Keep `page`; unless `shared`, only when `key` was asked for lately already."""
+        if self.seconds <= 0 or len(page.body) > self.max_bytes:
             return
         with self._lock:
             if not shared and not self._seen.again(key):
                 return
             now = time.monotonic()
             old = self._entries.pop(key, None)
-            self._bytes += len(value) - (len(old[1]) if old else 0)
-            self._entries[key] = (now + self.seconds, value)
+            self._bytes += len(page.body) - (len(old[1].body) if old else 0)
+            self._entries[key] = (now + self.seconds, page)
             while self._entries and (self._bytes > self.max_bytes or next(iter(self._entries.values()))[0] < now):
                 _key, (_expires, dropped) = self._entries.popitem(last=False)  # the oldest, or expired
-                self._bytes -= len(dropped)
+                self._bytes -= len(dropped.body)
 
     def clear(self) -> None:
         with self._lock:
@@ -255,24 +285,26 @@ class FeedCache:
 
     def read_through(
         self, key: str, ttl: int, render: Callable[[bool], str], shared: bool, also: str | None = None, private: bool = False
-    ) -> str:
+    ) -> Page:
         """The entry under `key`: from this process's memory, from Redis, or `render(stored)`
         now and cached (at once when `shared`, else from its second request within `ttl`;
         `stored` tells the renderer which). `also` names a second version key. A `private`
         entry is rendered for one reader alone: never looked up, never cached."""
         if private:
-            return render(False)
-        raw = self.local.get(key)
-        if raw is None:
-            found = self.lookup(key, ttl, also)
-            raw = found.raw
-            if raw is None:
+            return Page.of(render(False))
+        page = self.local.get(key)
+        if page is None:
+            packed = f"{key}:tagged"  # not where a release before tags kept the bare body
+            found = self.lookup(packed, ttl, also)
+            if found.raw is not None:
+                page = Page.unpacked(found.raw)
+            else:
                 stored = shared or found.seen > 1
-                raw = render(stored)
+                page = Page.of(render(stored))
                 if stored:
-                    self.store(key, found.version, raw, ttl)
-            self.local.put(key, raw, shared=shared)
-        return raw
+                    self.store(packed, found.version, page.packed(), ttl)
+            self.local.put(key, page, shared=shared)
+        return page
 
     def lookup(self, key: str, window: int, also: str | None = None) -> Lookup:
         """The entry under `key` for the current feed version (and `also`'s); on a miss,

@@ -54,6 +54,8 @@ class Settings:
     feed_local_bytes: int = 16 * 1024 * 1024  # feed pages one HTTP worker keeps, at most
     cache_bytes: int = 64 * 1024 * 1024  # bytes of entries written to Redis per minute, at most
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
+    http_max_age: int = 1  # seconds a shared cache (a proxy, a CDN) may keep an anonymous read
+    http_stale_seconds: int = 5  # and serve it stale for, while it fetches a fresh one
     # The media pipeline.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     job_queue_size: int = 200
@@ -179,6 +181,8 @@ ENV: dict[str, str] = {
     "feed_local_bytes": "FEED_LOCAL_BYTES",
     "cache_bytes": "CACHE_BYTES",
     "trusted_proxies": "TRUSTED_PROXIES",
+    "http_max_age": "HTTP_MAX_AGE",
+    "http_stale_seconds": "HTTP_STALE_SECONDS",
     "workers": "WORKERS",
     "job_queue_size": "JOB_QUEUE_SIZE",
     "max_backlog": "MAX_BACKLOG",
@@ -209,6 +213,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "bcrypt_rounds": (4, 16),
     "web_concurrency": (1, 256),
     "trusted_proxies": (0, 10),
+    "http_max_age": (0, 24 * 3600),
+    "http_stale_seconds": (0, 24 * 3600),
     "feed_local_seconds": (0, 60),
     "feed_local_bytes": (0, 1 << 34),
     "cache_bytes": (0, 1 << 40),

@@ -32,7 +32,7 @@ from helpers import (
 )
 
 from memedroid.api.app import create_app
-from memedroid.cache import Cache, LocalCache
+from memedroid.cache import Cache, LocalCache, Page
 from memedroid.settings import Settings
 
 
@@ -393,9 +393,9 @@ def test_cache_writes_stop_at_the_byte_budget(make_client, settings: Settings) -
 def test_the_local_tier_is_bounded_in_bytes_and_admits_one_off_keys_on_their_second_request() -> None:
     local = LocalCache("test_local", seconds=60, max_bytes=1000)
     for n in range(10):
-        local.put(f"shared{n}", str(n) * 300, shared=True)
+        local.put(f"shared{n}", Page.of(str(n) * 300), shared=True)
     assert [n for n in range(10) if local.get(f"shared{n}")] == [7, 8, 9]  # the newest that fit
-    local.put("cursor", "c" * 10)
+    local.put("cursor", Page.of("c" * 10))
     assert local.get("cursor") is None  # asked for once: not kept
-    local.put("cursor", "c" * 10)
-    assert local.get("cursor") == "c" * 10
+    local.put("cursor", Page.of("c" * 10))
+    assert local.get("cursor") == Page.of("c" * 10)

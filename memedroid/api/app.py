@@ -12,6 +12,7 @@ from memedroid.api import (
     ApiRequest,
     Services,
     auth,
+    caching,
     comments,
     health,
     limits,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.extensions["memedroid"] = services
 
     requestlog.init_app(app)
+    caching.init_app(app, settings)  # after the log's hook, which runs last and so logs a 304
     problems.init_app(app)
     app.before_request(validation.reject_nul_in_url)
     tokens.init_app(app, settings, services.accounts)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, url_for
 
 from memedroid.api import PREFIX, current, services, tokens
+from memedroid.api.caching import page_response
 from memedroid.api.limits import current_user, limited
 from memedroid.api.posts import DEFAULT_PAGE, MAX_PAGE, optional_viewer
 from memedroid.api.validation import invalid, json_object, query, query_number, text_problem
@@ -83,8 +84,7 @@ def _thread(post_id: int | None, parent_id: int | None) -> Response:
     if sort not in SORTS:
         invalid("sort", f"must be one of {', '.join(SORTS)}")
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
-    page = services().comments.thread(post_id, parent_id, sort, params.get("cursor"), int(limit), viewer)
-    return Response(page, mimetype="application/json")
+    return page_response(services().comments.thread(post_id, parent_id, sort, params.get("cursor"), int(limit), viewer))
 
 
 def _new_comment(data: dict[str, Any]) -> tuple[str, int | None]:

@@ -288,7 +288,18 @@ SCHEMAS: dict[str, Any] = {
 HEADERS = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "string"}},
     "Location": {"description": "Where the new resource lives.", "schema": {"type": "string"}},
+    "ETag": {
+        "description": "The answer's validator: send it back as `If-None-Match` to get a 304 while nothing changed.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`public, max-age=HTTP_MAX_AGE, stale-while-revalidate=HTTP_STALE_SECONDS` for an anonymous "
+        "read, `private, no-cache` for a signed-in one, `no-store` for anything else.",
+        "schema": {"type": "string"},
+    },
 }
+CACHED = {name: {"$ref": f"#/components/headers/{name}"} for name in ("ETag", "Cache-Control")}
+NOT_MODIFIED = {"description": "Not modified: the `If-None-Match` ETag is still current (no body).", "headers": CACHED}
 
 
 def problem(status: int, description: str, detail: str, retry_after: bool = False, **more: Any) -> dict[str, Any]:
@@ -326,7 +337,7 @@ SHARED = {
         retry_after=True,
     ),
 }
-RESPONSES = {name: response for name, shared in SHARED.items() for response in shared.values()}
+RESPONSES = {name: response for name, shared in SHARED.items() for response in shared.values()} | {"NotModified": NOT_MODIFIED}
 LOCATION = {"Location": {"$ref": "#/components/headers/Location"}}
 
 
@@ -969,6 +980,16 @@ def paths() -> dict[str, Any]:
     }
 
 
+def revalidated(found: dict[str, Any]) -> dict[str, Any]:
+    """Every read of the API answers with an ETag and Cache-Control, and 304 to `If-None-Match`."""
+    for route, operations in found.items():
+        read = operations.get("get")
+        if route.startswith(PREFIX) and read and "200" in read["responses"]:
+            read["responses"]["200"]["headers"] = {**read["responses"]["200"].get("headers", {}), **CACHED}
+            read["responses"]["304"] = {"$ref": "#/components/responses/NotModified"}
+    return found
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -977,12 +998,14 @@ def document() -> dict[str, Any]:
             "version": version("memedroid"),
             "summary": "Post memes (images, GIFs, short videos), tag them, like them, scroll feeds.",
             "description": "JSON in and out; every error is `application/problem+json` (RFC 9457). "
-            "Send `X-Request-ID` to follow a request through the logs; the response echoes it.",
+            "Send `X-Request-ID` to follow a request through the logs; the response echoes it. "
+            "Reads carry an `ETag` (send it back as `If-None-Match` for a 304) and `Cache-Control`: an anonymous read "
+            "may be kept by a shared cache for `HTTP_MAX_AGE` seconds, a signed-in one only by its reader.",
         },
         "tags": [
             {"name": name} for name in ("auth", "users", "posts", "comments", "tags", "moderation", "media", "web", "operations")
         ],
-        "paths": paths(),
+        "paths": revalidated(paths()),
         "components": {
             "schemas": SCHEMAS,
             "responses": RESPONSES,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, send_from_directory, url_for
+import orjson
+from flask import Blueprint, Response, jsonify, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
 from memedroid.api import PREFIX, current, services, tokens
+from memedroid.api.caching import page_response
 from memedroid.api.limits import current_user, limited
 from memedroid.api.multipart import read_upload
 from memedroid.api.validation import invalid, query, query_number
+from memedroid.cache import tag_of
 from memedroid.errors import ValidationError
 from memedroid.repositories.users import Viewer
 from memedroid.services.feeds import SORTS, WINDOWS, Listing
@@ -51,14 +54,19 @@ def index() -> Response:
         invalid("window", f"must be one of {', '.join(WINDOWS)}, with sort=top")
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
     listing = Listing(sort, window, tag, author)
-    return Response(services().feeds.page(listing, params.get("cursor"), int(limit), viewer), mimetype="application/json")
+    return page_response(services().feeds.page(listing, params.get("cursor"), int(limit), viewer))
 
 
 @bp.get("/<int:post_id>")
-def show(post_id: int) -> dict[str, object]:
+def show(post_id: int) -> Response:
+    """A post (a view is counted). Its view count moves with every read, so its ETag leaves
+    the count out and is weak: a client revalidating gets a 304 while nothing else changed."""
     viewer = optional_viewer()
     wait = query_number("wait", 0, MAX_WAIT_SECONDS, default=0)
-    return services().posts.show(post_id, viewer, wait)
+    post = services().posts.show(post_id, viewer, wait)
+    response = jsonify(post)
+    response.set_etag(tag_of(orjson.dumps({**post, "view_count": None})), weak=True)
+    return response
 
 
 @bp.get("/<int:post_id>/similar")

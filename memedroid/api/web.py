@@ -197,7 +197,7 @@ def _first_page(route: dict[str, str]) -> FirstPage | None:
     tag = query.get("tag")
     try:
         listing = Listing(query["sort"], query.get("window"), tag and normalise_tags([tag])[0])
-        body = services().feeds.page(listing, None, FEED_PAGE, ANONYMOUS)
+        body = services().feeds.page(listing, None, FEED_PAGE, ANONYMOUS).body
     except MemeDroidError:  # a tag that is no tag: the client asks, and says so
         return None
     asked = urlencode({"sort": query.pop("sort"), "limit": FEED_PAGE, **query})

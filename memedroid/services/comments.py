@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from memedroid.cache import FeedCache
+from memedroid.cache import FeedCache, Page
 from memedroid.db import Database
 from memedroid.errors import Forbidden, NotFound, ValidationError
 from memedroid.repositories import comments, posts, users
@@ -98,8 +98,8 @@ class Comments:
 
     def thread(
         self, post_id: int | None, parent_id: int | None, sort: str, cursor: str | None, limit: int, viewer: Viewer
-    ) -> str:
-        """A thread page as JSON: the top-level comments of `post_id`, or the replies to
+    ) -> Page:
+        """A thread page as JSON, with its tag: the top-level comments of `post_id`, or the replies to
         `parent_id`; for a reader who blocks anyone, without those accounts' comments (and
         their replies), never cached."""
         after = decode_cursor(sort, cursor) if cursor else comments.FIRST[sort]
@@ -118,17 +118,17 @@ class Comments:
 
         key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
         also = THREAD_VERSION.format(post_id)
-        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
+        cached = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
         if viewer.id is None:
-            return raw
-        page = orjson.loads(raw)
+            return cached
+        page = orjson.loads(cached.body)
         every = [node for item in page["items"] for node in _walk(item)]
         if every:
             with self.db.transaction() as conn:
                 liked = comments.liked_among(conn, viewer.id, [node["id"] for node in every])
             for node in every:
                 node["liked_by_me"] = node["id"] in liked
-        return orjson.dumps(page).decode()
+        return Page.of(orjson.dumps(page).decode())
 
     def by_author(self, author: str, cursor: str | None, limit: int, viewer: Viewer) -> dict[str, Any]:
         """A user's comments that `viewer` may read, newest first (see `comments.by_author`)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from memedroid.cache import LIKES_VERSION_KEY, FeedCache
+from memedroid.cache import LIKES_VERSION_KEY, FeedCache, Page
 from memedroid.db import Connection, Database
 from memedroid.errors import NotFound
 from memedroid.repositories import feed, likes, tags, users
@@ -113,8 +113,8 @@ class Feeds:
     media_url: str
     reposts: bool  # show `repost_of` (REPOSTS is not `allow`)
 
-    def page(self, listing: Listing, cursor: str | None, limit: int, viewer: Viewer) -> str:
-        """One page of a listing as JSON, as `viewer` may see it.
+    def page(self, listing: Listing, cursor: str | None, limit: int, viewer: Viewer) -> Page:
+        """One page of a listing as JSON, as `viewer` may see it, with its tag.
 
         The hot path: an anonymous reader of a page this process served less than
         FEED_LOCAL_SECONDS ago costs no round trip and no JSON work; of a page in Redis, one
@@ -134,15 +134,15 @@ class Feeds:
 
         key = f"memedroid:feed:{listing.key}:{viewer.audience}:{cursor}:{limit}"
         also = LIKES_VERSION_KEY if listing.sort == "top" else None
-        raw = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
+        cached = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
         if viewer.id is None:
-            return raw
-        page = orjson.loads(raw)  # a reader signed in: their likes, and the counters as they are now
+            return cached
+        page = orjson.loads(cached.body)  # a reader signed in: their likes, and the counters as they are now
         if page["items"]:
             self.counters.overlay(page["items"])
             with self.db.transaction() as conn:
                 mark_liked(conn, page["items"], viewer.id)
-        return orjson.dumps(page).decode()
+        return Page.of(orjson.dumps(page).decode())
 
     def _read_page(self, listing: Listing, params: dict[str, Any], limit: int) -> dict[str, Any]:
         if listing.sort == "top":
@@ -172,4 +172,4 @@ class Feeds:
             with self.db.transaction() as conn:
                 return orjson.dumps([tag.to_json() for tag in read(conn)]).decode()
 
-        return list(orjson.loads(self.cache.read_through(key, TAGS_TTL, render, shared=True)))
+        return list(orjson.loads(self.cache.read_through(key, TAGS_TTL, render, shared=True).body))
