@@ -3,10 +3,18 @@
 PYTHON := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint screenshots setup setup-test migrate clean
+.PHONY: run run-proxy test lint screenshots setup setup-proxy setup-test migrate clean
 
 run: setup
 	@$(PYTHON) bin/memedroid-supervisor
+
+# The production shape on a laptop: the whole system, and nginx in front of it on
+# PROXY_LISTEN (its micro-cache, the media files from the disk, streamed uploads).
+PROXY_LISTEN ?= 127.0.0.1:8080
+run-proxy: setup-proxy
+	@TRUSTED_PROXIES=1 $(PYTHON) bin/memedroid-supervisor & app=$$!; \
+	trap 'kill $$app 2>/dev/null; wait $$app' EXIT; \
+	$(PYTHON) -m memedroid proxy --listen $(PROXY_LISTEN)
 
 test: setup-test lint
 	@echo "==> running the test suite"
@@ -27,6 +35,9 @@ screenshots: setup-test
 
 setup:
 	@bin/bootstrap
+
+setup-proxy:
+	@bin/bootstrap --proxy
 
 setup-test:
 	@bin/bootstrap --test

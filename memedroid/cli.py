@@ -176,6 +176,18 @@ def _ban_media(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy(settings: Settings, args: argparse.Namespace) -> int:
+    from memedroid.runtime.proxy import Proxy
+
+    proxy = Proxy.from_settings(settings, args.listen)
+    if args.print:
+        print(proxy.render())
+        return 0
+    command = proxy.command()
+    print(f"nginx on {args.listen} in front of {proxy.upstream} (configuration: {proxy.folder / 'nginx.conf'})", flush=True)
+    os.execv(command[0], command)  # nginx takes this process: signals and the exit status are its own
+
+
 class _database:
     """A pool for one command, closed afterwards."""
 
@@ -219,6 +231,9 @@ def parser() -> argparse.ArgumentParser:
     move = command("migrate-storage", _migrate_storage, "Copy every stored file into another store, checked by hash; resumable.")
     move.add_argument("--to", required=True, metavar="URL", help="s3://bucket/prefix or file:///path")
     move.add_argument("--endpoint", metavar="URL", help="the target's S3_ENDPOINT_URL (default: the current one)")
+    proxy = command("proxy", _proxy, "Run nginx in front of the app (HTTP_BIND): micro-cache, media files, streamed uploads.")
+    proxy.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDRESS", help="where nginx listens (default %(default)s)")
+    proxy.add_argument("--print", action="store_true", help="print the configuration instead of running nginx")
     command("stats", _stats, "Print media counts by status, the backlog and storage use (JSON).")
     create = command("create-user", _create_user, "Create an account.")
     create.add_argument("username")

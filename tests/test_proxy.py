@@ -1,0 +1,222 @@
+"""The system behind a real nginx (Debian's, in the foreground, on the configuration
+`memedroid proxy` renders into a temp folder): the micro-cache, its bypass, how soon a removed
+post leaves it, streamed uploads, client addresses and conditional requests."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import fixtures
+import psycopg
+import pytest
+import requests
+from helpers import PASSWORD, free_port, wait_for, wait_for_port
+from requests.adapters import HTTPAdapter
+from system import System
+
+from memedroid.runtime.proxy import Proxy
+from memedroid.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+GONE_WITHIN = 1 + 1 + 0.25  # HTTP_MAX_AGE + 1 s, and a refresh's round trip
+
+
+class Front:
+    """An nginx in front of a system."""
+
+    def __init__(self, system: System, folder: Path) -> None:
+        self.system = system
+        self.port = free_port()
+        proxy = Proxy.from_settings(Settings.from_env(system.env), f"127.0.0.1:{self.port}", folder)
+        self.proxy = dataclasses.replace(proxy, access_log=str(folder / "access.log"))
+        folder.mkdir(parents=True, exist_ok=True)
+        self.stderr = (folder / "stderr.log").open("w")
+        self.process = subprocess.Popen(self.proxy.command(), stdout=subprocess.DEVNULL, stderr=self.stderr)
+        wait_for_port(self.port)
+        self.http = requests.Session()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.get(f"{self.url}{path}", timeout=30, **kwargs)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.stderr.close()
+
+
+@pytest.fixture
+def behind_nginx(start_system: Callable[..., System], tmp_path: Path) -> Iterator[Callable[..., Front]]:
+    fronts: list[Front] = []
+
+    def start(**env: str) -> Front:
+        system = start_system(WORKERS="1", TRUSTED_PROXIES="1", **env).wait_ready()
+        fronts.append(Front(system, tmp_path / "nginx"))
+        return fronts[-1]
+
+    yield start
+    for front in fronts:
+        front.stop()
+
+
+def grant(database_url: str, username: str, role: str = "moderator") -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE users SET role = %s WHERE username = %s", (role, username))
+
+
+def published(front: Front, auth: dict[str, str], tmp_path: Path, seed: str) -> int:
+    posted = front.http.post(
+        f"{front.url}/api/v1/posts",
+        headers=auth,
+        files={"file": ("a.jpg", fixtures.jpeg(tmp_path, f"{seed}.jpg", seed=seed).read_bytes(), "image/jpeg")},
+        timeout=30,
+    )
+    assert posted.status_code == 202, posted.text
+    post = front.system.wait_done(auth, posted.json()["id"])
+    assert post["status"] == "completed", post
+    return int(post["id"])
+
+
+def gone_after(front: Front, path: str, post_id: int) -> float:
+    """Seconds until an anonymous `path` through the proxy no longer shows `post_id`."""
+    started = time.monotonic()
+    while time.monotonic() < started + 10:
+        answer = front.get(path)
+        body = answer.json() if answer.status_code == 200 else {}
+        if post_id not in [item["id"] for item in body.get("items", [])] and body.get("id") != post_id:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_anonymous_reads_come_from_the_micro_cache_and_leave_it_within_a_second(
+    behind_nginx: Callable[..., Front], tmp_path: Path
+) -> None:
+    front = behind_nginx()
+    system = front.system
+    alice, mia = system.sign_up("alice"), system.sign_up("mia")
+    grant(system.env["DATABASE_URL"], "mia")
+    deleted, removed = published(front, alice, tmp_path, "red"), published(front, alice, tmp_path, "blue")
+
+    for path in ("/api/v1/posts", f"/api/v1/posts/{removed}", "/api/v1/tags/trending"):
+        statuses = [front.get(path).headers["X-Cache-Status"] for _ in range(3)]
+        assert statuses[0] in ("MISS", "EXPIRED") and "HIT" in statuses[1:], (path, statuses)
+    signed_in = [front.get("/api/v1/posts", headers=alice).headers["X-Cache-Status"] for _ in range(3)]
+    assert signed_in == ["BYPASS"] * 3  # a reader of their own never gets, nor fills, a shared entry
+    assert front.get("/api/v1/posts").headers["X-Cache-Status"] != "BYPASS"
+
+    # Deleted by its author, removed by a moderator: gone within max-age (1 s) + 1 s (nginx
+    # counts an entry's life in whole seconds), and the round trip of the request that refreshes it.
+    assert front.http.delete(f"{front.url}/api/v1/posts/{deleted}", headers=alice).status_code == 204
+    assert gone_after(front, "/api/v1/posts", deleted) <= GONE_WITHIN
+    front.get(f"/api/v1/posts/{removed}")  # cached again
+    answer = front.http.post(f"{front.url}/api/v1/mod/posts/{removed}/remove", headers=mia, json={"reason": "spam"})
+    assert answer.status_code == 204, answer.text
+    assert gone_after(front, "/api/v1/posts", removed) <= GONE_WITHIN
+    assert gone_after(front, f"/api/v1/posts/{removed}", removed) <= GONE_WITHIN
+    assert front.get(f"/api/v1/posts/{removed}").status_code == 404
+
+
+def test_etags_round_trip_through_the_proxy_and_directly(behind_nginx: Callable[..., Front], tmp_path: Path) -> None:
+    front = behind_nginx()
+    alice = front.system.sign_up("alice")
+    published(front, alice, tmp_path, "red")
+    for base in (front.url, front.system.url):  # through nginx, and straight to gunicorn
+        first = requests.get(f"{base}/api/v1/posts", timeout=10)
+        again = requests.get(f"{base}/api/v1/posts", headers={"If-None-Match": first.headers["ETag"]}, timeout=10)
+        assert again.status_code == 304 and again.content == b"", base
+        head = requests.head(f"{base}/api/v1/posts", timeout=10)
+        assert head.status_code == 200 and head.content == b"" and head.headers["ETag"] == first.headers["ETag"]
+    later = requests.get(f"{front.url}/api/v1/posts", headers={"If-None-Match": '"stale"'}, timeout=10)
+    assert later.status_code == 200 and later.json()["items"]
+    for encoding in ("gzip", "br"):
+        compressed = requests.get(f"{front.url}/openapi.json", headers={"Accept-Encoding": encoding}, timeout=10)
+        assert compressed.headers["Content-Encoding"] == encoding
+
+
+def test_uploads_stream_through_and_the_limiter_sees_each_client(behind_nginx: Callable[..., Front], tmp_path: Path) -> None:
+    front = behind_nginx(LOGIN_RATE_LIMIT="3/minute", MAX_UPLOAD_BYTES="4000000")
+    system = front.system
+    auth = system.sign_up("alice")
+    raw = system.storage / "raw"
+
+    # The app stores the first megabyte before the client has sent the rest: nothing buffers it.
+    picture = fixtures.noisy_jpeg(tmp_path, width=1200, height=900).read_bytes()
+    reached: list[bool] = []
+
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="n.jpg"\r\n\r\n'
+        yield picture[: len(picture) // 2]
+        reached.append(bool(wait_for(lambda: any(raw.glob(".upload-*")), 10, "the upload to reach the app")))
+        yield picture[len(picture) // 2 :]
+        yield b"\r\n--b--\r\n"
+
+    headers = {**auth, "Content-Type": "multipart/form-data; boundary=b"}
+    accepted = front.http.post(f"{front.url}/api/v1/posts", headers=headers, data=body(), timeout=60)
+    assert accepted.status_code == 202 and reached == [True], accepted.text
+    post = system.wait_done(auth, accepted.json()["id"])
+    assert post["status"] == "completed"
+    media = front.get(post["media"]["url"])  # nginx serves the file from the disk
+    assert media.status_code == 200 and media.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "X-Cache-Status" not in media.headers and media.content == system.fetch(post["media"]["url"])
+
+    too_big = front.http.post(
+        f"{front.url}/api/v1/posts", headers=auth, files={"file": ("big.jpg", b"\xff" * 6_000_000)}, timeout=60
+    )
+    assert too_big.status_code == 413 and too_big.headers["Content-Type"] == "application/problem+json"
+    assert too_big.json()["status"] == 413
+
+    # Each client's own address reaches the rate limiter, whatever X-Forwarded-For it sends
+    # (each attempt names another account: the per-account limit stays out of it).
+    def logins(source: str, names: list[str], forged: str | None = None) -> list[int]:
+        client = requests.Session()
+        client.mount("http://", SourceAddress(source))
+        headers = {"X-Forwarded-For": forged} if forged else {}
+        url = f"{front.url}/api/v1/auth/login"
+        return [client.post(url, json={"login": n, "password": PASSWORD}, headers=headers, timeout=10).status_code for n in names]
+
+    assert logins("127.0.0.2", ["a", "b"]) + logins("127.0.0.2", ["c", "d"], forged="10.1.2.3") == [401, 401, 401, 429]
+    assert logins("127.0.0.3", ["e", "f"]) == [401, 401]  # another client: its own budget
+
+
+class SourceAddress(HTTPAdapter):
+    """Connections from one local address (127.0.0.0/8 is all this machine's)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
+
+
+def test_the_proxy_command_prints_a_configuration_nginx_accepts(settings: Settings, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": settings.database_url, "STORAGE_DIR": str(settings.storage_dir), "VAR_DIR": str(tmp_path / "var")}
+    printed = subprocess.run(
+        [sys.executable, "-m", "memedroid", "proxy", "--print", "--listen", "127.0.0.1:9999"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert "listen 127.0.0.1:9999;" in printed.stdout and f"alias {settings.storage_dir / 'media'}/;" in printed.stdout
+    (tmp_path / "var" / "proxy").mkdir(parents=True)
+    config = tmp_path / "nginx.conf"
+    config.write_text(printed.stdout)
+    proxy = Proxy.from_settings(settings.replace(var_dir=tmp_path / "var"), "127.0.0.1:9999")
+    checked = subprocess.run(
+        [proxy.command()[0], "-t", "-p", str(proxy.folder), "-c", str(config), "-e", "stderr"], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
