@@ -10,14 +10,17 @@ as the ceiling, the `new` and `hot` pages as shipped (served from the HTTP worke
 Redis), from Redis alone, uncached (every lookup a miss: CACHE_BYTES=0), a tag feed; the latency of page 1
 against page 1000 (`new`) and page 50 (`hot`) reached by cursor; the first comments page of a
 10,000-comment thread; a signed-in reader's uncached `new` and `hot` pages with 1,000 accounts
-blocked against the same reader blocking none; and a full recompute of the hot ranks, with the
-latency of likes while it runs against likes on an idle server.
+blocked against the same reader blocking none; a full recompute of the hot ranks, with the
+latency of likes while it runs against likes on an idle server; and at the edge (`--only edge`
+for these alone): the `new` page through nginx's micro-cache against nginx serving a static
+file of the same size, and a conditional request answered 304 by gunicorn against `/healthz`.
 Uses an embedded PostgreSQL in a temporary folder unless DATABASE_URL is set.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import random
@@ -38,12 +41,15 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from helpers import free_port, wait_for_port  # noqa: E402
 from system import System, database, throwaway_redis  # noqa: E402  (the test suite's supervisor harness)
 
 TARGETS = {"cached": 0.8, "uncached": 0.5, "depth": 1.2, "hot cached": 0.8, "hot uncached": 0.5, "hot depth": 1.2}
 TARGETS["likes during recompute"] = 1.5
 TARGETS["comments uncached"] = 0.5
 TARGETS["blocks"] = 1.5
+TARGETS["proxied"] = 0.8
+TARGETS["not modified"] = 1.0
 BLOCKS = 1000
 NSFW = 0.1  # of the posts
 THREAD = [2500, 4000, 2500, 700, 200, 100]  # comments at each depth of the big thread: 10,000
@@ -166,17 +172,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="healthz/feed alternations per server")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", choices=["edge"], help="measure only these (the edge: nginx, 304s)")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("bench/feed.py needs wrk: apt-get install wrk", file=sys.stderr)
-        return 2
+    for tool, package in (("wrk", "wrk"), ("nginx", "nginx (make run-proxy installs it)")):
+        if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None:
+            print(f"bench/feed.py needs {tool}: apt-get install {package}", file=sys.stderr)
+            return 2
     with tempfile.TemporaryDirectory(prefix="memedroid-feed-") as tmp, database(Path(tmp)) as url, throwaway_redis() as redis:
         print(f"seeding {args.posts:,} posts...", flush=True)
         started = time.perf_counter()
         seed(url, args.posts)
         print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
         results = measure(url, redis, Path(tmp), args)
-    report(results)
+    report(results, args.only)
     return 0
 
 
@@ -210,8 +218,12 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
         thread_post = conn.execute("SELECT post_id FROM comments LIMIT 1").fetchone()[0]  # type: ignore[index]
     try:
         for server, env in SERVERS.items():
+            if args.only and server != "cached":
+                continue
             (folder / server).mkdir()
             systems[server] = System({**load, **env}, folder / server).wait_ready()
+        if args.only == "edge":
+            return edge(systems["cached"], folder, args)
         loads = {
             server: {
                 f"feed {server}": "/api/v1/posts",
@@ -242,7 +254,7 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
         results["hot depth"] = depth(systems["uncached"].url, "sort=hot", 50)
         results.update(blocking(url, systems["uncached"], args))
         results["recompute"] = recompute(url, folder, systems["uncached"])
-        return results
+        return results | edge(systems["cached"], folder, args)
     except RuntimeError:  # wrk saw errors: say what the servers said about them
         for server, system in systems.items():
             for record in system.records():
@@ -252,6 +264,43 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
     finally:
         for system in systems.values():
             system.stop()
+
+
+def edge(system: System, folder: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The `new` page through nginx (its micro-cache, as `memedroid proxy` runs it) against the
+    same nginx serving a file of the page's size from the disk; and straight to gunicorn, the
+    page revalidated (If-None-Match: a 304) against /healthz. Alternating runs, median round."""
+    from memedroid.runtime.proxy import Proxy
+    from memedroid.settings import Settings
+
+    page = requests.get(f"{system.url}/api/v1/posts", timeout=10)
+    static = system.storage / "media" / "page.json"
+    static.parent.mkdir(parents=True, exist_ok=True)
+    static.write_bytes(page.content)
+    port = free_port()
+    proxy = Proxy.from_settings(Settings.from_env(system.env), f"127.0.0.1:{port}", folder / "nginx")
+    nginx = subprocess.Popen(dataclasses.replace(proxy, access_log="off").command(), stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        front = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{front}/media/page.json", timeout=10).content == page.content
+        revalidate = {"If-None-Match": page.headers["ETag"]}
+        assert requests.get(f"{system.url}/api/v1/posts", headers=revalidate, timeout=10).status_code == 304
+        wrk(f"{front}/api/v1/posts", 2, args.connections)  # warm nginx and its cache
+        rounds: dict[str, list[dict[str, float]]] = {"proxied feed": [], "not modified": []}
+        for _ in range(args.rounds):
+            feed, file = (
+                wrk(f"{front}/api/v1/posts", args.seconds, args.connections),
+                wrk(f"{front}/media/page.json", args.seconds, args.connections),
+            )
+            rounds["proxied feed"].append({**feed, "baseline": file["rps"], "bytes": len(page.content)})
+            healthz = wrk(f"{system.url}/healthz", args.seconds, args.connections)
+            unchanged = wrk(f"{system.url}/api/v1/posts", args.seconds, args.connections, revalidate)
+            rounds["not modified"].append({**unchanged, "baseline": healthz["rps"]})
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+    return {name: sorted(runs, key=lambda r: r["rps"] / r["baseline"])[len(runs) // 2] for name, runs in rounds.items()}
 
 
 def depth(base: str, query: str, page: int) -> dict[str, float]:
@@ -341,7 +390,23 @@ def recompute(url: str, folder: Path, system: System, runs: int = 5) -> dict[str
     }
 
 
-def report(results: dict[str, dict[str, float]]) -> None:
+def report(results: dict[str, dict[str, float]], only: str | None) -> None:
+    if only != "edge":
+        report_app(results)
+    print()
+    r = results["proxied feed"]
+    ratio = r["rps"] / r["baseline"]
+    print(
+        f"through nginx: the new page {r['rps']:.0f} req/s, a static file of its {r['bytes']:.0f} bytes {r['baseline']:.0f} req/s"
+    )
+    verdict("proxied feed / file", ratio, f">= {TARGETS['proxied']}", ratio >= TARGETS["proxied"])
+    r = results["not modified"]
+    ratio = r["rps"] / r["baseline"]
+    print(f"straight to gunicorn: 304 {r['rps']:.0f} req/s (p50 {r['p50']:.2f} ms), /healthz {r['baseline']:.0f} req/s")
+    verdict("304 / healthz", ratio, f">= {TARGETS['not modified']}", ratio >= TARGETS["not modified"])
+
+
+def report_app(results: dict[str, dict[str, float]]) -> None:
     print(f"\n{'endpoint':20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'healthz req/s':>14} {'ratio':>6}")
     loads = [name for name in results if "healthz" in results[name]]
     for name in loads:

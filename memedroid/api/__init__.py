@@ -52,6 +52,7 @@ class ApiRequest(Request):
     user_id: int | None = None  # the signed-in caller, once a view has checked the token
     viewer: Viewer = ANONYMOUS  # the caller as the token's session check read it
     read_limit: tuple[int, int] | None = None  # reads left in this window, and when it ends (epoch)
+    shared: bool = False  # the answer is the same for everyone: a shared cache may keep it
 
     @property
     def caller(self) -> int:

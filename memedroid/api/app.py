@@ -86,7 +86,6 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.extensions["memedroid"] = services
 
     requestlog.init_app(app)
-    caching.init_app(app, settings)  # after the log's hook, which runs last and so logs a 304
     problems.init_app(app)
     app.before_request(validation.reject_nul_in_url)
     tokens.init_app(app, settings, services.accounts)
@@ -108,6 +107,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.register_blueprint(posts.files)
     web.init_app(app, settings.media_url)
     limits.init_app(app, settings)
+    caching.init_app(app, settings)  # its hook runs before the limiter's, and before the log's (which logs a 304)
     if settings.trusted_proxies:  # the client's address (rate limits, logs) from X-Forwarded-For
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]

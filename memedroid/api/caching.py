@@ -25,13 +25,36 @@ NO_STORE = "no-store"
 
 
 def page_response(page: Page) -> Response:
-    """A JSON page with its tag as the ETag."""
-    response = Response(page.body, mimetype="application/json")
-    response.headers["ETag"] = f'"{page.tag}"'
-    return response
+    """A JSON page with its tag as the ETag; a 304 when the client has it already (the page
+    is then not even wrapped)."""
+    etag = f'"{page.tag}"'
+    asked = current().environ.get("HTTP_IF_NONE_MATCH")
+    if asked is not None and matches(asked, etag):
+        return NotModified(etag)
+    return Response(page.body, mimetype="application/json", headers=[("ETag", etag)])
+
+
+class NotModified(Response):
+    """A 304: no body, and of the 200's headers those a cache needs (RFC 9110, 15.4.5); the
+    policy adds `Cache-Control` and `Vary`."""
+
+    default_mimetype = None
+
+    def __init__(self, etag: str) -> None:
+        super().__init__(status=304, headers=[("ETag", etag)])
+
+
+def matches(asked: str, etag: str) -> bool:
+    """Whether an `If-None-Match` value names `etag` (compared weakly, as RFC 9110 says)."""
+    if asked.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(candidate.strip().removeprefix("W/") == opaque for candidate in asked.split(","))
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    """Register the policy. Its hook runs before the read limiter's, which leaves its
+    per-client `X-RateLimit-*` headers off an answer a shared cache may keep (`shared`)."""
     public = f"public, max-age={settings.http_max_age}, stale-while-revalidate={settings.http_stale_seconds}"
     api = PREFIX + "/"
 
@@ -41,15 +64,25 @@ def init_app(app: Flask, settings: Settings) -> None:
             return response
         request = current()
         environ = request.environ
-        if response.status_code != 200 or environ["REQUEST_METHOD"] not in ("GET", "HEAD") or not request.path.startswith(api):
-            headers["Cache-Control"] = NO_STORE
+        unchanged = type(response) is NotModified
+        if (
+            not (response.status_code == 200 or unchanged)
+            or environ["REQUEST_METHOD"] not in ("GET", "HEAD")
+            or not request.path.startswith(api)
+        ):
+            headers.add("Cache-Control", NO_STORE)
             return response
-        headers["Cache-Control"] = PRIVATE if "HTTP_AUTHORIZATION" in environ else public
-        headers["Vary"] = "Authorization"
-        if "ETag" not in headers:
-            headers["ETag"] = f'"{tag_of(response.get_data())}"'
-        if "HTTP_IF_NONE_MATCH" in environ:
-            response.make_conditional(environ)
+        if not unchanged:
+            etag = headers.get("ETag")
+            if etag is None:
+                etag = f'"{tag_of(response.get_data())}"'
+                headers.add("ETag", etag)
+            asked = environ.get("HTTP_IF_NONE_MATCH")
+            if asked is not None and matches(asked, etag):
+                response = NotModified(etag)
+        request.shared = "HTTP_AUTHORIZATION" not in environ
+        response.headers.add("Cache-Control", public if request.shared else PRIVATE)
+        response.headers.add("Vary", "Authorization")
         return response
 
     app.after_request(policy)

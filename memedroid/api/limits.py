@@ -214,8 +214,10 @@ class ReadLimit:
             raise TooManyRequests(self.rate, retry_after=max(1, reset - int(time.time())))
 
     def headers(self, response: Response) -> Response:
-        read_limit = current().read_limit
-        if read_limit is not None:
+        """The client's reads left, unless the answer may go to others from a shared cache."""
+        request = current()
+        read_limit = request.read_limit
+        if read_limit is not None and not request.shared:
             response.headers["X-RateLimit-Limit"] = str(self.window.amount)
             response.headers["X-RateLimit-Remaining"] = str(read_limit[0])
             response.headers["X-RateLimit-Reset"] = str(read_limit[1])

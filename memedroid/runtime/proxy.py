@@ -31,7 +31,7 @@ class Proxy:
     media: Path | None
     max_request_bytes: int
     max_upload_bytes: int
-    access_log: str = "/dev/stdout"
+    access_log: str = "/dev/stdout"  # a path, or "off"
 
     @classmethod
     def from_settings(cls, settings: Settings, listen: str, folder: Path | None = None) -> Proxy:
@@ -53,7 +53,7 @@ class Proxy:
             "folder": str(self.folder),
             "modules": f"load_module {BROTLI};" if brotli else "",
             "brotli": f"brotli on;\n    brotli_types {COMPRESSED};" if brotli else "",
-            "access_log": self.access_log,
+            "access_log": "off" if self.access_log == "off" else f"{self.access_log} memedroid",
             "upstream": self.upstream,
             "listen": self.listen,
             "max_request_bytes": str(self.max_request_bytes),
