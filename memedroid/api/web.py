@@ -23,12 +23,12 @@ from memedroid.errors import MemeDroidError
 from memedroid.repositories.users import ANONYMOUS
 from memedroid.services.feeds import WINDOWS, Listing
 from memedroid.services.publishing import normalise_tags
+from memedroid.storage import IMMUTABLE
 
 FOLDER = Path(__file__).resolve().parent.parent / "web"
 STATIC = "/static"
 TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)(["'])\./([\w.-]+)\2""")
-FOREVER = "public, max-age=31536000, immutable"
 FEED_PAGE = 10  # posts in a page of the client's feeds (feed.js)
 SIGNED_OUT = '<a href="/signin">Sign in</a><a href="/register" class="button">Join</a>'  # main.js's header
 CSRF_COOKIE = "csrf_refresh_token"  # set with a web session: its reader gets pages of their own
@@ -214,7 +214,7 @@ for _route in ROUTES:
 def static(name: str) -> Response:
     asset = _client().assets.files.get(name) or abort(404)
     response = Response(asset.body, mimetype=asset.mimetype)
-    response.headers.update({"Cache-Control": FOREVER, "X-Content-Type-Options": "nosniff"})
+    response.headers.update({"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"})
     response.set_etag(asset.etag)
     response.make_conditional(request)
     return response
