@@ -44,7 +44,9 @@ function csrfToken() {
 async function send(path, init) {
   let response;
   try {
-    response = await fetch(API + path, { credentials: "same-origin", ...init });
+    // "no-cache": always ask the server, with the ETag of any copy kept (a 304 costs no
+    // bytes), so the client never shows an answer a second old after a change it knows of.
+    response = await fetch(API + path, { credentials: "same-origin", cache: "no-cache", ...init });
   } catch {
     throw new ApiError(0);
   }
