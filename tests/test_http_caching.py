@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import fixtures
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -99,10 +101,14 @@ def test_a_posts_validator_is_weak_and_a_304_still_counts_the_view(client: Flask
     assert client.get(f"/api/v1/posts/{post}").get_json()["view_count"] == 3
 
 
-def test_writes_errors_and_probes_are_never_stored(client: FlaskClient, settings: Settings) -> None:
+def test_writes_errors_and_probes_are_never_stored(client: FlaskClient, settings: Settings, tmp_path: Path) -> None:
     [post] = seed(settings.database_url, 1)
     auth = bearer(signed_up(client, "bob")["access_token"])
+    with fixtures.jpeg(tmp_path).open("rb") as picture:
+        accepted = client.post("/api/v1/posts", headers=auth, data={"file": (picture, "a.jpg")})
+    assert accepted.status_code == 202
     answers = [
+        accepted,
         client.get("/api/v1/posts/999999"),
         client.get("/api/v1/posts?sort=nope"),
         client.get("/api/v1/users/me"),
