@@ -7,9 +7,10 @@
   their blocks): `private, no-cache`, never in a shared cache. Both say `Vary: Authorization`.
 - Anything else (writes, 202s, errors, the probes) is `no-store`. A view that sets its own
   `Cache-Control` (the media files, the web client) keeps it.
-- Every cacheable answer has a strong `ETag`, and `If-None-Match` gets `304 Not Modified`
-  without a body. Pages served from the cache carry the tag made when they were rendered
-  (`cache.Page`), so a hit costs no hashing; any other body is hashed here.
+- Every cacheable answer has an `ETag`, and `If-None-Match` gets `304 Not Modified` without a
+  body. Pages served from the cache carry the tag made when they were rendered (`cache.Page`),
+  so a hit costs no hashing; any other body is hashed here. The tags are strong but a post's,
+  which leaves out its ever-moving view count and so is weak (`posts.show`).
 """
 
 from __future__ import annotations
