@@ -14,7 +14,11 @@ from helpers import rerank, wait_for
 from system import System
 from test_object_storage import keys
 
+from memedroid.db import Database
+from memedroid.messages import Job
+from memedroid.services.jobs import JobListener, JobQueue
 from memedroid.settings import Settings
+from memedroid.transport import JobChannel
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +116,24 @@ def test_two_nodes_share_the_work_and_one_finishes_what_the_other_dropped(
         for node in nodes.values():
             if node.process.poll() is None:
                 node.kill_everything()
+
+
+def test_a_job_no_node_can_take_is_told_of_once(settings: Settings) -> None:
+    """A node's queue is full: the job is told to the nodes with workers, this one's listener
+    included, and a listener that cannot take it either does not tell of it again."""
+    db = Database(settings)
+    channel = JobChannel(capacity=1)
+    channel.offer([Job(1)])  # full
+    listener = JobListener(db, JobQueue(db, channel))
+    listener.start()
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            listening = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN memedroid_jobs%'"
+            wait_for(lambda: conn.execute(listening).fetchone()[0], 10, "the listener to listen")  # type: ignore[index]
+            conn.execute("LISTEN memedroid_jobs")
+            assert JobQueue(db, channel).offer([Job(2)]) == []
+            heard = [note.payload for note in conn.notifies(timeout=2)]
+    finally:
+        listener.stop()
+        db.close()
+    assert heard == ["2"]

@@ -24,12 +24,14 @@ class JobQueue:
         self.db = db
         self.channel = channel
 
-    def offer(self, jobs: list[Job]) -> list[int]:
+    def offer(self, jobs: list[Job], tell: bool = True) -> list[int]:
         """Offer `jobs` without waiting and mark the ones that fit as queued; return their ids.
-        What does not fit is told to the other nodes, and stays pending for the sweep (a
-        duplicate offer is harmless: claims are conditional)."""
+        What does not fit is told to the nodes with media workers (unless not `tell`: what a
+        node was told of and cannot take is not told again, or a full queue would hear its own
+        notice over and over), and stays pending for the sweep (a duplicate offer is harmless:
+        claims are conditional)."""
         offered = self.channel.offer(jobs) if self.channel is not None and jobs else []
-        missed = [job.media_id for job in jobs if job.media_id not in offered]
+        missed = [job.media_id for job in jobs if job.media_id not in offered] if tell else []
         if offered or missed:
             try:
                 with self.db.transaction() as conn:
@@ -68,7 +70,7 @@ class JobListener:
                 with self.db.session() as conn, media.jobs_notified(conn) as notified:
                     while not self._stopped.is_set():
                         if ids := notified(1.0):
-                            self.queue.offer([Job(media_id) for media_id in dict.fromkeys(ids)])
+                            self.queue.offer([Job(media_id) for media_id in dict.fromkeys(ids)], tell=False)
             except Exception as exc:  # the database went away (or worse): listen again shortly, never die
                 log.warning("job listener reconnecting", extra={"event": "job_listener_error", "error": str(exc)})
                 self._stopped.wait(5)
