@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import pytest
 from helpers import metric
 from psycopg.rows import dict_row
 from stores import Store, both_stores, env_of, s3, stored_files
@@ -152,3 +153,12 @@ def test_files_the_store_cannot_take_wait_for_it_without_spending_an_attempt(set
     if isinstance(storage, LocalStorage):
         assert storage.media.read_bytes() == b""
     assert not Path(result.work_dir or "").exists()  # the next attempt starts afresh
+
+
+@both_stores
+def test_a_file_the_store_lacks_is_not_found_rather_than_an_outage(settings: Settings, store: Store, tmp_path: Path) -> None:
+    """The worker tells a missing upload (a retry, then a failure) from an unreachable store
+    (the job waits) by this, in one request."""
+    storage = open_storage(store.settings(settings)).ensure()
+    with pytest.raises(FileNotFoundError):
+        storage.fetch_raw("0" * 64, tmp_path)

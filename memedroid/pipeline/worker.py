@@ -137,9 +137,10 @@ class Worker(PipelineProcess):
 
         log.info("job started", extra={"event": "job_started", **_fields(common), "source_type": claim.source_type})
         try:
-            if not self.storage.raw_exists(claim.sha256.hex()):
-                raise Interrupted("the uploaded file is missing from storage")
-            raw = self.storage.fetch_raw(claim.sha256.hex(), work)
+            try:
+                raw = self.storage.fetch_raw(claim.sha256.hex(), work)
+            except FileNotFoundError:  # one request, not a look and then a read
+                raise Interrupted("the uploaded file is missing from storage") from None
             budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started)
             done = process(claim.source_type, raw, work, budget)
             result = Result(

@@ -114,7 +114,6 @@ class Storage(ABC):
     @abstractmethod
     def raw_exists(self, sha256_hex: str) -> bool: ...
 
-
     @abstractmethod
     def drop_raw(self, sha256_hex: str) -> None: ...
 
@@ -125,7 +124,8 @@ class Storage(ABC):
 
     @abstractmethod
     def fetch(self, area: str, name: str, folder: Path) -> Path:
-        """A local file with the bytes of `area/name` (in `folder` when copied)."""
+        """A local file with the bytes of `area/name` (in `folder` when copied);
+        `FileNotFoundError` when the store has no such file."""
 
     @abstractmethod
     def put(self, area: str, name: str, source: Path, sha256_hex: str) -> None:

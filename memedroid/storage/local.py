@@ -69,7 +69,6 @@ class LocalStorage(Storage):
     def raw_exists(self, sha256_hex: str) -> bool:
         return self.raw_path(sha256_hex).is_file()
 
-
     def drop_raw(self, sha256_hex: str) -> None:
         self.raw_path(sha256_hex).unlink(missing_ok=True)
 
@@ -79,7 +78,10 @@ class LocalStorage(Storage):
         os.replace(source, target)  # atomic: the scratch folder is on the same filesystem
 
     def fetch(self, area: str, name: str, folder: Path) -> Path:
-        return self.root / area / name  # read where it lies
+        path = self.root / area / name  # read where it lies
+        if not path.is_file():
+            raise FileNotFoundError(f"no {area}/{name} in the storage folder")
+        return path
 
     def put(self, area: str, name: str, source: Path, sha256_hex: str) -> None:
         target = self.root / area / name

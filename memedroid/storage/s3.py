@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import suppress
 import uuid
+from contextlib import suppress
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -147,7 +147,12 @@ class ObjectStorage(Storage):
     def fetch(self, area: str, name: str, folder: Path) -> Path:
         target = folder / Path(name).name
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._transfer(self.client.download_file, self.bucket, self.key(area, name), str(target))
+        try:
+            self._transfer(self.client.download_file, self.bucket, self.key(area, name), str(target))
+        except StoreUnavailable as exc:
+            if _missing(exc):
+                raise FileNotFoundError(f"no {area}/{name} in the bucket") from None
+            raise
         return target
 
     def put(self, area: str, name: str, source: Path, sha256_hex: str) -> None:
