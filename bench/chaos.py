@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 import tempfile
 import time
@@ -28,8 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from chaos import STORM_ENV, Storm  # noqa: E402  (the test suite's storm)
-from helpers import free_port  # noqa: E402
-from stores import Store, s3  # noqa: E402  (the test suite's view of a store)
+from stores import Store, s3, s3_server  # noqa: E402  (the test suite's view of a store)
 from system import System, database  # noqa: E402  (the test suite's supervisor harness)
 
 
@@ -39,19 +36,10 @@ def store(kind: str) -> Iterator[dict[str, str]]:
     if kind == "local":
         yield {}
         return
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request of the store
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto takes any; the supervisor inherits them
-        os.environ.setdefault(name, "chaos")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=(port := free_port()), verbose=False)
-    server.start()
-    try:
-        endpoint, bucket = f"http://127.0.0.1:{port}", f"chaos-{uuid.uuid4().hex[:8]}"
+    with s3_server() as endpoint:
+        bucket = f"chaos-{uuid.uuid4().hex[:8]}"
         s3(endpoint).create_bucket(Bucket=bucket)
         yield Store.bucket(endpoint, bucket).env
-    finally:
-        server.stop()
 
 
 def main() -> int:

@@ -15,7 +15,6 @@ Uses an embedded PostgreSQL in a temporary folder unless DATABASE_URL is set.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import subprocess
@@ -122,24 +121,17 @@ def upload_latency(system: System, auth: dict[str, str], folder: Path, label: st
 def storage_and_nodes(folder: Path, url: str, count: int) -> dict[str, float]:
     """Images per second: on the local disk and on the object store (one node, one worker each,
     in turn, fresh images each time); then one node against two on the store."""
-    import boto3
-    from helpers import free_port
-    from moto.server import ThreadedMotoServer
+    from stores import s3, s3_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: no line per request
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="bench")
-    s3 = {"STORAGE_URL": "s3://bench/site", "S3_ENDPOINT_URL": endpoint}
     base = {"DATABASE_URL": url, "WORKERS": "1", "LOG_LEVEL": "WARNING"}
     batch = iter(range(1000, 100_000, count))
     results: dict[str, float] = {}
-    try:
-        for name, nodes in (("local", [{}]), ("s3", [s3]), ("local 2", [{}]), ("s3 2", [s3]), ("two nodes", [s3, s3])):
+    with s3_server() as endpoint:
+        s3(endpoint).create_bucket(Bucket="bench")
+        bucket = {"STORAGE_URL": "s3://bench/site", "S3_ENDPOINT_URL": endpoint}
+        for name, nodes in (
+            ("local", [{}]), ("s3", [bucket]), ("local 2", [{}]), ("s3 2", [bucket]), ("two nodes", [bucket, bucket])
+        ):  # fmt: skip
             run = folder / name.replace(" ", "-")
             run.mkdir()
             photos = make_inputs(run, count, 0, first=next(batch))[0]
@@ -153,8 +145,6 @@ def storage_and_nodes(folder: Path, url: str, count: int) -> dict[str, float]:
             finally:
                 for system in systems:
                     system.stop()
-    finally:
-        moto.stop()
     return results
 
 

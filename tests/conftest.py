@@ -4,7 +4,6 @@ TEST_REDIS_URL is set), settings, the app and its client."""
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from helpers import free_port, wait_for_port
 from psycopg import sql
-from stores import Store
+from stores import Store, s3, s3_server
 from system import System
 
 from memedroid.api.app import create_app
@@ -116,23 +115,15 @@ os.environ.update(AWS_ACCESS_KEY_ID="memedroid-test", AWS_SECRET_ACCESS_KEY="mem
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """The address of a real S3 protocol server (moto's), for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in a failure's report
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def bucket(s3_endpoint: str) -> str:
     """A new empty bucket of this test's own."""
-    import boto3
-
     name = f"memedroid-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    s3(s3_endpoint).create_bucket(Bucket=name)
     return name
 
 

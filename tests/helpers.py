@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from memedroid.db import Database
 from memedroid.pipeline.janitor import Janitor
 from memedroid.settings import Settings
-from memedroid.storage import LocalStorage
+from memedroid.storage import open_storage
 
 PASSWORD = "correct horse battery"
 EVERYONE = {"show_nsfw": False, "viewer_id": 0}  # a listing query's reader: anonymous, blocking nobody
@@ -80,6 +80,12 @@ def signed_up(client: FlaskClient, username: str = "alice") -> dict[str, Any]:
     response = login(client, username)
     assert response.status_code == 200
     return dict(response.get_json())
+
+
+def grant(database_url: str, username: str, role: str = "moderator") -> None:
+    """Give an account a role, as `memedroid grant-role` does (without the moderation log)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE users SET role = %s WHERE username = %s", (role, username))
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
@@ -183,6 +189,6 @@ def rerank(settings: Settings) -> dict[str, int]:
     settings = settings.replace(hot_rank_interval=0)
     db = Database(settings)
     try:
-        return dict(Janitor(settings, db, LocalStorage(settings.storage_dir), None, "test/boot").tick())
+        return dict(Janitor(settings, db, open_storage(settings), None, "test/boot").tick())
     finally:
         db.close()

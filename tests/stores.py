@@ -5,6 +5,10 @@ on both (`both_stores`); what they see here is listed with boto3, not with the p
 from __future__ import annotations
 
 import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -54,31 +58,63 @@ def env_of(settings: Settings) -> dict[str, str]:
     return {ENV[name]: str(getattr(settings, name)) for name in ("storage_dir", "storage_url", "s3_endpoint_url")}
 
 
+@contextmanager
+def s3_server() -> Iterator[str]:
+    """A real S3 protocol server (moto's, in this process, on a free port) for as long as the
+    block runs: its address. Made-up credentials, inherited by every supervisor started."""
+    from helpers import free_port
+    from moto.server import ThreadedMotoServer
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto takes any: boto3 only needs some
+        os.environ.setdefault(name, "memedroid-test")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
 def s3(endpoint: str) -> Any:
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def bucket_keys(endpoint: str, bucket: str) -> dict[str, dict[str, Any]]:
+    """Every object of the bucket, by key."""
+    return {found["Key"]: found for found in s3(endpoint).list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def in_bucket(storage_url: str) -> tuple[str, str] | None:
+    """The bucket and prefix an `s3://` STORAGE_URL names (None: a folder)."""
+    if not storage_url.startswith("s3://"):
+        return None
+    bucket, _, prefix = storage_url[5:].partition("/")
+    return bucket, prefix
 
 
 def stored_files(env: dict[str, str], area: str) -> list[PurePath]:
     """The files of a storage area (`raw`, `media`; `tmp` is always the local scratch) of a
     system started with `env`: paths on the disk, or keys in the bucket."""
-    url = env.get("STORAGE_URL", "")
-    if area == "tmp" or not url.startswith("s3://"):
+    where = in_bucket(env.get("STORAGE_URL", ""))
+    if area == "tmp" or where is None:
         root = Path(env["STORAGE_DIR"]) / area
         return sorted(p for p in root.rglob("*") if p.is_file())
-    bucket, _, prefix = url[5:].partition("/")
+    bucket, prefix = where
     pages = s3(env["S3_ENDPOINT_URL"]).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/{area}/")
     return sorted(PurePath(found["Key"]) for page in pages for found in page.get("Contents", []))
 
 
 def put_file(env: dict[str, str], area: str, name: str, data: bytes) -> None:
     """Leave a file in a system's store, as a crash or another program would."""
-    url = env.get("STORAGE_URL", "")
-    if not url.startswith("s3://"):
+    where = in_bucket(env.get("STORAGE_URL", ""))
+    if where is None:
         path = Path(env["STORAGE_DIR"]) / area / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return
-    bucket, _, prefix = url[5:].partition("/")
+    bucket, prefix = where
     s3(env["S3_ENDPOINT_URL"]).put_object(Bucket=bucket, Key=f"{prefix}/{area}/{name}", Body=data)
 
 
@@ -91,5 +127,5 @@ def read_file(env: dict[str, str], path: PurePath) -> bytes:
     """The bytes of a file `stored_files` listed."""
     if isinstance(path, Path):
         return path.read_bytes()
-    bucket = env["STORAGE_URL"][5:].partition("/")[0]
+    bucket, _prefix = in_bucket(env["STORAGE_URL"]) or ("", "")
     return bytes(s3(env["S3_ENDPOINT_URL"]).get_object(Bucket=bucket, Key=str(path))["Body"].read())

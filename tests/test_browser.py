@@ -12,7 +12,7 @@ import fixtures
 import psycopg
 import pytest
 from browser import VIEWPORTS, Browse, browse_fixture, chromium  # noqa: F401 (chromium: a fixture)
-from helpers import PASSWORD, wait_for
+from helpers import PASSWORD, grant, wait_for
 from playwright.sync_api import Page, expect
 from system import System
 
@@ -64,11 +64,6 @@ def watch_progress(page: Page) -> None:
 
 def status_of(page: Page) -> str:
     return str(page.locator(".upload .status").get_attribute("data-status"))
-
-
-def grant(database_url: str, username: str, role: str = "moderator") -> None:
-    with psycopg.connect(database_url) as conn:
-        conn.execute("UPDATE users SET role = %s WHERE username = %s", (role, username))
 
 
 def seed_posts(system: System, folder: Path, count: int, username: str = "bob") -> tuple[dict[str, str], list[int]]:

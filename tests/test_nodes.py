@@ -11,8 +11,8 @@ import psycopg
 import pytest
 import redis
 from helpers import rerank, wait_for
+from stores import bucket_keys
 from system import System
-from test_object_storage import keys
 
 from memedroid.db import Database
 from memedroid.messages import Job
@@ -111,7 +111,7 @@ def test_two_nodes_share_the_work_and_one_finishes_what_the_other_dropped(
         rerank(settings.replace(orphan_grace_seconds=0, storage_dir=tmp_path / "janitor"))  # one janitor round
         with psycopg.connect(database_url) as conn:
             files = {name for row in conn.execute("SELECT path, thumbnail_path FROM media") for name in row}
-        assert set(keys(s3_endpoint, bucket)) == {f"drill/media/{name}" for name in files}  # no orphan, no upload left
+        assert set(bucket_keys(s3_endpoint, bucket)) == {f"drill/media/{name}" for name in files}  # no orphan, no upload left
     finally:
         for node in nodes.values():
             if node.process.poll() is None:

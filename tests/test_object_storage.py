@@ -10,13 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import fixtures
 import psycopg
 import pytest
 import requests
 from helpers import free_port, wait_for
-from stores import PREFIX
+from stores import PREFIX, bucket_keys, s3
 from system import System
 
 from memedroid.errors import PayloadTooLarge, ServiceUnavailable
@@ -30,12 +29,6 @@ def objects(settings: Settings, s3_endpoint: str, bucket: str) -> ObjectStorage:
     storage = open_storage(settings.replace(storage_url=f"s3://{bucket}/{PREFIX}", s3_endpoint_url=s3_endpoint)).ensure()
     assert isinstance(storage, ObjectStorage)
     return storage
-
-
-def keys(s3_endpoint: str, bucket: str) -> dict[str, dict[str, Any]]:
-    """Every object of the bucket, by key."""
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    return {o["Key"]: o for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
 
 
 def stream(objects: ObjectStorage, data: bytes, chunk: int = 64 * 1024, limit: int = 1 << 30) -> Any:
@@ -54,22 +47,22 @@ def test_an_upload_streams_to_the_store_and_is_kept_under_its_hash(
     assert upload.size == size and upload.head == data[:4096]
     objects.keep_raw(upload)
     sha = upload.sha256.hex()
-    assert set(keys(s3_endpoint, bucket)) == {f"{PREFIX}/raw/{sha}"}  # the temporary key is gone
+    assert set(bucket_keys(s3_endpoint, bucket)) == {f"{PREFIX}/raw/{sha}"}  # the temporary key is gone
     assert objects.raw_exists(sha) and not objects.raw_exists("0" * 64)
     assert objects.fetch_raw(sha, tmp_path).read_bytes() == data
     assert objects.area_bytes("raw") == size
     objects.drop_raw(sha)
-    assert keys(s3_endpoint, bucket) == {}
+    assert bucket_keys(s3_endpoint, bucket) == {}
 
 
 def test_a_refused_upload_leaves_nothing(objects: ObjectStorage, s3_endpoint: str, bucket: str) -> None:
     with pytest.raises(PayloadTooLarge):
         stream(objects, os.urandom(PART_BYTES + 10), limit=PART_BYTES + 5)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    assert keys(s3_endpoint, bucket) == {}
+    client = s3(s3_endpoint)
+    assert bucket_keys(s3_endpoint, bucket) == {}
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # the parts were aborted
     stream(objects, b"dropped").drop()
-    assert keys(s3_endpoint, bucket) == {}
+    assert bucket_keys(s3_endpoint, bucket) == {}
 
 
 def test_finished_files_carry_their_type_and_are_immutable(
@@ -79,13 +72,13 @@ def test_finished_files_carry_their_type_and_are_immutable(
     source.write_bytes(b"RIFF....WEBP")
     name = objects.media_name("ab" * 32, ".webp")
     objects.place(source, name)
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client = s3(s3_endpoint)
     head = client.head_object(Bucket=bucket, Key=f"{PREFIX}/media/{name}")
     assert head["ContentType"] == "image/webp" and head["CacheControl"] == "public, max-age=31536000, immutable"
     assert list(objects.old_files("media", 0)) == [name] and list(objects.old_files("media", 3600)) == []
     assert objects.fetch_media(name, tmp_path / "copy").read_bytes() == b"RIFF....WEBP"
     objects.remove_media([name], "ab" * 32)
-    assert keys(s3_endpoint, bucket) == {}
+    assert bucket_keys(s3_endpoint, bucket) == {}
 
 
 def test_an_unreachable_store_is_a_503_and_says_so(settings: Settings, tmp_path: Path) -> None:
@@ -118,7 +111,7 @@ def test_the_pipeline_reads_and_writes_the_object_store(
         for url in (post["media"]["url"], post["media"]["thumbnail_url"]):
             answer = requests.get(url, timeout=10)
             assert answer.status_code == 200 and answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    stored = keys(s3_endpoint, bucket)
+    stored = bucket_keys(s3_endpoint, bucket)
     assert not any(key.startswith(f"{PREFIX}/raw/") for key in stored)  # a completed media's upload goes
     assert len([key for key in stored if key.startswith(f"{PREFIX}/media/")]) == 4
     assert not [p for p in system.storage.rglob("*") if p.is_file()]  # nothing on the local disk
@@ -127,7 +120,7 @@ def test_the_pipeline_reads_and_writes_the_object_store(
     # Deleting the posts deletes the objects.
     for post in done:
         assert system.http.delete(f"{system.url}/api/v1/posts/{post['id']}", headers=auth).status_code == 204
-    wait_for(lambda: keys(s3_endpoint, bucket) == {}, 10, "the objects to go")
+    wait_for(lambda: bucket_keys(s3_endpoint, bucket) == {}, 10, "the objects to go")
 
 
 @pytest.mark.slow
@@ -204,12 +197,12 @@ def test_a_local_store_moves_into_a_bucket_resumably_and_verified(
     assert first.returncode == 0 and "copied 3 files" in first.stdout, first.stderr
     again = subprocess.run(move, env=env, capture_output=True, text=True, timeout=60)
     assert "copied 0 files" in again.stdout and "3 there already" in again.stdout
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client = s3(s3_endpoint)
     thumb = f"moved/media/{post['media']['thumbnail_url'].rsplit('/media/', 1)[1]}"
     client.put_object(Bucket=bucket, Key=thumb, Body=b"damaged")  # the copy is checked, not trusted
     fixed = subprocess.run(move, env=env, capture_output=True, text=True, timeout=60)
     assert "copied 1 files" in fixed.stdout
-    assert set(keys(s3_endpoint, bucket)) == {
+    assert set(bucket_keys(s3_endpoint, bucket)) == {
         f"moved/{p.relative_to(local.storage)}" for p in local.files("raw") + local.files("media")
     }
 
@@ -222,7 +215,7 @@ def test_a_local_store_moves_into_a_bucket_resumably_and_verified(
 
 
 def test_remove_orphans_lists_the_bucket_and_spares_what_rows_need(settings: Settings, s3_endpoint: str, bucket: str) -> None:
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client = s3(s3_endpoint)
     orphans = [f"{PREFIX}/media/ab/cd/{'ab' * 32}.jpg", f"{PREFIX}/raw/{'cd' * 32}", f"{PREFIX}/raw/.upload-abandoned"]
     for key in [*orphans, "elsewhere/raw/not-ours"]:
         client.put_object(Bucket=bucket, Key=key, Body=b"x")
@@ -231,7 +224,7 @@ def test_remove_orphans_lists_the_bucket_and_spares_what_rows_need(settings: Set
     command = [sys.executable, "-m", "memedroid", "remove-orphans"]
     listed = subprocess.run([*command, "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
     assert "orphan_media_deleted=1" in listed.stdout and "orphan_raw_deleted=2" in listed.stdout, listed.stderr
-    assert len(keys(s3_endpoint, bucket)) == 4  # a dry run deletes nothing
+    assert len(bucket_keys(s3_endpoint, bucket)) == 4  # a dry run deletes nothing
     removed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
-    assert set(keys(s3_endpoint, bucket)) == {"elsewhere/raw/not-ours"}
+    assert set(bucket_keys(s3_endpoint, bucket)) == {"elsewhere/raw/not-ours"}

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import fixtures
-import psycopg
 import pytest
 import requests
-from helpers import PASSWORD, free_port, wait_for, wait_for_port
+from helpers import PASSWORD, free_port, grant, wait_for, wait_for_port
 from requests.adapters import HTTPAdapter
 from system import System
 
@@ -68,11 +67,6 @@ def behind_nginx(start_system: Callable[..., System], tmp_path: Path) -> Iterato
     yield start
     for front in fronts:
         front.stop()
-
-
-def grant(database_url: str, username: str, role: str = "moderator") -> None:
-    with psycopg.connect(database_url) as conn:
-        conn.execute("UPDATE users SET role = %s WHERE username = %s", (role, username))
 
 
 def published(front: Front, auth: dict[str, str], tmp_path: Path, seed: str) -> int:

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from helpers import metric
 from psycopg.rows import dict_row
-from stores import Store, both_stores, env_of, s3, stored_files
+from stores import Store, both_stores, env_of, in_bucket, s3, stored_files
 
 from memedroid.db import Database
 from memedroid.messages import Output, Result
@@ -146,7 +146,7 @@ def test_files_the_store_cannot_take_wait_for_it_without_spending_an_attempt(set
             shutil.rmtree(storage.media)
             storage.media.write_bytes(b"")  # where the folder was: any write into it fails
         else:
-            s3(settings.s3_endpoint_url).delete_bucket(Bucket=settings.storage_url[5:].partition("/")[0])
+            s3(settings.s3_endpoint_url).delete_bucket(Bucket=(in_bucket(settings.storage_url) or ("", ""))[0])
         finalizing.finalize(result)
     assert media_state(settings, media_id) == ("pending", 0, None)
     assert metric("memedroid_jobs_total", kind="jpeg", outcome="deferred") == deferred + 1

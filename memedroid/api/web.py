@@ -65,8 +65,8 @@ class Assets:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.urls: dict[str, str] = {}  # "main.js" -> "/static/app.1a2b3c4d5e.js"
-        self.files: dict[str, Asset] = {}  # "app.1a2b3c4d5e.js" -> its bytes
+        self.urls: dict[str, str] = {}  # "main.js" -> "/static/main.1a2b3c4d5e.js"
+        self.files: dict[str, Asset] = {}  # "main.1a2b3c4d5e.js" -> its bytes
         self.imports: dict[str, list[str]] = {}  # "main.js" -> the modules it imports up front
         for path in sorted(folder.iterdir()):
             if path.suffix in TYPES:
