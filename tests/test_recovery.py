@@ -18,7 +18,7 @@ from stores import Store, both_stores, env_of, in_bucket, s3, stored_files
 from memedroid.db import Database
 from memedroid.messages import Output, Result
 from memedroid.pipeline.finalizer import Finalizer
-from memedroid.pipeline.janitor import Janitor, lease_owner
+from memedroid.pipeline.janitor import LOCK_KEY, Janitor, lease_owner
 from memedroid.settings import Settings
 from memedroid.storage import LocalStorage, Storage, open_storage
 from memedroid.transport import JobChannel, Pipeline, Slot
@@ -162,3 +162,22 @@ def test_a_file_the_store_lacks_is_not_found_rather_than_an_outage(settings: Set
     storage = open_storage(store.settings(settings)).ensure()
     with pytest.raises(FileNotFoundError):
         storage.fetch_raw("0" * 64, tmp_path)
+
+
+def test_one_janitor_acts_at_a_time_across_nodes(settings: Settings) -> None:
+    """Another node's janitor holds the lock: this one's round does nothing, and acts once
+    the lock is free."""
+    settings = settings.replace(lease_seconds=60, node_name=NODE)
+    with psycopg.connect(settings.database_url) as conn:
+        expired = processing_row(conn, 11, "node-a/gone", "2 minutes", "2 minutes", attempts=1)
+    db = Database(settings)
+    try:
+        janitor = Janitor(settings, db, LocalStorage(settings.storage_dir).ensure(), None, lease_owner(NODE, "thisboot"))
+        with psycopg.connect(settings.database_url, autocommit=True) as other:
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone() == (True,)
+            assert janitor.tick() == {}
+            assert media_state(settings, expired)[0] == "processing"
+        assert janitor.tick()["lease_expired_requeued"] == 1  # the other session ended: its lock went
+    finally:
+        db.close()
+    assert media_state(settings, expired)[0] == "pending"
