@@ -132,7 +132,7 @@ def store(request: pytest.FixtureRequest) -> Store:
     """Where the system under test keeps its files: the local disk, unless a test runs on
     `both_stores` (then also a bucket of its own on the S3 protocol server)."""
     if getattr(request, "param", "local") == "local":
-        return Store("local")
+        return Store()
     return Store.bucket(request.getfixturevalue("s3_endpoint"), request.getfixturevalue("bucket"))
 
 

@@ -29,8 +29,7 @@ both_stores = pytest.mark.parametrize("store", ["local", "s3"], indirect=True)
 class Store:
     """The settings that put a system's raw uploads and final files in one place."""
 
-    name: str
-    changes: dict[str, str] = field(default_factory=dict)  # Settings fields
+    changes: dict[str, str] = field(default_factory=dict)  # Settings fields (none: the local disk)
 
     @classmethod
     def bucket(cls, endpoint: str, bucket: str) -> Store:
@@ -43,7 +42,7 @@ class Store:
         }
         s3(endpoint).put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [public]}))
         media_url = f"{endpoint}/{bucket}/{PREFIX}/media"
-        return cls("s3", {"storage_url": f"s3://{bucket}/{PREFIX}", "s3_endpoint_url": endpoint, "media_url": media_url})
+        return cls({"storage_url": f"s3://{bucket}/{PREFIX}", "s3_endpoint_url": endpoint, "media_url": media_url})
 
     @property
     def env(self) -> dict[str, str]:
