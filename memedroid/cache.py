@@ -159,22 +159,24 @@ def tag_of(data: bytes) -> str:
 @dataclass(frozen=True, slots=True)
 class Page:
     """A rendered entry and its tag: a hash of the body, made once when it is rendered and
-    kept with it, so that a hit tells its validator (the HTTP ETag) without hashing again."""
+    kept with it, so that a hit tells its validator (the HTTP ETag) without hashing again.
+    `key` is where the cache tiers keep it ("" for a page made for one reader alone)."""
 
     body: str
     tag: str
+    key: str = ""
 
     @classmethod
-    def of(cls, body: str) -> Page:
-        return cls(body, tag_of(body.encode()))
+    def of(cls, body: str, key: str = "") -> Page:
+        return cls(body, tag_of(body.encode()), key)
 
     def packed(self) -> str:
         """How Redis keeps it: the tag, then the body."""
         return self.tag + self.body
 
     @classmethod
-    def unpacked(cls, raw: str) -> Page:
-        return cls(raw[TAG_LENGTH:], raw[:TAG_LENGTH])
+    def unpacked(cls, raw: str, key: str) -> Page:
+        return cls(raw[TAG_LENGTH:], raw[:TAG_LENGTH], key)
 
 
 class Doorkeeper:
@@ -212,11 +214,18 @@ class LocalCache:
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
 
     def get(self, key: str) -> Page | None:
+        page = self.peek(key)
+        if page is None:
+            self._misses.inc()
+        return page
+
+    def peek(self, key: str) -> Page | None:
+        """The page under `key` if it is still current; a hit is counted, a miss is not (for a
+        look before the request's own, which counts it)."""
         if self.seconds <= 0:
             return None
         found = self._entries.get(key)
         if found is None or found[0] < time.monotonic():
-            self._misses.inc()
             return None
         self._hits.inc()
         return found[1]
@@ -297,10 +306,10 @@ class FeedCache:
             packed = f"{key}:tagged"  # not where a release before tags kept the bare body
             found = self.lookup(packed, ttl, also)
             if found.raw is not None:
-                page = Page.unpacked(found.raw)
+                page = Page.unpacked(found.raw, key)
             else:
                 stored = shared or found.seen > 1
-                page = Page.of(render(stored))
+                page = Page.of(render(stored), key)
                 if stored:
                     self.store(packed, found.version, page.packed(), ttl)
             self.local.put(key, page, shared=shared)

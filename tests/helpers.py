@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+import pytest
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
+from memedroid import logs
 from memedroid.db import Database
 from memedroid.pipeline.janitor import Janitor
 from memedroid.settings import Settings
@@ -29,6 +32,12 @@ def cache_lookups() -> tuple[float, float]:
     """Feed cache (hits, misses) so far in this process."""
     name = "memedroid_cache_lookups_total"
     return metric(name, cache="feed", result="hit"), metric(name, cache="feed", result="miss")
+
+
+def only_our_handler(monkeypatch: pytest.MonkeyPatch, *others: logging.Handler) -> None:
+    """The root logger's handlers as in a MemeDroid process (pytest adds its own), plus `others`."""
+    ours = [handler for handler in logging.root.handlers if isinstance(handler, logs.JsonLines)]
+    monkeypatch.setattr(logging.root, "handlers", [*ours, *others])
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import time
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import assert_problem, free_port
+from helpers import assert_problem, free_port, only_our_handler
 from prometheus_client.parser import text_string_to_metric_families
 
 from memedroid import logs
@@ -76,12 +76,6 @@ def test_request_id_on_every_log_line_of_the_request(app: Flask, capfd: pytest.C
     assert {"method": "POST", "path": "/api/v1/auth/login", "status": 401}.items() <= access[-1].items()
     assert access[-1]["duration_ms"] >= 0
     assert "hunter2hunter2" not in out  # passwords are never logged
-
-
-def only_our_handler(monkeypatch: pytest.MonkeyPatch, *others: logging.Handler) -> None:
-    """The root logger's handlers as in a MemeDroid process (pytest adds its own), plus `others`."""
-    ours = [handler for handler in logging.root.handlers if isinstance(handler, logs.JsonLines)]
-    monkeypatch.setattr(logging.root, "handlers", [*ours, *others])
 
 
 def test_the_access_line_has_the_same_fields_as_ever(

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import fixtures
 import pytest
-from flask import Flask
+from flask import Flask, request_started
 from flask.testing import FlaskClient
-from helpers import bearer, seed, signed_up
+from helpers import assert_problem, bearer, metric, only_our_handler, seed, signed_up
 
+from memedroid import logs
 from memedroid.settings import Settings
 
 PUBLIC = "public, max-age=1, stale-while-revalidate=5"
@@ -65,6 +67,63 @@ def test_a_cached_page_answers_304_without_rendering_anything(
         assert client.get("/api/v1/posts", headers={"If-None-Match": etag}).status_code == 304
     assert statements() == before  # no query: the tag came with the cached page
     assert client.get("/api/v1/posts", headers={"If-None-Match": '"something else"'}).status_code == 200
+
+
+def test_a_revalidation_of_a_shared_page_is_answered_in_front_of_flask(
+    make_client: Callable[..., FlaskClient],
+    settings: Settings,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the view has shown a URL's page, a revalidation of it gets the view's 304, header
+    for header, without a Flask request (while the page is in this process's cache); it is
+    logged and measured as one."""
+    seed(settings.database_url, 3)
+    client = make_client(feed_local_seconds=60)
+    app = client.application
+    etag = client.get("/api/v1/posts?limit=20").headers["ETag"]  # the page of /api/v1/posts, under another URL
+    logs.configure("INFO", role="http")
+    only_our_handler(monkeypatch)
+    capfd.readouterr()  # lines written before
+    answered = {"endpoint": "/api/v1/posts", "method": "GET", "status": "304"}
+    counted = metric("memedroid_http_request_duration_seconds_count", **answered)
+    flask_requests: list[object] = []
+    with request_started.connected_to(lambda _app, **_: flask_requests.append(_app), app):
+        by_view, in_front = (
+            client.get("/api/v1/posts", headers={"If-None-Match": etag, "X-Request-ID": name}) for name in ("view", "front")
+        )
+    assert by_view.status_code == in_front.status_code == 304 and in_front.get_data() == b""
+    assert len(flask_requests) == 1  # the view's
+    assert by_view.headers.pop("X-Request-ID") == "view" and in_front.headers.pop("X-Request-ID") == "front"
+    assert list(by_view.headers.items()) == list(in_front.headers.items())
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"event":"request"' in line]
+    assert [(line["request_id"], line["status"], line["path"]) for line in lines] == [
+        ("view", 304, "/api/v1/posts"),
+        ("front", 304, "/api/v1/posts"),
+    ]
+    assert metric("memedroid_http_request_duration_seconds_count", **answered) == counted + 2
+
+
+def test_the_front_answers_only_what_the_view_would(make_client: Callable[..., FlaskClient], settings: Settings) -> None:
+    """A page gone from this process's cache, a changed page or a signed-in reader go on to
+    the view; so does a revalidation over the read limit, for its 429."""
+    seed(settings.database_url, 3)
+    client = make_client(read_rate_limit="4/minute", feed_local_seconds=60)
+    etag = client.get("/api/v1/posts").headers["ETag"]  # 1 read
+    fresh = {"If-None-Match": etag}
+    assert client.get("/api/v1/posts", headers=fresh).status_code == 304  # 2
+    client.application.extensions["memedroid"].feeds.cache.local.clear()  # the page left this process's cache
+    assert client.get("/api/v1/posts", headers=fresh).status_code == 304  # 3: the view, from Redis
+    [newest] = seed(settings.database_url, 1)
+    client.application.extensions["memedroid"].feeds.cache.invalidate()
+    changed = client.get("/api/v1/posts", headers=fresh)  # 4
+    assert changed.status_code == 200 and changed.get_json()["items"][0]["id"] == newest
+    assert assert_problem(client.get("/api/v1/posts", headers={"If-None-Match": changed.headers["ETag"]}), 429)
+    other = make_client(feed_local_seconds=60)
+    auth = bearer(signed_up(other, "bob")["access_token"])
+    assert other.get("/api/v1/posts", headers={"If-None-Match": changed.headers["ETag"]}).status_code == 304
+    private = other.get("/api/v1/posts", headers={**auth, "If-None-Match": changed.headers["ETag"]})
+    assert private.status_code == 200 and private.headers["Cache-Control"] == "private, no-cache"
 
 
 def test_a_change_to_the_feed_changes_its_etag(app: Flask, client: FlaskClient, settings: Settings) -> None:

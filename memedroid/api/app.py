@@ -106,8 +106,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     if not settings.production and storage.media_folder() is not None:  # else a web server (or the store) does
         app.register_blueprint(posts.files)
     web.init_app(app, settings.media_url)
-    limits.init_app(app, settings)
-    caching.init_app(app, settings)  # its hook runs before the limiter's, and before the log's (which logs a 304)
+    reads = limits.init_app(app, settings)
+    caching.init_app(app, settings, cache.local, reads)  # its hook runs before the limiter's and the log's (which logs a 304)
     if settings.trusted_proxies:  # the client's address (rate limits, logs) from X-Forwarded-For
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]

@@ -91,8 +91,9 @@ def _storage_uri(redis_url: str) -> str:
     return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Call after the blueprints are registered: it wraps their views."""
+def init_app(app: Flask, settings: Settings) -> ReadLimit | None:
+    """Call after the blueprints are registered: it wraps their views. Returns the read limit
+    (None when limits are off), for a front that answers before Flask to count its reads."""
     guards = Limiter(
         get_remote_address,
         app=app,
@@ -115,8 +116,11 @@ def init_app(app: Flask, settings: Settings) -> None:
             app.view_functions[endpoint] = _guarded(guards, wrapped, after, teardown, endpoint in FAIL_CLOSED)
         if view in _exempt or view in _declared:  # a guarded view is not also a read
             not_reads.add(endpoint)
-    if settings.rate_limits:
-        ReadLimit(settings.read_rate_limit, not_reads).init_app(app)
+    if not settings.rate_limits:
+        return None
+    reads = ReadLimit(settings.read_rate_limit, not_reads)
+    reads.init_app(app)
+    return reads
 
 
 def _take_hooks(app: Flask, guards: Limiter) -> tuple[list[Hook], list[Hook]]:
@@ -212,6 +216,10 @@ class ReadLimit:
         request.read_limit = max(0, left), reset
         if left < 0:
             raise TooManyRequests(self.rate, retry_after=max(1, reset - int(time.time())))
+
+    def allows(self, address: str) -> bool:
+        """Count a read by `address` that Flask never sees; whether it is within the limit."""
+        return self.window.hit(address)[0] >= 0
 
     def headers(self, response: Response) -> Response:
         """The client's reads left, unless the answer may go to others from a shared cache."""

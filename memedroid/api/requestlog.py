@@ -35,17 +35,21 @@ def _finish(response: Response) -> Response:
     response.headers[HEADER] = request.request_id
     # The route template, not the path: /api/v1/posts/<int:post_id> is one series, not one per post.
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-    status = response.status_code
-    metrics.observe_request(endpoint, request.method, status, seconds)
+    record(endpoint, request.method, request.path, response.status_code, seconds, request.user_id)
+    return response
+
+
+def record(endpoint: str, method: str, path: str, status: int, seconds: float, user_id: int | None = None) -> None:
+    """The access line and the metric of an answered request (`endpoint`: its route's rule)."""
+    metrics.observe_request(endpoint, method, status, seconds)
     access_line.info(
         event="request",
-        method=request.method,
-        path=request.path,
+        method=method,
+        path=path,
         status=status,
         duration_ms=round(seconds * 1000, 2),
-        user_id=request.user_id,
+        user_id=user_id,
     )
-    return response
 
 
 def _teardown(_exc: BaseException | None) -> None:
