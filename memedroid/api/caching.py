@@ -78,9 +78,9 @@ class Revalidation:
     `If-None-Match` names the page's tag, while the page cache still holds the page, gets the
     304 the view would give: the same page cache, the same freshness, the same headers. It
     costs a dictionary lookup instead of a request: no request object, no routing, no hooks
-    (a tenth of what `/healthz` costs in-process; bench/README.md). The read limit still counts it (one
-    over the limit goes on to the view, for its 429), and it has its request id, access line
-    and metric. Anything else goes on to the app unchanged."""
+    (a tenth of what `/healthz` costs in-process; bench/README.md). The read limit still
+    counts it (one over the limit goes on to the view, for its 429), and it has its request
+    id, access line and metric. Anything else goes on to the app unchanged."""
 
     MAX_URLS = 10_000  # learned URLs kept; beyond that they are forgotten all at once
 
