@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from helpers import metric
+from helpers import metric, wait_for
 from psycopg.rows import dict_row
 from stores import Store, both_stores, env_of, in_bucket, s3, stored_files
 
@@ -164,6 +164,11 @@ def test_a_file_the_store_lacks_is_not_found_rather_than_an_outage(settings: Set
         storage.fetch_raw("0" * 64, tmp_path)
 
 
+def session_alive(settings: Settings, pid: int) -> bool:
+    with psycopg.connect(settings.database_url) as conn:
+        return conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None
+
+
 def test_one_janitor_acts_at_a_time_across_nodes(settings: Settings) -> None:
     """Another node's janitor holds the lock: this one's round does nothing, and acts once
     the lock is free."""
@@ -177,6 +182,8 @@ def test_one_janitor_acts_at_a_time_across_nodes(settings: Settings) -> None:
             assert other.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone() == (True,)
             assert janitor.tick() == {}
             assert media_state(settings, expired)[0] == "processing"
+            holder = other.info.backend_pid
+        wait_for(lambda: not session_alive(settings, holder), 10, "the other session to end")  # its backend exits after the close
         assert janitor.tick()["lease_expired_requeued"] == 1  # the other session ended: its lock went
     finally:
         db.close()
