@@ -42,7 +42,7 @@ def page_response(page: Page) -> Response:
     is then not even wrapped)."""
     request = current()
     environ = request.environ
-    if page.key and "HTTP_AUTHORIZATION" not in environ:  # the page every reader of this URL gets
+    if page.key:  # a page every reader of this URL gets (one made for a signed-in reader has none)
         environ[SHOWN] = (page.key, request.url_rule.rule if request.url_rule else "unmatched", request.path)
     etag = f'"{page.tag}"'
     asked = environ.get("HTTP_IF_NONE_MATCH")

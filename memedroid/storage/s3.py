@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from contextlib import suppress
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
