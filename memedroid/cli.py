@@ -65,6 +65,8 @@ def share_metrics_folder(default: Path) -> None:
 def _janitor(settings: Settings, args: argparse.Namespace, recover: bool = True) -> int:
     from memedroid.pipeline.janitor import Janitor, lease_owner
 
+    if recover and not args.dry_run:  # one tick of a running system's janitor
+        settings.check_live_orphan_grace()
     with _database(settings) as db:
         janitor = Janitor(settings, db, open_storage(settings), None, lease_owner(settings.node_name, "cli"), reclaim_node=False)
         actions = janitor.tick(dry_run=args.dry_run, recover=recover)

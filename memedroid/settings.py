@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 import secrets
@@ -126,6 +127,17 @@ class Settings:
         if self.jwt_secret_key:
             raise ConfigError(f"JWT_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes")
         return dataclasses.replace(self, jwt_secret_key=secrets.token_urlsafe(48), generated_secret=True)
+
+    def check_live_orphan_grace(self) -> None:
+        """Refuse an ORPHAN_GRACE_SECONDS too short for a janitor beside live uploads: an upload's
+        file is stored before its row commits, a pool wait (DB_TIMEOUT) and a few statements
+        later, so a younger file no row names may be one about to be needed."""
+        least = math.ceil(2 * self.db_timeout)
+        if self.orphan_grace_seconds < least:
+            raise ConfigError(
+                f"ORPHAN_GRACE_SECONDS={self.orphan_grace_seconds} is too short for a running system: "
+                f"at least {least} (twice DB_TIMEOUT); `memedroid remove-orphans` takes any grace on a stopped one"
+            )
 
     def warn_if_generated_secret(self) -> None:
         if self.generated_secret:

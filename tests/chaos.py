@@ -40,7 +40,7 @@ STORM_ENV = {
     "HEARTBEAT_SECONDS": "1",
     "JANITOR_INTERVAL": "1",
     "HOT_RANK_INTERVAL": "2",  # hot ranks recomputed all along, between the kills
-    "ORPHAN_GRACE_SECONDS": "3",
+    "ORPHAN_GRACE_SECONDS": "10",  # the least a running system takes (twice DB_TIMEOUT)
     "PIPELINE_STALL_SECONDS": "5",
     "MAX_ATTEMPTS": "6",
     "JOB_TIMEOUT": "60",

@@ -99,3 +99,11 @@ def test_stats_reprocess_and_orphans(settings: Settings) -> None:
 def test_clear_errors(settings: Settings, env: dict[str, str], message: str) -> None:
     result = memedroid(settings, "stats", **env)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("supervisor",), ("janitor", "--once")])
+def test_a_running_systems_janitor_refuses_too_short_a_grace(settings: Settings, command: tuple[str, ...]) -> None:
+    result = memedroid(settings, *command, ORPHAN_GRACE_SECONDS="3", DB_TIMEOUT="5")
+    assert result.returncode == 2 and "ORPHAN_GRACE_SECONDS=3 is too short for a running system: at least 10" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert memedroid(settings, "remove-orphans", ORPHAN_GRACE_SECONDS="0").returncode == 0  # a stopped system's sweep

@@ -350,7 +350,7 @@ def test_full_queue_still_accepts_and_the_sweep_catches_up(start_system, tmp_pat
 
 @both_stores
 def test_kill_9_of_everything_loses_nothing(start_system, tmp_path: Path) -> None:
-    env = {"WORKERS": "2", "JANITOR_INTERVAL": "0.5", "ORPHAN_GRACE_SECONDS": "3"}
+    env = {"WORKERS": "2", "JANITOR_INTERVAL": "0.5", "ORPHAN_GRACE_SECONDS": "10"}
     system = start_system(**env).wait_ready()
     auth = system.sign_up()
     ids = [system.upload(auth, avi_clip(tmp_path, n)).json()["id"] for n in range(6)]
@@ -362,7 +362,7 @@ def test_kill_9_of_everything_loses_nothing(start_system, tmp_path: Path) -> Non
     system.wait_ready()
     posts = [system.wait_done(auth, post_id) for post_id in ids]
     assert [p["status"] for p in posts] == ["completed"] * 6
-    wait_for(lambda: system.files("tmp") == [] and system.files("raw") == [], timeout=30, what="orphans to go")
+    wait_for(lambda: system.files("tmp") == [] and system.files("raw") == [], timeout=40, what="orphans to go")
     kept = {p["media"]["url"].rsplit("/", 1)[1] for p in posts} | {p["media"]["thumbnail_url"].rsplit("/", 1)[1] for p in posts}
     assert {p.name for p in system.files("media")} == kept
     assert system.stop() == 0
@@ -386,8 +386,8 @@ def test_graceful_sigterm_exits_0_and_loses_no_job(start_system, tmp_path: Path)
 
 @both_stores
 def test_orphan_files_go_at_the_janitors_next_round_and_needed_ones_stay(start_system, tmp_path: Path) -> None:
-    # A few seconds' grace, as a running system needs: an upload's file is stored just before its row commits.
-    system = start_system(WORKERS="1", JANITOR_INTERVAL="0.5", ORPHAN_GRACE_SECONDS="3").wait_ready()
+    # The least grace a running system takes (twice DB_TIMEOUT): an upload's file is stored just before its row commits.
+    system = start_system(WORKERS="1", JANITOR_INTERVAL="0.5", ORPHAN_GRACE_SECONDS="10").wait_ready()
     auth = system.sign_up()
     post = system.wait_done(auth, system.upload(auth, fixtures.jpeg(tmp_path)).json()["id"])
     needed = system.files("media")
@@ -398,7 +398,7 @@ def test_orphan_files_go_at_the_janitors_next_round_and_needed_ones_stay(start_s
     put_file(system.env, "raw", ".upload-abandoned", b"half an upload")
     system.start()
     system.wait_ready()
-    wait_for(lambda: system.files("media") == needed and system.files("raw") == [], 20, "the orphans to go")
+    wait_for(lambda: system.files("media") == needed and system.files("raw") == [], 30, "the orphans to go")
     assert system.events("orphan_media_deleted") and len(system.events("orphan_raw_deleted")) >= 2
 
 

@@ -408,6 +408,8 @@ def serve(settings: Settings) -> int:
 def main(settings: Settings) -> int:
     """`bin/memedroid-supervisor` and `memedroid supervisor` (which load the settings)."""
     settings.warn_if_generated_secret()
+    if settings.runs_pipeline:
+        settings.check_live_orphan_grace()
     with ExitStack() as services:
         settings = prepare(settings, services)
         doing = f"serving http://{settings.http_bind}/" if settings.serves_http else "processing media (NODE_ROLE=pipeline)"
