@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +77,32 @@ def test_finished_files_carry_their_type_and_are_immutable(
     client = s3(s3_endpoint)
     head = client.head_object(Bucket=bucket, Key=f"{PREFIX}/media/{name}")
     assert head["ContentType"] == "image/webp" and head["CacheControl"] == "public, max-age=31536000, immutable"
-    assert list(objects.old_files("media", 0)) == [name] and list(objects.old_files("media", 3600)) == []
+    assert list(objects.old_files("media", 3600)) == []
     assert objects.fetch_media(name, tmp_path / "copy").read_bytes() == b"RIFF....WEBP"
     objects.remove_media([name], "ab" * 32)
     assert bucket_keys(s3_endpoint, bucket) == {}
+
+
+@pytest.mark.parametrize(("store_clock", "grace", "old"), [(-3600, 0, False), (3600, 600, True), (0, 600, False)])
+def test_files_are_aged_by_the_stores_clock(
+    objects: ObjectStorage, tmp_path: Path, store_clock: int, grace: int, old: bool
+) -> None:
+    """How old a file is, is for the store's clock to say (the Date of its listing, the clock
+    of its LastModified), not this node's: a node whose clock runs ahead of the store's must
+    not take an upload stored a moment ago for an old one. The listing's Date is moved by
+    `store_clock` seconds; the answer follows it whatever this node's clock says."""
+    source = tmp_path / "out.webp"
+    source.write_bytes(b"RIFF....WEBP")
+    name = objects.media_name("cd" * 32, ".webp")
+    objects.place(source, name)
+
+    def store_time(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ResponseMetadata"]["HTTPHeaders"]["date"] = format_datetime(
+            datetime.now(UTC) + timedelta(seconds=store_clock), usegmt=True
+        )
+
+    objects.client.meta.events.register("after-call.s3.ListObjectsV2", store_time)
+    assert list(objects.old_files("media", grace)) == ([name] if old else [])
 
 
 def test_an_unreachable_store_is_a_503_and_says_so(settings: Settings, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -125,7 +126,9 @@ class ObjectStorage(Storage):
 
     def keep_raw(self, upload: StoredUpload) -> None:
         with storage_errors():
-            self.call("copy_object", Key=self.key("raw", upload.sha256.hex()), CopySource={"Bucket": self.bucket, "Key": upload.ref})
+            self.call(
+                "copy_object", Key=self.key("raw", upload.sha256.hex()), CopySource={"Bucket": self.bucket, "Key": upload.ref}
+            )
         upload.drop()
 
     def raw_exists(self, sha256_hex: str) -> bool:
@@ -136,7 +139,6 @@ class ObjectStorage(Storage):
                 return False
             raise
         return True
-
 
     def drop_raw(self, sha256_hex: str) -> None:
         self.delete("raw", [sha256_hex])
@@ -171,7 +173,11 @@ class ObjectStorage(Storage):
     def _upload(self, source: Path, area: str, name: str, extra: dict[str, Any]) -> None:
         """One file, with its type and, a final file, the immutable caching."""
         if area == "media":
-            extra = {**extra, "ContentType": MEDIA_TYPES.get(source.suffix, "application/octet-stream"), "CacheControl": IMMUTABLE}
+            extra = {
+                **extra,
+                "ContentType": MEDIA_TYPES.get(source.suffix, "application/octet-stream"),
+                "CacheControl": IMMUTABLE,
+            }
         self._transfer(self.client.upload_file, str(source), self.bucket, self.key(area, name), ExtraArgs=extra)
 
     def delete(self, area: str, names: list[str]) -> None:
@@ -180,20 +186,23 @@ class ObjectStorage(Storage):
             self.call("delete_objects", Delete={"Objects": batch, "Quiet": True})
 
     def old_files(self, area: str, seconds: float) -> Iterator[str]:
-        cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+        """Ages by the store's own clock (its `Date` as it lists), as `LastModified` is: a node
+        whose clock runs ahead must not take an upload stored a moment ago for an old one."""
         prefix = self.key(area)
-        for found in self._listed(prefix):
-            if found["LastModified"] < cutoff:
-                yield found["Key"][len(prefix) :]
+        for page in self._pages(prefix):
+            cutoff = _answered_at(page) - timedelta(seconds=seconds)
+            for found in page.get("Contents", []):
+                if found["LastModified"] < cutoff:
+                    yield found["Key"][len(prefix) :]
 
     def area_bytes(self, area: str) -> int:
-        return sum(found["Size"] for found in self._listed(self.key(area)))
+        return sum(found["Size"] for page in self._pages(self.key(area)) for found in page.get("Contents", []))
 
-    def _listed(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, prefix: str) -> Iterator[dict[str, Any]]:
         token: dict[str, str] = {}
         while True:
             page = self.call("list_objects_v2", Prefix=prefix, **token)
-            yield from page.get("Contents", [])
+            yield page
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
@@ -208,3 +217,10 @@ class ObjectStorage(Storage):
 def _missing(exc: StoreUnavailable) -> bool:
     cause = exc.__cause__
     return isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+def _answered_at(response: dict[str, Any]) -> datetime:
+    """When the store answered, by its clock: its `Date` header, to the second it had begun
+    (this node's clock when a store sends none)."""
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    return parsedate_to_datetime(date) if date else datetime.now(UTC)
