@@ -7,8 +7,10 @@ busy media workers, the finalizer, HTTP workers while an upload is in flight, FF
 generator (the machine's timing still varies from run to run).
 
 After the storm and one lease, `Storm.verdict()` lists every broken promise: an accepted
-upload not completed, a row still pending/processing or failed, an orphan file, a wedge that
-`/readyz` did not report, the supervisor gone.
+upload not completed, an upload answered anything but 202 (or its connection lost with a
+killed HTTP worker), a row still pending/processing or failed, an orphan file, a wedge that
+`/readyz` did not report, the supervisor gone. The clients renew their access token when it
+expires, as API clients do, so a storm of any length keeps uploading.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ STORM_ENV = {
     "JANITOR_INTERVAL": "1",
     "HOT_RANK_INTERVAL": "2",  # hot ranks recomputed all along, between the kills
     "ORPHAN_GRACE_SECONDS": "10",  # the least a running system takes (twice DB_TIMEOUT)
+    "ACCESS_TOKEN_SECONDS": "60",  # the clients renew theirs under the storm too
     "PIPELINE_STALL_SECONDS": "5",
     "MAX_ATTEMPTS": "6",
     "JOB_TIMEOUT": "60",
     "LOG_LEVEL": "INFO",
 }
+RENEWED = "401, token renewed"
+EXPECTED_ANSWERS = ("202", "connection lost", RENEWED)  # a killed HTTP worker loses its connection
 ELDER = "worker 1"  # never killed: it must keep working past any age-related limit
 WEDGE_SECONDS = 20  # work waiting and nothing completed for this long is a wedge
 TARGETS = ("busy worker", "idle worker", "finalizer", "http worker mid-upload", "ffmpeg")
@@ -138,10 +143,11 @@ class Storm:
         self.media = Media(folder)
         self.tally = Tally()
         self.log = LogFollower(system)
-        self.auth = system.sign_up("storm")
+        self.tokens = system.tokens("storm")
         self.stop = threading.Event()
         self.in_flight = 0  # slow uploads being sent right now
         self._lock = threading.Lock()
+        self._renewing = threading.Lock()
 
     # --- the storm -------------------------------------------------------------------------
 
@@ -168,16 +174,36 @@ class Storm:
             kind = rng.choices(["jpeg", "gif", "clip"], weights=[6, 2, 2])[0]
             self.tally.uploads[kind] += 1
             data = self.media.make(kind)
+            token = self.tokens["access_token"]
             try:
-                response = self._send(data, slow=kind == "clip")
-                self.tally.answers[str(response.status_code)] += 1
+                response = self._send(data, token, slow=kind == "clip")
+                answer = str(response.status_code)
+                if response.status_code == 401 and self._renew(token):
+                    answer = RENEWED  # its access token expired (ACCESS_TOKEN_SECONDS), as a client's does
+                self.tally.answers[answer] += 1
                 if response.status_code == 202:
                     self.tally.accepted.append(response.json()["id"])
             except requests.RequestException:
                 self.tally.answers["connection lost"] += 1  # its HTTP worker was killed
             self.stop.wait(rng.uniform(0.2, 0.6))
 
-    def _send(self, data: bytes, slow: bool) -> requests.Response:
+    def _renew(self, expired: str) -> bool:
+        """Exchange the refresh token for a new access token, as an API client does (once for
+        both upload threads); retried when the chaos kills the HTTP worker that has it."""
+        with self._renewing:
+            for _ in range(5):
+                if self.tokens["access_token"] != expired:
+                    return True
+                bearer = {"Authorization": f"Bearer {self.tokens['refresh_token']}"}
+                try:
+                    response = self.system.http.post(f"{self.system.url}/api/v1/auth/refresh", headers=bearer, timeout=30)
+                except requests.RequestException:
+                    continue
+                if response.status_code == 200:
+                    self.tokens["access_token"] = response.json()["access_token"]
+            return self.tokens["access_token"] != expired
+
+    def _send(self, data: bytes, token: str, slow: bool) -> requests.Response:
         boundary = "stormboundary"
         head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'.encode()
         body = head + data + f"\r\n--{boundary}--\r\n".encode()
@@ -195,7 +221,7 @@ class Storm:
 
         return self.system.http.post(
             f"{self.system.url}/api/v1/posts",
-            headers={**self.auth, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            headers={"Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
             data=trickle() if slow else body,
             timeout=60,
         )
@@ -291,6 +317,8 @@ class Storm:
             problems.append(f"media rows not completed: {unfinished}")
         if unranked:
             problems.append(f"completed posts without a hot rank: {unranked}")
+        if unexpected := {answer: n for answer, n in self.tally.answers.items() if answer not in EXPECTED_ANSWERS}:
+            problems.append(f"answers no upload of the storm should get: {unexpected}")
         if orphans := self._orphans():
             problems.append(f"orphan files: {orphans[:10]} ({len(orphans)} in all)")
         problems += [f"wedged with /readyz saying ready: {window}" for window in self._silent_wedges()]
