@@ -191,12 +191,13 @@ def _proxy(settings: Settings, args: argparse.Namespace) -> int:
 
 
 class _database:
-    """A pool for one command, closed afterwards."""
+    """A pool for one command, closed afterwards. Its sessions are not bounded by the running
+    system's statement and lock timeouts: an operator's chore may take long, and is watched."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.database_url:
             raise ConfigError("DATABASE_URL must be set (or use `make run`, which starts the embedded database)")
-        self.db = Database(settings.replace(db_pool_size=2))
+        self.db = Database(settings.replace(db_pool_size=2), bounded=False)
 
     def __enter__(self) -> Database:
         return self.db

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -35,13 +37,24 @@ CONFLICT_FIELDS = {
 }
 
 
-class Database:
-    """A connection pool for this process, opened lazily after fork (never at import time)."""
+APPLICATION = "memedroid"  # the sessions' application_name, as pg_stat_activity shows it
 
-    def __init__(self, settings: Settings) -> None:
+
+class Database:
+    """A connection pool for this process, opened lazily after fork (never at import time).
+
+    Its sessions are bounded (unless `bounded` is off, for an operator's one-off command): a
+    statement runs at most DB_STATEMENT_TIMEOUT and waits at most DB_LOCK_TIMEOUT for a lock,
+    so a session of someone else's holding a lock (a migration, a DBA's `LOCK TABLE`) costs a
+    request a 503 after that long, never a thread for as long as the lock is held. A lost
+    server is reconnected to within DB_TIMEOUT of its return, and a connection the server
+    closed meanwhile is never handed out."""
+
+    def __init__(self, settings: Settings, bounded: bool = True) -> None:
         self.conninfo = settings.database_url
         self.size = settings.db_pool_size
         self.timeout = settings.db_timeout
+        self.options = session_options(settings) if bounded else ""
         self._pool: psycopg_pool.ConnectionPool[Connection] | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -61,9 +74,15 @@ class Database:
             min_size=1,
             max_size=self.size,
             timeout=self.timeout,
+            # psycopg_pool doubles its wait between attempts to reconnect (1, 2, 4 … s) for this
+            # long, then gives up until a request asks for a connection, which starts afresh: a
+            # short bound keeps the next attempt seconds, not minutes, after the server returns.
+            reconnect_timeout=max(1.0, self.timeout),
             kwargs={
                 "row_factory": dict_row,
                 "connect_timeout": max(1, round(self.timeout)),
+                "application_name": APPLICATION,
+                "options": self.options,
             },
             open=False,
             name=f"memedroid-{os.getpid()}",
@@ -75,23 +94,50 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
-        with translate_errors(), self.pool.connection() as conn:
+        with translate_errors(), self._connection() as conn, conn:
             yield conn
 
     @contextmanager
     def session(self) -> Iterator[Connection]:
         """A connection in autocommit mode, for session-level state such as advisory locks."""
-        with translate_errors(), self.pool.connection() as conn:
+        with translate_errors(), self._connection() as conn:
             conn.autocommit = True
             try:
                 yield conn
             finally:
                 conn.autocommit = False
 
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection of the pool the server has not closed meanwhile (a restart, a crash, an
+        administrator's `pg_terminate_backend`): those are dropped, and the pool replaces them,
+        instead of failing the request that would have used them. Told without a round trip:
+        an idle session has nothing to read unless the server said goodbye."""
+        pool = self.pool
+        deadline = time.monotonic() + self.timeout
+        while True:
+            conn = pool.getconn(timeout=max(0.001, deadline - time.monotonic()))
+            if not select.select([conn.fileno()], [], [], 0)[0]:
+                break
+            conn.close()
+            pool.putconn(conn)
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
+
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
             self._pool.close()
         self._pool = None
+
+
+def session_options(settings: Settings) -> str:
+    """The server settings every bounded session starts with (libpq's `options`)."""
+    return (
+        f"-c statement_timeout={round(settings.db_statement_timeout * 1000)} "
+        f"-c lock_timeout={round(settings.db_lock_timeout * 1000)}"
+    )
 
 
 @contextmanager
@@ -103,6 +149,9 @@ def translate_errors() -> Iterator[None]:
         field, message = CONFLICT_FIELDS.get(exc.diag.constraint_name or "", ("", "already exists"))
         extra = {"field": field} if field else {}
         raise Conflict(message, **extra) from exc
+    except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+        log.warning("database busy", extra={"event": "database_busy", "error": str(exc).strip()})
+        raise ServiceUnavailable("the database is busy, try again shortly", retry_after=2) from exc
     except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:
         log.warning("database unavailable", extra={"event": "database_unavailable", "error": str(exc)})
         raise ServiceUnavailable("the database is unavailable, try again shortly") from exc

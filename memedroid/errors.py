@@ -98,3 +98,7 @@ class ServiceUnavailable(RetryLater):
 
     status = 503
     title = "Service Unavailable"
+
+
+class ClockSkewed(ServiceUnavailable):
+    """This node's clock is too far off the database's to act on (MAX_CLOCK_SKEW)."""

@@ -43,6 +43,9 @@ class Settings:
     header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
     db_pool_size: int = 5
     db_timeout: float = 5.0
+    db_statement_timeout: float = 10.0  # seconds a statement of the running system may run
+    db_lock_timeout: float = 2.0  # seconds it may wait for a lock someone else holds
+    max_clock_skew: float = 30.0  # seconds a node's clock may be off the database's
     max_request_bytes: int = 1024 * 1024
     media_url: str = "/media"
     rate_limits: bool = True
@@ -181,6 +184,9 @@ ENV: dict[str, str] = {
     "header_timeout": "HEADER_TIMEOUT",
     "db_pool_size": "DB_POOL_SIZE",
     "db_timeout": "DB_TIMEOUT",
+    "db_statement_timeout": "DB_STATEMENT_TIMEOUT",
+    "db_lock_timeout": "DB_LOCK_TIMEOUT",
+    "max_clock_skew": "MAX_CLOCK_SKEW",
     "max_request_bytes": "MAX_REQUEST_BYTES",
     "media_url": "MEDIA_URL",
     "rate_limits": "RATE_LIMITS",
@@ -234,6 +240,9 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "header_timeout": (1, 3600),
     "db_pool_size": (1, 200),
     "db_timeout": (0.1, 300),
+    "db_statement_timeout": (0.1, 24 * 3600),
+    "db_lock_timeout": (0.1, 3600),
+    "max_clock_skew": (1, 24 * 3600),
     "max_request_bytes": (1024, 1 << 34),
     "workers": (1, 256),
     "job_queue_size": (1, 1_000_000),

@@ -158,7 +158,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
 def app(settings: Settings) -> Iterator[Flask]:
     app = create_app(settings)
     yield app
-    app.extensions["memedroid"].db.close()
+    app.extensions["memedroid"].close()
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def make_client(settings: Settings) -> Iterator[Callable[..., FlaskClient]]:
 
     yield make
     for app in apps:
-        app.extensions["memedroid"].db.close()
+        app.extensions["memedroid"].close()
 
 
 @pytest.fixture

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -38,6 +42,23 @@ def only_our_handler(monkeypatch: pytest.MonkeyPatch, *others: logging.Handler) 
     """The root logger's handlers as in a MemeDroid process (pytest adds its own), plus `others`."""
     ours = [handler for handler in logging.root.handlers if isinstance(handler, logs.JsonLines)]
     monkeypatch.setattr(logging.root, "handlers", [*ours, *others])
+
+
+def clock_ahead(seconds: int | Path) -> dict[str, str]:
+    """The environment that sets a process's wall clock (and its children's) `seconds` ahead
+    (negative: behind), or as many as a file says, read again every second; the monotonic
+    clock is left alone, as a node with a wrong time of day has it (tests/clockshift.c)."""
+    shift = {"CLOCK_SHIFT_FILE": str(seconds)} if isinstance(seconds, Path) else {"CLOCK_SHIFT": str(seconds)}
+    return {"LD_PRELOAD": str(_clockshift()), **shift}
+
+
+@functools.cache
+def _clockshift() -> Path:
+    """tests/clockshift.c, built once per test run."""
+    library = Path(tempfile.mkdtemp(prefix="clockshift-")) / "clockshift.so"
+    source = Path(__file__).with_name("clockshift.c")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(source), "-ldl"], check=True)
+    return library
 
 
 def free_port() -> int:

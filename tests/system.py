@@ -177,7 +177,17 @@ class System:
         return "\n".join(path.read_text() for path in sorted(self.folder.glob("supervisor-*.log")))
 
     def records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log().splitlines() if line.startswith("{")]
+        """The JSON lines of the log. A line a process was writing when it was killed may be
+        torn (the kernel stops a write at a page boundary for a SIGKILL), and the next line
+        then runs on from it: such a line is left out."""
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                try:
+                    found.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return found
 
     def events(self, event: str, **match: Any) -> list[dict[str, Any]]:
         return [r for r in self.records() if r.get("event") == event and all(r.get(k) == v for k, v in match.items())]

@@ -214,4 +214,4 @@ def test_revocation_lives_in_postgresql(settings, client: FlaskClient) -> None:
         response = other.test_client().get("/api/v1/users/me", headers=bearer(tokens["access_token"]))
         assert_problem(response, 401)
     finally:
-        other.extensions["memedroid"].db.close()
+        other.extensions["memedroid"].close()

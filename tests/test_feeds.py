@@ -319,7 +319,7 @@ def test_redis_outage_is_invisible_to_clients(own_redis: dict[str, Any], setting
         bodies()
         assert cache_lookups()[0] > hits  # back on the cache by itself
     finally:
-        app.extensions["memedroid"].db.close()
+        app.extensions["memedroid"].close()
 
 
 def test_media_files_ranges_etags_and_no_traversal(client: FlaskClient, settings: Settings) -> None:

@@ -183,4 +183,4 @@ def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> N
         # Any database-backed request is a 503 too, never a 500.
         assert_problem(client.post("/api/v1/auth/login", json={"login": "a", "password": "b"}), 503)
     finally:
-        app.extensions["memedroid"].db.close()
+        app.extensions["memedroid"].close()

@@ -1,16 +1,23 @@
 """Outage drills against real services: PostgreSQL goes away behind a TCP proxy this test
-controls, then comes back; the API answers 503 quickly meanwhile and recovers by itself."""
+controls, then comes back; the API answers 503 quickly meanwhile and recovers by itself
+within seconds. A session of someone else's holds a lock the API needs; the embedded
+PostgreSQL is killed; Redis goes away or refuses writes."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from helpers import assert_problem, bearer, cache_lookups, signed_up, wait_for
+import requests
+from helpers import assert_problem, bearer, cache_lookups, seed, signed_up, wait_for
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_feeds import own_redis  # noqa: F401 - the fixture
 
@@ -106,7 +113,7 @@ def test_database_outage_is_503_quickly_and_recovery_needs_no_restart(proxied) -
         assert client.get("/api/v1/users/me", headers=auth).status_code == 200
         assert client.get("/api/v1/posts").status_code == 200
     finally:
-        app.extensions["memedroid"].db.close()
+        app.extensions["memedroid"].close()
 
 
 @pytest.mark.slow
@@ -174,7 +181,7 @@ def test_redis_killed_and_restarted_under_load_fails_no_read(own_redis, settings
         app.test_client().get("/api/v1/posts")
         assert cache_lookups()[0] == hits + 1  # back on the cache
     finally:
-        app.extensions["memedroid"].db.close()
+        app.extensions["memedroid"].close()
 
 
 def test_unwritable_storage_is_a_clear_503_and_leaves_nothing(client, settings: Settings, tmp_path) -> None:
@@ -192,3 +199,150 @@ def test_unwritable_storage_is_a_clear_503_and_leaves_nothing(client, settings: 
     assert "cannot store files" in response.get_json()["detail"]
     with psycopg.connect(settings.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM media").fetchone() == (0,)  # no row without its file
+
+
+@pytest.mark.slow
+def test_a_session_holding_a_lock_on_posts_costs_requests_a_quick_503_and_the_probes_say_why(
+    start_system, database_url: str
+) -> None:
+    """A migration's lock on `posts` (a DBA's `LOCK TABLE`, a `CREATE INDEX`): every request
+    that needs the table answers 503 + Retry-After within DB_LOCK_TIMEOUT instead of waiting
+    for the lock, /healthz answers at once although every request thread waits, /readyz says
+    that requests are stuck and on whom, and all is well again once the lock goes."""
+    system = start_system(WORKERS="1", WEB_THREADS="4", DB_LOCK_TIMEOUT="2").wait_ready()
+    auth = system.sign_up()
+    (post_id,) = seed(database_url, 1)
+    url = system.url + "/api/v1"
+    answers: list[tuple[int, float, str]] = []
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        http = requests.Session()
+        while not stop.is_set():
+            started = time.monotonic()
+            if n % 2:
+                response = http.put(f"{url}/posts/{post_id}/like", headers=auth, timeout=30)
+            else:
+                response = http.get(f"{url}/posts?sort=new&limit={n + 1}", timeout=30)
+            answers.append((response.status_code, time.monotonic() - started, response.headers.get("Retry-After", "")))
+
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE posts IN ACCESS EXCLUSIVE MODE")  # held until the block ends
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for thread in clients:
+            thread.start()
+        probes = []
+        try:
+            deadline = time.monotonic() + 12
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                alive = system.http.get(system.url + "/healthz", timeout=10)
+                probes.append(("healthz", alive.status_code, time.monotonic() - started, ""))
+                started = time.monotonic()
+                ready = system.http.get(system.url + "/readyz", timeout=10)
+                probes.append(("readyz", ready.status_code, time.monotonic() - started, ready.json().get("detail", "")))
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join()
+        holder_pid = holder.info.backend_pid
+    assert answers and {status for status, _s, _r in answers} == {503}, Counter(status for status, _s, _r in answers)
+    assert max(seconds for _st, seconds, _r in answers) < 7, sorted(seconds for _st, seconds, _r in answers)[-10:]
+    assert all(retry for _st, _s, retry in answers)
+    assert all(status == 200 and seconds < 1 for name, status, seconds, _d in probes if name == "healthz"), probes
+    readyz = [(status, seconds, detail) for name, status, seconds, detail in probes if name == "readyz"]
+    assert all(seconds < 3 for _st, seconds, _d in readyz), readyz
+    stuck = [detail for status, _s, detail in readyz if status == 503]
+    assert stuck and all("stuck on the database" in detail for detail in stuck), readyz
+    assert any(str(holder_pid) in detail for detail in stuck), (holder_pid, stuck)
+
+    wait_for(system.answers, timeout=10, what="/readyz to be ready once the lock is gone")
+    assert system.http.put(f"{url}/posts/{post_id}/like", headers=auth).status_code == 204
+    assert system.http.get(f"{url}/posts").status_code == 200
+
+
+def test_service_returns_within_seconds_of_the_database(proxied) -> None:
+    """After a 20 s outage the pool does not wait out a doubled backoff (1, 2, 4, 8, 16 s…):
+    the first request after the database returns is served within seconds."""
+    settings, proxy = proxied
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        auth = bearer(signed_up(client)["access_token"])
+        proxy.cut()
+        outage_ends = time.monotonic() + 20
+        while time.monotonic() < outage_ends:
+            assert client.get("/api/v1/users/me", headers=auth).status_code == 503
+            time.sleep(0.5)
+        proxy.restore()
+        back = time.monotonic()
+        while client.get("/api/v1/users/me", headers=auth).status_code != 200:
+            assert time.monotonic() - back < 5, "the pool did not reconnect within 5 s of the database's return"
+            time.sleep(0.1)
+    finally:
+        app.extensions["memedroid"].close()
+
+
+def test_connections_the_server_closed_meanwhile_fail_no_request(proxied) -> None:
+    """A restart of the database closes every pooled connection; the pool notices before it
+    hands one out, so the first requests afterwards are served, not answered 503."""
+    settings, proxy = proxied
+    app = create_app(settings.replace(db_pool_size=4))
+    try:
+        auth = bearer(signed_up(app.test_client())["access_token"])
+        me = lambda _n: app.test_client().get("/api/v1/users/me", headers=auth).status_code  # noqa: E731
+        with ThreadPoolExecutor(4) as pool:  # four connections in the pool
+            assert set(pool.map(me, range(16))) == {200}
+        proxy.cut()  # every connection closed by the other side
+        proxy.restore()
+        statuses = [me(n) for n in range(10)]
+        assert statuses == [200] * 10, statuses
+    finally:
+        app.extensions["memedroid"].close()
+
+
+@pytest.mark.slow
+def test_an_embedded_postgresql_that_dies_is_started_again(start_system, tmp_path) -> None:
+    """Without DATABASE_URL the supervisor runs PostgreSQL itself, and watches it like a child:
+    a postmaster killed with SIGKILL is started again, and the system serves again."""
+    import fixtures
+
+    system = start_system(DATABASE_URL="", WORKERS="1").wait_ready(timeout=120)
+    auth = system.sign_up()
+    postmaster = int((tmp_path / "var" / "pgdata" / "postmaster.pid").read_text().split()[0])
+    os.kill(postmaster, signal.SIGKILL)
+    wait_for(lambda: system.events("embedded_died", service="postgres"), timeout=10, what="the supervisor to notice")
+    wait_for(lambda: system.events("embedded_restarted", service="postgres"), timeout=60, what="a restart")
+    wait_for(system.answers, timeout=30, what="/readyz to be ready again")
+    accepted = system.upload(auth, fixtures.jpeg(tmp_path))
+    assert accepted.status_code == 202, accepted.text
+    assert system.wait_done(auth, accepted.json()["id"])["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_an_upload_whose_commit_waits_on_a_lock_keeps_its_file_from_the_orphan_sweep(
+    start_system, database_url: str, tmp_path
+) -> None:
+    """An upload stores its raw file, then its row waits 15 s behind a lock on `posts` (a plain
+    `CREATE INDEX` takes this one), while a janitor with a 10 s grace sweeps every second. The
+    file is older than the grace and no row names it yet, but the upload holds it until it
+    commits: every upload answered 202 completes."""
+    import fixtures
+
+    system = start_system(
+        WORKERS="1", DB_LOCK_TIMEOUT="60", DB_STATEMENT_TIMEOUT="60", ORPHAN_GRACE_SECONDS="10", JANITOR_INTERVAL="1"
+    ).wait_ready()
+    auth = system.sign_up()
+    files = [fixtures.jpeg(tmp_path, f"slow-{n}.jpg", seed=colour) for n, colour in enumerate(("red", "green", "blue"))]
+    with ThreadPoolExecutor(3) as uploads, psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE posts IN SHARE MODE")
+        answers = [uploads.submit(system.upload, auth, path) for path in files]
+        wait_for(lambda: len(system.files("raw")) == 3, timeout=10, what="the three raw files")
+        time.sleep(15)  # the files are older than the grace now; janitors swept all along
+        assert len(system.files("raw")) == 3
+        holder.rollback()
+        accepted = [answer.result() for answer in answers]
+    assert [response.status_code for response in accepted] == [202] * 3, [r.text for r in accepted]
+    for response in accepted:
+        assert system.wait_done(auth, response.json()["id"])["status"] == "completed"

@@ -26,7 +26,7 @@ PREFIX = "/api/v1"
 
 @dataclass(frozen=True)
 class Services:
-    """The per-app services, kept in `app.extensions["memedroid"]` (and the pool, closed with it)."""
+    """The per-app services, kept in `app.extensions["memedroid"]` (and the pools, closed with it)."""
 
     settings: Settings
     db: Database
@@ -37,6 +37,11 @@ class Services:
     comments: Comments
     moderation: Moderation
     health: Health
+
+    def close(self) -> None:
+        """Close the pools (the app's, and the probes' own)."""
+        self.db.close()
+        self.health.close()
 
 
 def services() -> Services:

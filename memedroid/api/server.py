@@ -7,6 +7,8 @@ Its workers are gunicorn's threaded workers with two changes (`HeadFirstWorker`)
   headers (slowloris) cannot hold every thread; one that takes longer than HEADER_TIMEOUT
   gets a 408. (A slow *body* still holds its thread while it is read: in production a
   buffering reverse proxy stands in front.)
+- Probes (`/healthz`, `/readyz`, `/metrics`) get a thread of their own: when every request
+  thread waits (on a database lock, say), the probes still answer, and say why.
 - gunicorn's own answers to requests it cannot parse (400, 414, 431, ...) are problem details
   with a request id and a JSON access line, like every other error, not HTML.
 """
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import selectors
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
@@ -36,6 +40,7 @@ log = logging.getLogger("memedroid.access")
 
 HEAD_END = b"\r\n\r\n"
 MAX_HEAD = 64 * 1024  # beyond this gunicorn's parser refuses the head (431) anyway
+PROBE = re.compile(rb"(GET|HEAD) /(healthz|readyz|metrics)[ ?]")
 # gunicorn's parse errors and what a client is told; any other parse error is a 400.
 PARSE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     parse_errors.LimitRequestLine: (414, "URI Too Long"),
@@ -95,6 +100,11 @@ class HeadFirstWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.heads: dict[TConn, tuple[bytearray, float]] = {}  # connections still sending their head
+        self.probes: ThreadPoolExecutor | None = None
+
+    def init_process(self) -> None:
+        self.probes = ThreadPoolExecutor(1, thread_name_prefix="probe")  # in the forked worker: no thread before fork
+        super().init_process()
 
     def enqueue_req(self, conn: TConn) -> None:
         """Hand the connection to a thread once its request head is complete."""
@@ -121,6 +131,10 @@ class HeadFirstWorker(ThreadWorker):
             return
         conn.init()
         conn.parser.unreader.unread(bytes(head))
+        if self.probes is not None and PROBE.match(head):
+            done = self.probes.submit(self.handle, conn)  # as gthread's enqueue_req does, on the probes' own thread
+            done.add_done_callback(lambda future: self.method_queue.defer(self.finish_request, conn, future))
+            return
         super().enqueue_req(conn)
 
     def _more_head(self, conn: TConn) -> None:

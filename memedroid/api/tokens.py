@@ -109,6 +109,9 @@ def init_app(app: Flask, settings: Settings, accounts: Accounts) -> None:
         JWT_DECODE_ISSUER=settings.jwt_issuer,
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.access_token_seconds),
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(seconds=settings.refresh_token_seconds),
+        # Nodes' clocks may each be MAX_CLOCK_SKEW off the database's (beyond, they refuse to
+        # run): a token another node made may be dated up to twice that in this one's future.
+        JWT_DECODE_LEEWAY=timedelta(seconds=2 * settings.max_clock_skew),
         JWT_TOKEN_LOCATION=["headers"],
         # The web client's refresh token: a cookie script cannot read, sent only to /auth/web/,
         # checked against the X-CSRF-TOKEN header (double submit: the CSRF cookie is readable).

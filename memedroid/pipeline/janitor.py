@@ -19,11 +19,12 @@ from collections import Counter
 from memedroid import metrics
 from memedroid.cache import Cache
 from memedroid.db import Database
-from memedroid.errors import ServiceUnavailable
+from memedroid.errors import ClockSkewed, ServiceUnavailable
 from memedroid.messages import Job
 from memedroid.repositories import health, likes, media, ranks, sessions
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.media import Ended
+from memedroid.services.health import check_clock
 from memedroid.services.jobs import JobQueue
 from memedroid.services.moderation import Moderation
 from memedroid.settings import Settings
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x6A616E69  # "jani"
 FAILED_RETENTION_SECONDS = 7 * 24 * 3600  # raw files of failed jobs, for `memedroid reprocess`
 RERANK_BATCH = 1000  # posts ranked per transaction: row locks held for milliseconds
+RAW_BATCH = 500  # raw files the orphan sweep locks per transaction (each lock takes a slot of the lock table)
 _HASH_NAME = re.compile(r"([0-9a-f]{64})")
 
 
@@ -90,6 +92,8 @@ class Janitor:
     def _scheduled(self) -> None:
         try:
             self.tick()
+        except ClockSkewed as exc:
+            log.error("janitor refused to act: clock skewed", extra={"event": "clock_skewed", "error": exc.detail})
         except Exception:
             log.exception("janitor tick failed", extra={"event": "janitor_error"})
         self.start()
@@ -99,9 +103,11 @@ class Janitor:
     def tick(self, dry_run: bool = False, recover: bool = True) -> Counter[str]:
         """One round of recovery and housekeeping; returns what was done, by action.
         `dry_run` changes nothing (orphans are only listed); `recover=False` only looks
-        for orphan files."""
+        for orphan files. Raises `ClockSkewed`, doing nothing, when this node's clock is far off
+        the database's."""
         actions: Counter[str] = Counter()
         try:
+            check_clock(self.db, self.settings)
             with self.db.session() as lock_conn:
                 if not health.try_lock(lock_conn, LOCK_KEY):
                     return actions  # another janitor is at work
@@ -122,6 +128,8 @@ class Janitor:
                         )
                 finally:
                     health.unlock(lock_conn, LOCK_KEY)
+        except ClockSkewed:
+            raise
         except ServiceUnavailable:
             log.warning("janitor skipped: database unavailable", extra={"event": "janitor_skipped"})
         if actions:
@@ -201,11 +209,9 @@ class Janitor:
         # made under a lease that has ended (a claim commits before its folder is made).
         work_dirs = storage.work_dirs()
         with self.db.transaction() as conn:
-            live_raw = media.live_raw_hashes(conn, FAILED_RETENTION_SECONDS)
             live_leases = media.live_leases(conn)
             kept = media.kept_hashes(conn)
-        raw = [name for name in storage.old_files("raw", grace) if name not in live_raw]
-        self._delete("raw", raw, "orphan_raw_deleted", actions, dry_run)
+        self._remove_orphan_raw(list(storage.old_files("raw", grace)), actions, dry_run)
         for folder in work_dirs:
             if folder.name not in live_leases:
                 self._note(str(folder), "orphan_tmp_deleted", actions, dry_run)
@@ -217,6 +223,19 @@ class Janitor:
             if match is None or match[1] not in kept:
                 media_files.append(name)
         self._delete("media", media_files, "orphan_media_deleted", actions, dry_run)
+
+    def _remove_orphan_raw(self, names: list[str], actions: Counter[str], dry_run: bool) -> None:
+        """Raw uploads no row needs. A raw file named by its hash may be one whose upload has
+        not committed its row yet, however old the file: it is deleted only under its lock,
+        which such an upload holds until it commits, and only if the rows, read once the lock
+        is held, do not need it. Anything else (an abandoned partial upload) goes by age."""
+        hashed = [name for name in names if _HASH_NAME.fullmatch(name)]
+        self._delete("raw", [name for name in names if not _HASH_NAME.fullmatch(name)], "orphan_raw_deleted", actions, dry_run)
+        for start in range(0, len(hashed), RAW_BATCH):
+            with self.db.transaction() as conn:  # the locks are held until the files are gone
+                held = media.hold_orphan_raw_files(conn, hashed[start : start + RAW_BATCH])
+                live = media.live_raw_hashes(conn, held, FAILED_RETENTION_SECONDS)
+                self._delete("raw", [name for name in held if name not in live], "orphan_raw_deleted", actions, dry_run)
 
     def _delete(self, area: str, names: list[str], action: str, actions: Counter[str], dry_run: bool) -> None:
         for name in names:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from memedroid.db import Connection
 from memedroid.repositories.queries import queries
 
 
-def ping(conn: Connection) -> None:
-    """Proves the database answers (raises otherwise)."""
-    queries.health.ping(conn)
+@dataclass(frozen=True)
+class Readiness:
+    clock: float  # the database's clock, epoch seconds
+    stuck: int  # sessions of the running system waiting on a lock for too long
+    blockers: list[int]  # the backends holding those locks
+
+
+def readiness(conn: Connection, stuck_seconds: float) -> Readiness:
+    """The database answers: its clock, and whether requests are stuck on locks."""
+    row = queries.health.readiness(conn, stuck_seconds=stuck_seconds)
+    return Readiness(float(row["clock"]), int(row["stuck"]), sorted(row["blockers"]))
+
+
+def clock(conn: Connection) -> float:
+    """The database's clock, epoch seconds."""
+    return float(queries.health.clock(conn))
 
 
 def try_lock(conn: Connection, key: int) -> bool:

