@@ -197,12 +197,12 @@ def hold_raw_file(conn: Connection, sha256: bytes) -> None:
 
 def hold_orphan_raw_files(conn: Connection, hashes: list[str]) -> list[str]:
     """Of these raw files (hex names), those no upload holds, held until this transaction ends."""
-    return [row["sha256"] for row in queries.media.hold_orphan_raw_files(conn, hashes=hashes)] if hashes else []
+    return [row["sha256"] for row in queries.media.hold_orphan_raw_files(conn, files=hashes)] if hashes else []
 
 
 def live_raw_hashes(conn: Connection, hashes: list[str], failed_retention_seconds: float) -> set[str]:
     """Of these hashes (hex), those whose raw upload is still needed (unfinished, or failed lately)."""
-    rows = queries.media.list_live_raw_hashes(conn, hashes=hashes, failed_retention_seconds=failed_retention_seconds)
+    rows = queries.media.list_live_raw_hashes(conn, files=hashes, failed_retention_seconds=failed_retention_seconds)
     return {row["sha256"] for row in rows}
 
 

@@ -10,12 +10,12 @@ RETURNING id, sha256, status, error, rejected, attempts, source_type, request_id
 -- its transaction ends (by then the row that needs the file is committed, or nothing is).
 SELECT pg_advisory_xact_lock_shared(raw_file_lock(:sha256));
 
--- name: hold_orphan_raw_files(hashes)
+-- name: hold_orphan_raw_files(files)
 -- The orphan sweep's hold on raw files (hex names): those no upload holds now, locked against
 -- uploads of the same bytes until the sweep's transaction ends.
-SELECT name AS sha256
-FROM unnest(CAST(:hashes AS text[])) AS name
-WHERE pg_try_advisory_xact_lock(raw_file_lock(decode(name, 'hex')));
+SELECT file AS sha256
+FROM unnest(CAST(:files AS text[])) AS candidate (file)
+WHERE pg_try_advisory_xact_lock(raw_file_lock(decode(file, 'hex')));
 
 -- name: get_media_by_sha256(sha256)^
 -- The media row for some bytes, locked against a concurrent finalizer until the upload commits.
@@ -188,13 +188,13 @@ WHERE
 ORDER BY id
 LIMIT :max_count;
 
--- name: list_live_raw_hashes(hashes, failed_retention_seconds)
+-- name: list_live_raw_hashes(files, failed_retention_seconds)
 -- Of these hashes (hex), those whose raw file is still needed: the job is not finished, or it
 -- failed recently (kept so that an operator can `reprocess` it).
 SELECT encode(sha256, 'hex') AS sha256
 FROM media
 WHERE
-    sha256 IN (SELECT decode(name, 'hex') FROM unnest(CAST(:hashes AS text[])) AS name)
+    sha256 IN (SELECT decode(file, 'hex') FROM unnest(CAST(:files AS text[])) AS candidate (file))
     AND (
         status IN ('pending', 'processing')
         OR (status = 'failed' AND finished_at > now() - make_interval(secs => :failed_retention_seconds))
