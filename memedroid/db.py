@@ -21,7 +21,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from memedroid.errors import Conflict, ServiceUnavailable
+from memedroid.errors import Conflict, DatabaseBusy, ServiceUnavailable
 from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def translate_errors() -> Iterator[None]:
         raise Conflict(message, **extra) from exc
     except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
         log.warning("database busy", extra={"event": "database_busy", "error": str(exc).strip()})
-        raise ServiceUnavailable("the database is busy, try again shortly", retry_after=2) from exc
+        raise DatabaseBusy("the database is busy, try again shortly", retry_after=2) from exc
     except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:
         log.warning("database unavailable", extra={"event": "database_unavailable", "error": str(exc)})
         raise ServiceUnavailable("the database is unavailable, try again shortly") from exc

@@ -100,5 +100,9 @@ class ServiceUnavailable(RetryLater):
     title = "Service Unavailable"
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """A statement ran past DB_STATEMENT_TIMEOUT or waited past DB_LOCK_TIMEOUT for a lock."""
+
+
 class ClockSkewed(ServiceUnavailable):
     """This node's clock is too far off the database's to act on (MAX_CLOCK_SKEW)."""

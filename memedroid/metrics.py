@@ -10,15 +10,93 @@ the app in-process, one-off CLI commands) metrics live in the process's memory.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, Metric, generate_latest, values
 from prometheus_client.metrics_core import CounterMetricFamily
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+log = logging.getLogger(__name__)
+
+
+class SampleFile(MmapedDict):
+    """prometheus_client's file of one process's samples, a memory map, with its disk blocks
+    allocated before they are mapped. Its own files are sparse: the first write to a page the
+    disk has no room for kills the process with SIGBUS (a full disk under VAR_DIR made every
+    process of a node die at boot, or crash-loop, each time it counted a request). When the
+    disk has no room, the samples stay in the process's memory (not shared; `/metrics` lacks
+    them, the process lives) and a sample that does not fit is dropped: metrics never take a
+    process down."""
+
+    def __init__(self, filename: str, read_mode: bool = False) -> None:
+        if not read_mode:
+            try:
+                _allocate(filename, INITIAL_SAMPLE_BYTES)
+            except OSError as exc:
+                _degraded(exc)
+                filename = _in_memory(INITIAL_SAMPLE_BYTES)
+        super().__init__(filename, read_mode)  # type: ignore[no-untyped-call]
+
+    def _init_value(self, key: str) -> None:
+        needed, capacity = self._used + len(key.encode()) + 32, self._capacity  # an entry: its key, padding and 20 bytes
+        while capacity < needed:
+            capacity *= 2
+        if capacity > self._capacity:
+            os.posix_fallocate(self._f.fileno(), 0, capacity)  # before prometheus_client maps the new pages
+        super()._init_value(key)  # type: ignore[no-untyped-call]
+
+    def read_value(self, key: str) -> tuple[float, float]:
+        try:
+            return super().read_value(key)  # type: ignore[no-any-return, no-untyped-call]
+        except OSError as exc:
+            _degraded(exc)
+            return 0.0, 0.0
+
+    def write_value(self, key: str, value: float, timestamp: float) -> None:
+        try:
+            super().write_value(key, value, timestamp)  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            _degraded(exc)
+
+
+INITIAL_SAMPLE_BYTES = 1 << 16  # prometheus_client's own first size of a file
+
+
+def _allocate(filename: str, size: int) -> None:
+    """Make `filename` at least `size` bytes, every block on the disk; leave nothing on failure
+    (an empty file is one the collector cannot read)."""
+    with open(filename, "ab") as file:
+        if os.fstat(file.fileno()).st_size < size:
+            try:
+                os.posix_fallocate(file.fileno(), 0, size)
+            except OSError:
+                if os.fstat(file.fileno()).st_size == 0:
+                    os.unlink(filename)
+                raise
+
+
+def _in_memory(size: int) -> str:
+    """A file of `size` bytes in memory (memfd), by a name prometheus_client can open."""
+    fd = os.memfd_create("memedroid-samples")
+    os.posix_fallocate(fd, 0, size)
+    return f"/proc/self/fd/{fd}"
+
+
+_said: list[bool] = []
+
+
+def _degraded(exc: OSError) -> None:
+    """Say once per process that its metrics are not (all) shared."""
+    if not _said:
+        _said.append(True)
+        log.warning(
+            "metrics of this process are not shared: no room for them", extra={"event": "metrics_degraded", "error": str(exc)}
+        )
 
 
 # Shared metrics ask for the process id on every write (to notice a fork): by default a
@@ -26,6 +104,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _pid = functools.cache(os.getpid)
 os.register_at_fork(after_in_child=_pid.cache_clear)
 if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # every metric below (and every child of one) writes to its file
+    values.MmapedDict = SampleFile  # type: ignore[attr-defined]
     values.ValueClass = values.MultiProcessValue(process_identifier=_pid)  # type: ignore[no-untyped-call]
 
 REQUEST_LABELS = ["endpoint", "method", "status"]

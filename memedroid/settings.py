@@ -65,9 +65,12 @@ class Settings:
     job_queue_size: int = 200
     max_backlog: int = 2000
     max_upload_bytes: int = 50 * 1024 * 1024
+    disk_reserve_bytes: int = 128 * 1024 * 1024  # free space below which a node's disk counts as full
     max_image_side: int = 2048
     max_video_side: int = 1280
     max_video_seconds: int = 180
+    max_video_fps: int = 120  # frames per second a video may have
+    max_video_pixels: int = 24_000_000_000  # pixels a video's frames hold in all (the work of decoding it)
     thumbnail_side: int = 480
     job_timeout: int = 300
     worker_memory_bytes: int = 1024 * 1024 * 1024  # kernel ceiling on a media worker's (and each FFmpeg's) memory
@@ -132,9 +135,10 @@ class Settings:
         return dataclasses.replace(self, jwt_secret_key=secrets.token_urlsafe(48), generated_secret=True)
 
     def check_live_orphan_grace(self) -> None:
-        """Refuse an ORPHAN_GRACE_SECONDS too short for a janitor beside live uploads: an upload's
-        file is stored before its row commits, a pool wait (DB_TIMEOUT) and a few statements
-        later, so a younger file no row names may be one about to be needed."""
+        """Refuse an ORPHAN_GRACE_SECONDS too short for a janitor beside live uploads: a partial
+        upload waits up to a pool wait (DB_TIMEOUT) and a few statements to be kept under its
+        raw name, so a younger one may be about to be needed. (A raw file is held by its upload
+        until its row commits, whatever the grace.)"""
         least = math.ceil(2 * self.db_timeout)
         if self.orphan_grace_seconds < least:
             raise ConfigError(
@@ -205,9 +209,12 @@ ENV: dict[str, str] = {
     "job_queue_size": "JOB_QUEUE_SIZE",
     "max_backlog": "MAX_BACKLOG",
     "max_upload_bytes": "MAX_UPLOAD_BYTES",
+    "disk_reserve_bytes": "DISK_RESERVE_BYTES",
     "max_image_side": "MAX_IMAGE_SIDE",
     "max_video_side": "MAX_VIDEO_SIDE",
     "max_video_seconds": "MAX_VIDEO_SECONDS",
+    "max_video_fps": "MAX_VIDEO_FPS",
+    "max_video_pixels": "MAX_VIDEO_PIXELS",
     "thumbnail_side": "THUMBNAIL_SIDE",
     "job_timeout": "JOB_TIMEOUT",
     "worker_memory_bytes": "WORKER_MEMORY_BYTES",
@@ -248,9 +255,12 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "job_queue_size": (1, 1_000_000),
     "max_backlog": (1, 10_000_000),
     "max_upload_bytes": (1024, 1 << 40),
+    "disk_reserve_bytes": (0, 1 << 40),
     "max_image_side": (64, 16384),
     "max_video_side": (64, 8192),
     "max_video_seconds": (1, 24 * 3600),
+    "max_video_fps": (1, 1000),
+    "max_video_pixels": (1_000_000, 1 << 50),
     "thumbnail_side": (16, 4096),
     "job_timeout": (1, 24 * 3600),
     "worker_memory_bytes": (256 * 1024 * 1024, 1 << 40),

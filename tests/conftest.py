@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from disks import SmallDisk
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import free_port, wait_for_port
@@ -151,6 +152,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         login_rate_limit="1000/minute",  # tests/test_limits.py checks the real limits
         upload_rate_limit="1000/hour",
         feed_local_seconds=0,  # invalidation is seen at once; tests/test_feeds.py tests the local tier
+        disk_reserve_bytes=8 << 20,  # the machine's disk may be small; tests/test_disks.py fills disks of its own
     )
 
 
@@ -196,6 +198,21 @@ def start_system(tmp_path: Path, database_url: str, redis_url: str, store: Store
     for system in started:
         if system.process.poll() is None:
             system.kill_everything()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str, int], SmallDisk]]:
+    """Mount a tmpfs of some size at `tmp_path/<name>` (request this fixture before
+    `start_system`, so that the system is stopped before its disk goes)."""
+    mounted: list[SmallDisk] = []
+
+    def mount(name: str, size: int) -> SmallDisk:
+        mounted.append(SmallDisk(tmp_path / name, size))
+        return mounted[-1]
+
+    yield mount
+    for disk in reversed(mounted):
+        disk.unmount()
 
 
 @pytest.fixture

@@ -96,6 +96,14 @@ def mp4_h264_aac(folder: Path, seconds: float = 1.0, size: str = "320x240", name
     return path
 
 
+def fast_clip(folder: Path, fps: int, size: str = "160x120") -> Path:
+    """A second of H.264 at `fps` frames per second."""
+    path = folder / f"fast-{fps}.mp4"
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc=duration=1:size={size}:rate={fps}", "-c:v", "libx264", "-preset", "ultrafast",
+            "-pix_fmt", "yuv420p", str(path))  # fmt: skip
+    return path
+
+
 def mpeg4_avi(folder: Path, seconds: float = 3.0, size: str = "640x480", name: str = "clip.avi") -> Path:
     """MPEG-4 Part 2 video and MP3 audio in AVI: it must be transcoded, which keeps a worker busy."""
     path = folder / name

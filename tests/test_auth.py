@@ -157,7 +157,8 @@ def test_bad_tokens_are_401(client: FlaskClient) -> None:
     cases = {
         "tampered signature": tampered_signature,
         "tampered claims": f"{head}.{forged_body}.{signature}",
-        "expired": _token({"sid": sid, "exp": datetime.now(UTC) - timedelta(seconds=1)}),
+        "expired": _token({"sid": sid, "exp": datetime.now(UTC) - timedelta(minutes=2)}),  # past the clocks' leeway
+        "from the future": _token({"sid": sid, "nbf": datetime.now(UTC) + timedelta(minutes=2)}),
         "alg none": _unsigned(good),
         "other algorithm": _token({"sid": sid}, algorithm="HS512"),
         "wrong issuer": _token({"sid": sid, "iss": "someone-else"}),

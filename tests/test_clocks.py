@@ -67,8 +67,7 @@ def test_a_clock_that_drifts_off_while_running_shows_on_readyz_and_stops_the_jan
     shift.write_text("0\n")
     system = start_system(WORKERS="1", JANITOR_INTERVAL="1", **clock_ahead(shift)).wait_ready()
     shift.write_text("300\n")
-    refused = wait_for(lambda: _not_ready(system), timeout=10, what="/readyz to notice the clock")
-    assert "this node's clock is 300 s ahead of the database's" in refused, refused
+    wait_for(lambda: "this node's clock is 300 s ahead of the database's" in _not_ready(system), 10, "/readyz to notice")
     wait_for(lambda: system.events("clock_skewed"), timeout=10, what="the janitor to refuse")
     shift.write_text("0\n")
     wait_for(system.answers, timeout=10, what="/readyz to be ready again")

@@ -1,5 +1,5 @@
 """Abuse limits: 429 problem details with Retry-After; fail open for reads and closed for
-sign-in when the limiter's Redis is down."""
+sign-in when the limiter's Redis is down or refuses writes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import io
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import fixtures
+import pytest
+import redis
 from flask.testing import FlaskClient
-from helpers import PASSWORD, assert_problem, bearer, login, register, signed_up
+from helpers import PASSWORD, assert_problem, bearer, free_port, login, register, signed_up
 from test_feeds import own_redis  # noqa: F401 - the fixture
 
 from memedroid.api.limits import FixedWindow
@@ -142,3 +145,31 @@ def test_a_window_keeps_a_bounded_number_of_clients_and_turns_with_the_clock() -
     assert left == -2 and reset == int(time.time()) + 1
     time.sleep(reset - time.time() + 0.01)
     assert window.hit("a")[0] == 1 and window.counts == {"a": 1}  # a new window forgets the old
+
+
+def refusing_writes(url: str, how: str) -> Callable[[], None]:
+    """Make the Redis at `url` refuse writes (`oom`: memory full under noeviction; `readonly`:
+    a replica of a master that is away); return what makes it take them again."""
+    server = redis.Redis.from_url(url)
+    if how == "oom":
+        server.config_set("maxmemory-policy", "noeviction")
+        server.config_set("maxmemory", 1)
+        return lambda: server.config_set("maxmemory", 0)
+    server.replicaof("127.0.0.1", free_port())
+    return lambda: server.replicaof("NO", "ONE")
+
+
+@pytest.mark.parametrize("how", ["oom", "readonly"])
+def test_sign_in_fails_closed_while_redis_refuses_writes_and_says_so_once(own_redis, make_client, how, caplog) -> None:  # noqa: F811
+    client = make_client(redis_url=own_redis["url"], login_rate_limit="5/minute")
+    signed_up(client, "dave")
+    caplog.set_level("INFO")
+    caplog.clear()
+    takes_writes = refusing_writes(own_redis["url"], how)
+    statuses = [login_as(client, "dave", "10.0.8.1") for _ in range(12)]
+    assert statuses == [503] * 12, statuses
+    takes_writes()
+    assert login_as(client, "dave", "10.0.8.1", password=PASSWORD) == 200
+    events = [getattr(record, "event", None) for record in caplog.records]
+    assert events.count("limiter_degraded") == 1 and events.count("limiter_recovered") == 1, events
+    assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"

@@ -20,6 +20,7 @@ import requests
 from helpers import assert_problem, bearer, cache_lookups, seed, signed_up, wait_for
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_feeds import own_redis  # noqa: F401 - the fixture
+from test_limits import refusing_writes
 
 from memedroid.api.app import create_app
 from memedroid.settings import Settings
@@ -346,3 +347,75 @@ def test_an_upload_whose_commit_waits_on_a_lock_keeps_its_file_from_the_orphan_s
     assert [response.status_code for response in accepted] == [202] * 3, [r.text for r in accepted]
     for response in accepted:
         assert system.wait_done(auth, response.json()["id"])["status"] == "completed"
+
+
+@pytest.mark.parametrize("how", ["oom", "readonly"])
+def test_a_like_written_while_redis_refuses_writes_shows_once_it_takes_them_again(own_redis, settings: Settings, how) -> None:  # noqa: F811
+    """PostgreSQL has the like; Redis, out of memory or read-only, refused the mirror of its
+    count. The old count must not keep showing, to the liker or anyone, however often the
+    post is read (reads used to renew it)."""
+    (post_id,) = seed(settings.database_url, 1)
+    app = create_app(settings.replace(redis_url=own_redis["url"]))
+    try:
+        client = app.test_client()
+        auth = bearer(signed_up(client, "liker")["access_token"])
+        for url in (f"/api/v1/posts/{post_id}", "/api/v1/posts"):  # the counters are mirrored, the page cached
+            client.get(url)
+        takes_writes = refusing_writes(own_redis["url"], how)
+        assert client.put(f"/api/v1/posts/{post_id}/like", headers=auth).status_code == 204
+        for _ in range(3):
+            client.get(f"/api/v1/posts/{post_id}")
+        takes_writes()
+        client.get("/api/v1/posts")
+        deadline = time.monotonic() + 20  # no more than a cached page's life
+        while (shown := client.get(f"/api/v1/posts/{post_id}", headers=auth).get_json())["like_count"] != 1:
+            assert time.monotonic() < deadline, shown
+            client.get(f"/api/v1/posts/{post_id}")  # anonymous reads go on
+            time.sleep(0.5)
+        assert shown["liked_by_me"] is True
+        assert client.get(f"/api/v1/posts/{post_id}").get_json()["like_count"] == 1
+        feed = client.get("/api/v1/posts?sort=new", headers=auth).get_json()["items"]
+        assert [item["like_count"] for item in feed if item["id"] == post_id] == [1]
+    finally:
+        app.extensions["memedroid"].close()
+
+
+@pytest.mark.slow
+def test_a_worker_whose_lease_is_lost_behind_a_row_lock_stops_at_once(start_system, database_url: str, tmp_path) -> None:
+    """A session locks a processing job's row past its lease: the worker cannot renew it, so it
+    stops (its FFmpeg killed) before the janitor may give the job to another worker, and the
+    janitor gives it only once the row is free. At no moment do two workers process the file."""
+    import fixtures
+
+    system = start_system(
+        WORKERS="2", LEASE_SECONDS="3", HEARTBEAT_SECONDS="0.5", JANITOR_INTERVAL="1", DB_LOCK_TIMEOUT="1"
+    ).wait_ready()
+    auth = system.sign_up()
+    response = system.upload(auth, fixtures.mpeg4_avi(tmp_path, seconds=20, size="1280x720"))  # many seconds of work
+    assert response.status_code == 202, response.text
+    started = wait_for(lambda: system.events("job_started"), 30, "processing to start")[0]
+    worker = system.role(started["role"])[0]
+    wait_for(lambda: system.tools("ffmpeg"), 30, "FFmpeg to run")
+    most = [0]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            most[0] = max(most[0], len(system.tools("ffmpeg")))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with psycopg.connect(database_url) as holder:
+            holder.execute("SELECT id FROM media WHERE id = %s FOR UPDATE", (started["media_id"],))
+            wait_for(lambda: system.events("lease_lost", media_id=started["media_id"]), 15, "the worker to give its lease up")
+            wait_for(lambda: not [c for c in worker.children() if c.name() == "ffmpeg"], 2, "its FFmpeg to stop")
+            time.sleep(3)  # the lease has expired, but the janitor cannot take a locked row
+            assert len(system.events("job_started", media_id=started["media_id"])) == 1
+        assert system.wait_done(auth, response.json()["id"], timeout=120)["status"] == "completed"
+    finally:
+        sampling.set()
+        sampler.join()
+    assert most[0] == 1, most  # one FFmpeg at a time on the one job
+    assert len(system.events("job_started", media_id=started["media_id"])) == 2

@@ -11,8 +11,11 @@ burst and, under threads, once failed a read with a 500 starting one twice). The
 holds per worker process (a client spread over WEB_CONCURRENCY workers may get that many
 times the rate) — fine for a generous limit whose job is to stop floods, not to meter.
 
-When the limiter's Redis is down, login and register fail closed (503): an outage must not
-become a window for password guessing. Uploads fail open. Reads never depend on it.
+When the limiter's Redis fails to count a hit (it is down, or refuses writes: out of memory,
+read-only, a failed save), login and register fail closed (503): an outage must not become a
+window for password guessing. Uploads fail open. Reads never depend on it. The failure is
+logged once when it starts and once when it ends (`limiter_degraded`, `limiter_recovered`),
+not with a traceback per request.
 
 Views declare their limits with `limited(...)` / `exempt`; `init_app` builds the limiter and
 the read limit per app from its settings (so that several apps in one process share neither).
@@ -21,9 +24,11 @@ the read limit per app from its settings (so that several apps in one process sh
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, after_this_request, request
@@ -31,11 +36,14 @@ from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
+from limits.errors import StorageError
 
 from memedroid.api import current, services
 from memedroid.api.validation import text_problem
 from memedroid.errors import ServiceUnavailable, TooManyRequests
 from memedroid.settings import Settings
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[..., Any]
@@ -43,8 +51,9 @@ FAIL_CLOSED = {"auth.login", "auth.register"}
 
 _declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None]]] = {}
 _exempt: set[Callable[..., Any]] = set()
-# A slow Redis must not stall requests: the limiter gives up quickly and fails open (or closed, see below).
-_REDIS_TIMEOUTS: dict[str, Any] = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
+# A slow Redis must not stall requests: the limiter gives up quickly and fails open (or closed,
+# see below); its storage errors arrive as `StorageError`, whatever Redis said.
+_STORAGE_OPTIONS: dict[str, Any] = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25, "wrap_exceptions": True}
 
 
 def limited(setting: str, key_func: Callable[[], str] | None = None) -> Callable[[F], F]:
@@ -98,14 +107,15 @@ def init_app(app: Flask, settings: Settings) -> ReadLimit | None:
         get_remote_address,
         app=app,
         storage_uri=_storage_uri(settings.redis_url),
-        storage_options=_REDIS_TIMEOUTS,
+        storage_options=_STORAGE_OPTIONS,
         strategy="fixed-window",
         headers_enabled=True,
-        swallow_errors=True,
+        swallow_errors=False,  # `_guarded` decides what a failure means, and logs it once
         key_prefix="memedroid",
         enabled=settings.rate_limits,
     )
     after, teardown = _take_hooks(app, guards)
+    store = StoreHealth()
     not_reads = set()
     for endpoint, view in list(app.view_functions.items()):
         limits = _declared.get(view, [])
@@ -113,7 +123,7 @@ def init_app(app: Flask, settings: Settings) -> ReadLimit | None:
             wrapped: Hook = view
             for setting, key_func in limits:
                 wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
-            app.view_functions[endpoint] = _guarded(guards, wrapped, after, teardown, endpoint in FAIL_CLOSED)
+            app.view_functions[endpoint] = _guarded(view, wrapped, Hooks(after, teardown, store), endpoint in FAIL_CLOSED)
         if view in _exempt or view in _declared:  # a guarded view is not also a read
             not_reads.add(endpoint)
     if not settings.rate_limits:
@@ -142,28 +152,70 @@ def _take_hooks(app: Flask, guards: Limiter) -> tuple[list[Hook], list[Hook]]:
     return its_own(app.after_request_funcs), its_own(app.teardown_request_funcs)
 
 
-def _guarded(guards: Limiter, view: Hook, after: list[Hook], teardown: list[Hook], fail_closed: bool) -> Hook:
-    """A limited view, with the limiter's hooks for its requests only; sign-in (`fail_closed`)
-    refuses to run unlimited: when the limiter's Redis is down, 503."""
+class StoreHealth:
+    """Whether the limiter's store counts hits, as this process last saw it: said once when it
+    stops and once when it starts again."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self._lock = threading.Lock()
+
+    def failed(self, exc: Exception) -> None:
+        with self._lock:
+            if self.failing:
+                return
+            self.failing = True
+        log.warning("rate limits cannot be counted", extra={"event": "limiter_degraded", "error": str(exc)})
+
+    def counted(self) -> None:
+        if not self.failing:
+            return
+        with self._lock:
+            self.failing = False
+        log.info("rate limits are counted again", extra={"event": "limiter_recovered"})
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """flask-limiter's hooks, to run for the views it limits, and its store's health."""
+
+    after: list[Hook]
+    teardown: list[Hook]
+    store: StoreHealth
+
+
+def _guarded(view: Hook, limited: Hook, hooks: Hooks, fail_closed: bool) -> Hook:
+    """A view behind its limits (`limited`: the view wrapped by flask-limiter), with the
+    limiter's hooks for its requests only. When the store cannot count a hit, sign-in
+    (`fail_closed`) refuses to run unlimited (503); anything else runs unlimited."""
 
     def finish(response: Response) -> Response:
         ours = response.headers.get("Retry-After")  # a 503's own: when the store or the backlog may take it
-        for hook in after:
-            response = hook(response)
+        try:
+            for hook in hooks.after:
+                response = hook(response)
+        except StorageError as exc:  # its headers need the store too
+            hooks.store.failed(exc)
         if response.status_code != 429:  # flask-limiter sets Retry-After on every answer: its window's end
             response.headers.pop("Retry-After", None)
             if ours is not None:
                 response.headers["Retry-After"] = ours
-        for hook in teardown:
+        for hook in hooks.teardown:
             hook(None)
         return response
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         after_this_request(finish)  # also after a refusal or an error: their answers get the headers too
-        if fail_closed and guards.enabled and not guards.storage.check():
-            raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10)
-        return view(*args, **kwargs)
+        try:
+            answer = limited(*args, **kwargs)  # the limits are counted first, then the view runs
+        except StorageError as exc:
+            hooks.store.failed(exc)
+            if fail_closed:
+                raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10) from None
+            return view(*args, **kwargs)
+        hooks.store.counted()
+        return answer
 
     return guarded
 

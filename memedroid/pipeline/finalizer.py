@@ -18,7 +18,7 @@ from types import FrameType
 from memedroid import metrics
 from memedroid.cache import Cache
 from memedroid.db import Connection
-from memedroid.errors import ServiceUnavailable
+from memedroid.errors import DatabaseBusy, ServiceUnavailable
 from memedroid.logs import request_id_var
 from memedroid.messages import Job, Result
 from memedroid.pipeline.process import PipelineProcess
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_POLL = 0.5
 RETRY_PAUSE = 1.0
+BUSY_TRIES = 3  # times a result waits DB_LOCK_TIMEOUT for its row before it is left to the lease's expiry
 
 
 def run(settings: Settings, ready: Callable[[], None], pipeline: Pipeline, slot: Slot) -> None:
@@ -68,12 +69,22 @@ class Finalizer(PipelineProcess):
         self.stopping = True
 
     def _finalize_until_done(self, result: Result) -> None:
+        """Finalize `result`, waiting out a database that is away. A row another session keeps
+        locked (past DB_LOCK_TIMEOUT, a few times over) is left: the job's lease expires and it
+        is processed again once the row is free, while the results behind this one go on."""
         token = request_id_var.set(result.request_id)
+        busy = 0
         try:
             while True:
                 try:
                     self.finalize(result)
                     return
+                except DatabaseBusy:
+                    busy += 1
+                    if busy >= BUSY_TRIES:
+                        self._drop(result)
+                        return
+                    self.slot.alive()
                 except ServiceUnavailable:
                     if self.stopping:
                         return  # the lease will expire; the janitor retries the job
@@ -84,6 +95,13 @@ class Finalizer(PipelineProcess):
                     self.slot.alive()
         finally:
             request_id_var.reset(token)
+
+    def _drop(self, result: Result) -> None:
+        if result.work_dir:
+            self.storage.remove_tree(Path(result.work_dir))
+        log.warning(
+            "result dropped: its row stays locked", extra={"event": "finalize_skipped_locked", "media_id": result.media_id}
+        )
 
     def finalize(self, result: Result) -> None:
         started = time.monotonic()

@@ -10,6 +10,7 @@ current job finish; a second one hands the job back untouched and exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
@@ -101,17 +102,21 @@ class Worker(PipelineProcess):
 
     def _work(self, claim: media.Claim, job: Job) -> None:
         """Process a claimed job and hand the result to the finalizer, keeping the lease alive
-        until the finalizer has it."""
+        until the finalizer has it. A job whose lease is lost (the janitor gave it to another
+        worker) stops at once: its tool is killed and what it made is dropped."""
         token = request_id_var.set(claim.request_id or job.request_id)
         self.busy = True
-        beating = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(claim, beating), daemon=True)
+        beating, lost = threading.Event(), threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(claim, beating, lost), daemon=True)
         heart.start()
         try:
-            result = self._process(claim)
+            result = self._process(claim, lost)
             self.busy = False
-            while not self.pipeline.results.put(result, timeout=IDLE_POLL):
+            while not lost.is_set() and not self.pipeline.results.put(result, timeout=IDLE_POLL):
                 self.slot.alive()  # the finalizer is behind: wait, it is the only way forward
+            if lost.is_set():
+                self.storage.remove_tree(self.storage.work_dir(claim.lease_token))
+                log.warning("job dropped: its lease is lost", extra={"event": "job_abandoned", "media_id": claim.id})
         except HardStop:
             self._hand_back(claim)
             raise
@@ -121,7 +126,7 @@ class Worker(PipelineProcess):
             heart.join()
             request_id_var.reset(token)
 
-    def _process(self, claim: media.Claim) -> Result:
+    def _process(self, claim: media.Claim, lost: threading.Event) -> Result:
         started = time.monotonic()
         work = self.storage.work_dir(claim.lease_token)
         common: dict[str, Any] = {
@@ -141,7 +146,7 @@ class Worker(PipelineProcess):
                 raw = self.storage.fetch_raw(claim.sha256.hex(), work)
             except FileNotFoundError:  # one request, not a look and then a read
                 raise Interrupted("the uploaded file is missing from storage") from None
-            budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started)
+            budget = Budget(self.limits, started + self.settings.job_timeout, self.slot.tool_started, lost)
             done = process(claim.source_type, raw, work, budget)
             result = Result(
                 **common,
@@ -161,14 +166,18 @@ class Worker(PipelineProcess):
                 work_dir=str(work),
             )
         except MediaError as exc:
-            result = ended("failed", str(exc))
+            if self.storage.scratch_free_bytes() < self.settings.disk_reserve_bytes:  # a tool short of room may say anything
+                log.warning("disk full while processing", extra={"event": "disk_full", **_fields(common), "error": str(exc)})
+                result = ended("later", f"the disk is full: {exc}")
+            else:
+                result = ended("failed", str(exc))
         except JobTimeout:
             result = ended("retry", f"processing timed out after {self.settings.job_timeout} s")
         except Interrupted as exc:
             result = ended("retry", str(exc))
         except OSError as exc:  # the object store (or the disk) failed us: not the file's fault
             log.warning("storage unavailable", extra={"event": "storage_error", **_fields(common), "error": str(exc)})
-            result = ended("later", "the storage could not be read")
+            result = ended("later", f"the storage failed: {exc}")
         except MemoryError:  # the kernel's ceiling: a verdict on the file
             self.stopping = True  # and this process starts afresh, its heap in pieces
             result = ended("failed", TOO_MUCH_MEMORY)
@@ -195,16 +204,28 @@ class Worker(PipelineProcess):
         except ServiceUnavailable:
             return None
 
-    def _heartbeat(self, claim: media.Claim, stop: threading.Event) -> None:
+    def _heartbeat(self, claim: media.Claim, stop: threading.Event, lost: threading.Event) -> None:
+        """Renew the lease until `stop`. When it is lost (taken back by the janitor, or not
+        renewed for LEASE_SECONDS, after which the janitor may take it: a lock held on the row,
+        the database away), set `lost` and kill the tool the job runs."""
+        renewed = time.monotonic()
         while not stop.wait(self.settings.heartbeat_seconds):
             try:
                 with self.db.transaction() as conn:
                     alive = media.heartbeat(conn, claim.id, claim.lease_token)
             except ServiceUnavailable:
+                if time.monotonic() - renewed < self.settings.lease_seconds:
+                    continue
+                alive = False
+            if alive:
+                renewed = time.monotonic()
                 continue
-            if not alive:
-                log.warning("lease lost while processing", extra={"event": "lease_lost", "media_id": claim.id})
-                return
+            log.warning("lease lost while processing; stopping", extra={"event": "lease_lost", "media_id": claim.id})
+            lost.set()
+            if tool := self.slot.tool:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(tool, signal.SIGKILL)
+            return
 
     def _hand_back(self, claim: media.Claim) -> None:
         self.storage.remove_tree(self.storage.work_dir(claim.lease_token))

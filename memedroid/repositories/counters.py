@@ -9,6 +9,7 @@ so a Redis restart loses at most one flush interval of views.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,9 @@ if tonumber(redis.call('HGET', KEYS[1], stamp) or '0') < tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], stamp, ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
 """
+MAX_UNMIRRORED = 10_000  # counts Redis refused that this process keeps to mirror again
 # Count a view: pending for the flush, and on the displayed counter when one is cached.
 _VIEW = """
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
@@ -55,33 +58,66 @@ class Counted:
 
 
 class Counters:
+    """The displayed counters. A count Redis refused to mirror (out of memory, read-only, away)
+    never leaves the old one showing: it is kept and mirrored again, before anything else this
+    process asks of the counters, until Redis takes it (commit stamps keep an older count from
+    overwriting a newer one); meanwhile the old mirror is dropped when Redis lets it be. Reads
+    never extend a mirror's life (it is seeded with its time to live and only a newer count
+    renews it), so whatever a process died before mirroring is gone within TTL_SECONDS."""
+
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        self.unmirrored: dict[tuple[str, str], Counted] = {}  # (key, field): the count Redis has not taken, oldest first
+        self._lock = threading.Lock()
 
     def count_view(self, post_id: int) -> None:
         self.cache.script(_VIEW, [VIEWS_PENDING, COUNTERS.format(post_id)], [str(post_id)])
 
     def mirror(self, post_id: int, field: str, counted: Counted) -> None:
         """Show a count PostgreSQL just returned (`field`: one of FIELDS)."""
-        self.cache.script(_MIRROR, [COUNTERS.format(post_id)], [field, counted.count, counted.counted_at, TTL_SECONDS])
+        key = COUNTERS.format(post_id)
+        with self._lock:
+            self.unmirrored.pop((key, field), None)
+            self.unmirrored[(key, field)] = counted
+            while len(self.unmirrored) > MAX_UNMIRRORED:
+                del self.unmirrored[next(iter(self.unmirrored))]
+        if not self._mirror_unmirrored():
+            self.cache.call("delete", key)  # out of memory, Redis still deletes: readers then ask PostgreSQL
+
+    def _mirror_unmirrored(self) -> bool:
+        """Mirror the counts Redis has not taken yet, oldest first; whether it took them all."""
+        with self._lock:
+            waiting = list(self.unmirrored.items())
+        for (key, field), counted in waiting:
+            if self.cache.script(_MIRROR, [key], [field, counted.count, counted.counted_at, TTL_SECONDS]) is None:
+                return False
+            with self._lock:
+                if self.unmirrored.get((key, field)) is counted:
+                    del self.unmirrored[(key, field)]
+        return True
 
     def remember(self, items: list[dict[str, Any]]) -> None:
-        """Seed the displayed counters from freshly read rows (existing values win: they are newer)."""
+        """Seed the displayed counters from freshly read rows (existing values win: they are
+        newer; an existing mirror's time to live is left as it is)."""
 
         def seed(pipe: Any) -> None:
             for item in items:
                 key = COUNTERS.format(item["id"])
                 for field, name in FIELDS.items():
                     pipe.hsetnx(key, field, item[name])
-                pipe.expire(key, TTL_SECONDS)
+                pipe.expire(key, TTL_SECONDS, nx=True)
 
         if items:
+            if self.unmirrored:
+                self._mirror_unmirrored()
             self.cache.pipeline(seed)
 
     def overlay(self, items: list[dict[str, Any]]) -> None:
         """Replace the counters in `items` with the hot ones, in one round trip."""
         if not items:
             return
+        if self.unmirrored:
+            self._mirror_unmirrored()
         found = self.cache.pipeline(lambda p: [p.hmget(COUNTERS.format(item["id"]), *FIELDS) for item in items])
         for item, values in zip(items, found or [], strict=False):  # no Redis: nothing found
             for name, value in zip(FIELDS.values(), values, strict=True):

@@ -11,7 +11,7 @@ from memedroid.db import Database
 from memedroid.errors import ClockSkewed, ServiceUnavailable
 from memedroid.repositories import health, media
 from memedroid.settings import Settings
-from memedroid.storage import Storage
+from memedroid.storage import Storage, free_bytes
 from memedroid.transport import Pipeline
 
 PROBE_TIMEOUT = 2.0  # seconds a probe waits for its connection
@@ -45,6 +45,19 @@ def check_clock(db: Database, settings: Settings) -> None:
         raise ClockSkewed(problem, retry_after=60)
 
 
+def disk_problem(storage: Storage, settings: Settings) -> str | None:
+    """Which of this node's disks is full (has less than DISK_RESERVE_BYTES free): the storage
+    folder's (uploads, and the workers' scratch) or VAR_DIR's (metrics, the embedded servers)."""
+    reserve = settings.disk_reserve_bytes
+    for name, free in (("STORAGE_DIR", storage.free_bytes()), ("VAR_DIR", free_bytes(settings.var_dir))):
+        if free is not None and free < reserve:
+            return (
+                f"the disk of {name} is full ({free // 2**20} MiB free, DISK_RESERVE_BYTES={reserve // 2**20} MiB): "
+                "uploads are refused until space is freed"
+            )
+    return None
+
+
 class Health:
     def __init__(self, settings: Settings, cache: Cache, storage: Storage, pipeline: Pipeline | None) -> None:
         """Probes use a connection of their own: requests holding every connection of the
@@ -57,16 +70,16 @@ class Health:
 
     def check_ready(self) -> None:
         """Return when the database answers, no request is stuck on it, this node's clock agrees
-        with it and the media pipeline makes progress (as the supervisor judges it); raise
-        `ServiceUnavailable` saying what is wrong otherwise."""
-        problem = self._database_problem() or self._pipeline_problem()
+        with it, its disks are not full and the media pipeline makes progress (as the supervisor
+        judges it); raise `ServiceUnavailable` saying what is wrong otherwise."""
+        problem = self._database_problem() or disk_problem(self.storage, self.settings) or self._pipeline_problem()
         if problem is not None:
             raise ServiceUnavailable(problem, retry_after=10)
 
     def record_gauges(self) -> None:
         """Probe each dependency now and set the gauges (dependency_up, backlog, queue depth)."""
         metrics.DEPENDENCY_UP.labels("redis").set(self.cache.call("ping", default=False) is True)
-        metrics.DEPENDENCY_UP.labels("storage").set(self.storage.writable())
+        metrics.DEPENDENCY_UP.labels("storage").set(self.storage.writable() and disk_problem(self.storage, self.settings) is None)
         try:
             with self.db.transaction() as conn:
                 metrics.BACKLOG.set(media.backlog(conn))

@@ -17,9 +17,10 @@ from typing import Any
 
 from memedroid import metrics
 from memedroid.db import Connection, Database
-from memedroid.errors import ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
+from memedroid.errors import InsufficientStorage, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
 from memedroid.messages import Job
 from memedroid.repositories import hashes, media, posts
+from memedroid.services.health import disk_problem
 from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
 from memedroid.sniff import ACCEPTED, sniff
@@ -106,7 +107,12 @@ class Publishing:
         return post.to_json(self.settings.media_url, self.settings.shows_reposts)
 
     def check_capacity(self) -> None:
-        """Refuse (503, before anything is written) when the durable backlog is too long."""
+        """Refuse, before anything is written: 507 when a disk of this node is full (the upload
+        might fill it, and processing would not find room), 503 when the durable backlog is too
+        long."""
+        if (full := disk_problem(self.storage, self.settings)) is not None:
+            log.warning("upload refused: disk full", extra={"event": "disk_full", "error": full})
+            raise InsufficientStorage(full)
         with self.db.transaction() as conn:
             backlog = media.backlog(conn)
         if backlog >= self.settings.max_backlog:

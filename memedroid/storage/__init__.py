@@ -7,10 +7,13 @@ and the local scratch folders workers process in. Two backends, chosen by STORAG
 from __future__ import annotations
 
 from memedroid.settings import Settings
-from memedroid.storage.base import IMMUTABLE, MEDIA_TYPES, Storage, StoredUpload, UploadSink, storage_errors
+from memedroid.storage.base import IMMUTABLE, MEDIA_TYPES, Storage, StoredUpload, UploadSink, free_bytes, storage_errors
 from memedroid.storage.local import LocalStorage
 
-__all__ = ["IMMUTABLE", "MEDIA_TYPES", "LocalStorage", "Storage", "StoredUpload", "UploadSink", "open_storage", "storage_errors"]
+__all__ = [
+    "IMMUTABLE", "MEDIA_TYPES", "LocalStorage", "Storage", "StoredUpload", "UploadSink", "free_bytes", "open_storage",
+    "storage_errors",
+]  # fmt: skip
 
 
 def open_storage(settings: Settings) -> Storage:

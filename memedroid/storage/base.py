@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -87,6 +88,15 @@ def storage_errors(sink: UploadSink | None = None) -> Iterator[None]:
         raise ServiceUnavailable("the server cannot store files right now; try again later", retry_after=30) from None
 
 
+def free_bytes(path: Path) -> int:
+    """Bytes that may still be written on the file system of `path` (or of its nearest folder
+    that exists), by anyone but root (whose reserve PostgreSQL, say, cannot use)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    found = os.statvfs(path)
+    return found.f_bavail * found.f_frsize
+
+
 class Storage(ABC):
     """Where media live. Raw uploads and final files are in the backend's `raw` and `media`
     areas, named relative to them; workers process in local scratch folders (`tmp/`)."""
@@ -150,6 +160,10 @@ class Storage(ABC):
         """The folder of the final files, when they are local files (development serves them)."""
         return None
 
+    def free_bytes(self) -> int | None:
+        """Bytes that uploads may still take on the store's disk (None: no disk of ours, a bucket)."""
+        return None
+
     # --- shared ----------------------------------------------------------------------------
 
     @staticmethod
@@ -168,6 +182,10 @@ class Storage(ABC):
         """Delete a media's final files and its raw upload."""
         self.delete("media", names)
         self.drop_raw(sha256_hex)
+
+    def scratch_free_bytes(self) -> int:
+        """Bytes the workers' local scratch folders may still take."""
+        return free_bytes(self.tmp)
 
     def work_dir(self, lease_token: str) -> Path:
         """A fresh local folder for one lease's work."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
-from memedroid.storage.base import Storage, StoredUpload, UploadSink, storage_errors
+from memedroid.storage.base import Storage, StoredUpload, UploadSink, free_bytes, storage_errors
 
 
 class FileSink(UploadSink):
@@ -130,3 +130,6 @@ class LocalStorage(Storage):
 
     def media_folder(self) -> Path:
         return self.media
+
+    def free_bytes(self) -> int:
+        return free_bytes(self.root)

@@ -146,7 +146,8 @@ RETURNING id, status, attempts, error, request_id;
 -- name: expire_media_leases(lease_seconds, reclaim_node, node_prefix, live_owner, max_attempts, stuck_seconds)
 -- The janitor's recovery: processing rows whose heartbeat stopped (or whose owner is an earlier
 -- boot of this node, NODE_NAME) go back to pending, or to failed when attempts are used up or the
--- job has been processing for longer than anything should.
+-- job has been processing for longer than anything should. A row another session has locked
+-- waits for a later round: one lock held somewhere stops no other recovery.
 UPDATE media
 SET
     status = CASE
@@ -170,11 +171,17 @@ SET
     queued_at = NULL,
     updated_at = now()
 WHERE
-    status = 'processing'
-    AND (
-        heartbeat_at < now() - make_interval(secs => :lease_seconds)
-        OR updated_at < now() - make_interval(secs => :stuck_seconds)
-        OR (:reclaim_node AND starts_with(lease_owner, :node_prefix) AND lease_owner <> :live_owner)
+    id IN (
+        SELECT id
+        FROM media
+        WHERE
+            status = 'processing'
+            AND (
+                heartbeat_at < now() - make_interval(secs => :lease_seconds)
+                OR updated_at < now() - make_interval(secs => :stuck_seconds)
+                OR (:reclaim_node AND starts_with(lease_owner, :node_prefix) AND lease_owner <> :live_owner)
+            )
+        FOR UPDATE SKIP LOCKED
     )
 RETURNING id, status, attempts, error, request_id;
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,10 +43,15 @@ class Limits:
     max_video_side: int
     max_video_seconds: int
     thumbnail_side: int
+    max_video_fps: int = 120
+    max_video_pixels: int = 24_000_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        return cls(settings.max_image_side, settings.max_video_side, settings.max_video_seconds, settings.thumbnail_side)
+        s = settings
+        return cls(
+            s.max_image_side, s.max_video_side, s.max_video_seconds, s.thumbnail_side, s.max_video_fps, s.max_video_pixels
+        )
 
 
 def _ignore(_pgid: int) -> None:
@@ -56,14 +62,19 @@ def _ignore(_pgid: int) -> None:
 class Budget:
     """What one job may spend: the limits, a deadline (monotonic clock), and `tool_started`,
     told the process group of each external tool as it starts (0 when it ends) so that whoever
-    watches the worker can kill the tool if the worker dies."""
+    watches the worker can kill the tool if the worker dies. `cancelled` is set when the job
+    must stop now (its lease is lost)."""
 
     limits: Limits
     deadline: float
     tool_started: Callable[[int], None] = _ignore
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     def remaining(self) -> float:
-        """Seconds left before the deadline; `JobTimeout` when there are none."""
+        """Seconds left before the deadline; `JobTimeout` when there are none, `Interrupted`
+        when the job was cancelled."""
+        if self.cancelled.is_set():
+            raise Interrupted("the job was cancelled: its lease is lost")
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise JobTimeout("processing took too long")

@@ -1,7 +1,9 @@
 """What an image file declares about itself, read from its structure without decoding pixels:
 the checks that refuse bombs before ImageMagick or FFmpeg allocate anything for them.
 
-- the canvas a PNG, GIF, WebP or JPEG header declares, against the side and area limits;
+- the canvas a PNG, GIF, WebP or JPEG header declares, against the side and area limits (a
+  JPEG's frame header is found however far its metadata segments push it; a JPEG without one
+  is refused);
 - for animations (GIF, WebP), frames × canvas, the pixels a decoder will produce in all;
 - for PNG, the size that compressed text and ICC chunks inflate to (a 2 MB file can hold
   2 GB of zTXt), measured with a bounded inflater;
@@ -25,7 +27,6 @@ MAX_PIXELS = 128_000_000
 # GIFs stream through FFmpeg a frame at a time; animated WebP is held whole by ImageMagick.
 MAX_ANIMATION_PIXELS = {"gif": 1_000_000_000, "webp": 100_000_000}
 MAX_INFLATED_METADATA = 16 * 1024 * 1024  # PNG text and ICC profiles, decompressed, in all
-HEADER_SCAN = 256 * 1024
 SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 PNG_COMPRESSED = {b"zTXt", b"iCCP", b"iTXt"}
 
@@ -41,7 +42,9 @@ class Declared:
 def check(source_type: str, raw: Path) -> Declared:
     """Refuse (`MediaError`) a file whose structure promises more work than allowed."""
     with raw.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        declared = Declared(declared_size(source_type, data[:HEADER_SCAN]), _frames(source_type, data))
+        declared = Declared(declared_size(source_type, data), _frames(source_type, data))
+        if source_type == "jpeg" and declared.size is None:
+            raise MediaError("not a valid image: the JPEG has no frame header")
         if source_type == "jpeg" and not _jpeg_complete(data):
             raise MediaError("not a valid image: truncated JPEG (the data ends before the image does)")
         if source_type == "png":
@@ -62,16 +65,29 @@ def check(source_type: str, raw: Path) -> Declared:
     return declared
 
 
-def declared_size(source_type: str, head: bytes) -> tuple[int, int] | None:
+def declared_size(source_type: str, data: bytes | mmap.mmap) -> tuple[int, int] | None:
     """Width and height as a PNG, GIF, WebP or JPEG header declares them (None: unknown)."""
-    if source_type == "png" and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
-    if source_type == "gif" and len(head) >= 10:
-        return struct.unpack("<HH", head[6:10])
-    if source_type == "webp" and head[12:16] == b"VP8X":
-        return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+    if source_type == "png" and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if source_type == "gif" and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if source_type == "webp":
+        return _webp_size(data)
     if source_type == "jpeg":
-        return _jpeg_size(head)
+        return _jpeg_size(data)
+    return None
+
+
+def _webp_size(data: bytes | mmap.mmap) -> tuple[int, int] | None:
+    """The canvas of an extended (VP8X), lossy (VP8) or lossless (VP8L) WebP."""
+    kind = data[12:16]
+    if kind == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if kind == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":  # after the frame tag, its start code
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if kind == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
     return None
 
 
@@ -166,7 +182,9 @@ def _inflated_size(stream: bytes, limit: int) -> int:
     return total
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_size(data: bytes | mmap.mmap) -> tuple[int, int] | None:
+    """The frame header's size, found by walking the segments before it by their lengths (as
+    many metadata segments as a file has: each says how long it is)."""
     position = 2
     while position + 9 < len(data):
         if data[position] != 0xFF:

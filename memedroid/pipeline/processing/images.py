@@ -28,6 +28,10 @@ WEBP_QUALITY = 82
 
 
 def process(source: SourceType, raw: Path, work: Path, budget: Budget) -> Processed:
+    # ImageMagick's temporary files (a pixel cache that outgrew its memory) go to the job's
+    # own folder, on the storage disk and gone with the lease, not to /tmp (it reads the
+    # variable each time it makes one).
+    os.environ["MAGICK_TEMPORARY_PATH"] = str(work)
     budget.remaining()
     declared = headers.check(source.name, raw)
     if declared.frames > 1:

@@ -9,11 +9,13 @@ duration is what gets checked.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +29,7 @@ from memedroid.pipeline.processing import (
     Budget,
     Interrupted,
     JobTimeout,
+    Limits,
     MediaError,
     Processed,
     fingerprint,
@@ -48,7 +51,11 @@ FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol
 CRF = "23"
 TRUNCATION_RATIO = 0.9  # an output this much shorter than its source means the source is cut
 PRESET = "veryfast"
+BUSY_SHARE = 0.5  # of one core, over its run: a tool that got this much CPU and did not finish was given a chance
 OUT_OF_MEMORY = re.compile(r"Cannot allocate memory|malloc of size \d+ failed")  # FFmpeg stopped by the memory ceiling
+# The system refused FFmpeg a write: the disk's fault, never the file's (FFmpeg 5.1 says so,
+# "Error writing trailer of …: No space left on device", and still exits 0).
+WRITE_FAILED = re.compile(r"No space left on device|Disk quota exceeded|Read-only file system|Input/output error")
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,7 @@ def _encode(
          "-movflags", "+faststart", "-f", "mp4", "-y", str(output), *frames.output],
         budget, source,
     )  # fmt: skip
-    result = probe_file(output, "mov", budget)
+    result = _read_back(output, budget)
     if result.duration < probe.duration * TRUNCATION_RATIO - 0.5:
         raise MediaError(f"the file is truncated: only {result.duration:.1f} s of {probe.duration:.1f} s could be read")
     _run(
@@ -128,13 +135,23 @@ def _encode(
          "-frames:v", "1", "-vf", _fit(limits.thumbnail_side), "-q:v", "3", "-f", "image2", "-y", str(thumbnail)],
         budget, output,
     )  # fmt: skip
-    if not thumbnail.exists():
+    if not thumbnail.exists() or thumbnail.stat().st_size == 0:
         raise MediaError("could not extract a thumbnail frame")
     return Processed(
         kind, "video/mp4", result.width, result.height, output, thumbnail,
         duration_s=round(result.duration, 3), variants={"passthrough": passthrough},
         fingerprints=frames.fingerprints(raw),
     )  # fmt: skip
+
+
+def _read_back(output: Path, budget: Budget) -> Probe:
+    """What FFmpeg wrote, read back: if our own rendition cannot be read, something went wrong
+    in the writing (the disk, the tool), not in the source, so it is another attempt's job and
+    no verdict on the file."""
+    try:
+        return probe_file(output, "mov", budget)
+    except MediaError as exc:
+        raise Interrupted(f"the rendition could not be read back ({exc})") from None
 
 
 def fingerprints(clip: Path, width: int, height: int, duration: float, budget: Budget) -> list[Fingerprint]:
@@ -204,8 +221,30 @@ def probe_file(path: Path, demuxer: str, budget: Budget) -> Probe:
     duration = _duration(info.get("format", {}), video)
     if duration > limits.max_video_seconds:
         raise MediaError(f"video longer than {limits.max_video_seconds} s ({duration:.0f} s)")
+    _check_work(width, height, duration, video, demuxer, limits)
     channels = int(audios[0].get("channels") or 0) if audios else 0
     return Probe(width, height, duration, codec, str(video.get("pix_fmt", "")), _rotation(video), audio_codec, channels)
+
+
+def _check_work(width: int, height: int, duration: float, video: dict[str, Any], demuxer: str, limits: Limits) -> None:
+    """Refuse, before anything decodes, a video whose frames are too many or hold too many
+    pixels in all: within every other limit, 170 s of 5792×5792 at 60 fps cost a worker three
+    timeouts (15 minutes). (A GIF's frames are bounded by its header check; its frame rate is
+    whatever its delays say.)"""
+    rate = _number(video.get("avg_frame_rate")) or _number(video.get("r_frame_rate"))
+    if demuxer != "gif" and rate > limits.max_video_fps:
+        raise MediaError(f"the video has too many frames per second: {rate:.0f} (at most {limits.max_video_fps})")
+    frames = max(_number(video.get("nb_frames")), rate * duration)
+    pixels = width * height * frames
+    if pixels > limits.max_video_pixels:
+        raise MediaError(
+            f"the video is too much to process: {frames:.0f} frames of {width}×{height} pixels "
+            f"(at most {_count(limits.max_video_pixels)} pixels in all)"
+        )
+
+
+def _count(n: float) -> str:
+    return f"{n / 1e9:g} billion" if n >= 1e9 else f"{n / 1e6:g} million"
 
 
 def _duration(fmt: dict[str, Any], video: dict[str, Any]) -> float:
@@ -234,15 +273,31 @@ def _rotation(video: dict[str, Any]) -> int:
     return int(float((video.get("tags") or {}).get("rotate", 0))) % 360
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a running process (all its threads) has used, from /proc (0 when unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def _run(args: list[str], budget: Budget, subject: Path) -> bytes:
     """Run a tool in its own process group; kill the whole group at the deadline (or when
     the worker is interrupted). The tool inherits the worker's memory ceiling. A failure is a
-    `MediaError` with the tool's last words; a tool killed by a signal is `Interrupted`."""
+    `MediaError` with the tool's last words; a tool killed by a signal is `Interrupted`; a write
+    the system refused is an `OSError` (the disk's fault). A tool that reaches the deadline
+    having had the CPU for most of its time is a verdict on the file (another attempt would
+    only time out again); one starved of CPU is a `JobTimeout`, tried again."""
+    started = time.monotonic()
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
     budget.tool_started(process.pid)
     try:
         out, err = process.communicate(timeout=budget.remaining())
     except subprocess.TimeoutExpired:
+        elapsed = time.monotonic() - started
+        if _cpu_seconds(process.pid) >= BUSY_SHARE * elapsed:  # it had the CPU, and the file was still too much
+            raise MediaError(f"the file takes too long to process: stopped after {elapsed:.0f} s of work") from None
         raise JobTimeout(f"{args[0]} ran past the job timeout") from None
     finally:
         if process.poll() is None:
@@ -251,11 +306,13 @@ def _run(args: list[str], budget: Budget, subject: Path) -> bytes:
         budget.tool_started(0)
     if process.returncode < 0:
         raise Interrupted(f"{args[0]} stopped unexpectedly ({signal.Signals(-process.returncode).name})")
+    said = err.decode("utf-8", "replace")
+    last = readable(next((line for line in reversed(said.splitlines()) if line.strip()), ""), str(subject), str(subject.parent))
+    if WRITE_FAILED.search(said):  # whatever the exit status
+        raise OSError(errno.ENOSPC if "No space" in said else errno.EIO, f"{args[0]} could not write its output: {last}")
     if process.returncode != 0:
-        said = err.decode("utf-8", "replace")
         if OUT_OF_MEMORY.search(said):
             raise MediaError(TOO_MUCH_MEMORY)
-        last = next((line for line in reversed(said.splitlines()) if line.strip()), "")
         what = "video" if args[0] == "ffprobe" else "media"
-        raise MediaError(f"not a valid {what}: {readable(last, str(subject), str(subject.parent))}")
+        raise MediaError(f"not a valid {what}: {last}")
     return out
