@@ -19,7 +19,9 @@ class SmallDisk:
     def __init__(self, path: Path, size: int) -> None:
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
         if mounted.returncode != 0:
             pytest.skip(f"cannot mount a small disk here: {mounted.stderr.strip()}")
         path.chmod(0o777)

@@ -69,7 +69,9 @@ def test_a_disk_that_fills_while_processing_defers_the_job_and_judges_no_file(
     with workers_stopped(system):
         posts = [accepted(system.upload(auth, path)) for path in files]
         disk.fill(leave=4096)
-    wait_for(lambda: len(system.events("job_finalized", status="deferred")) >= 2 * len(files), 60, "every job to be deferred twice")
+    wait_for(
+        lambda: len(system.events("job_finalized", status="deferred")) >= 2 * len(files), 60, "every job to be deferred twice"
+    )
     assert all(status == "pending" or status == "processing" for status, *_ in _media(database_url)), _media(database_url)
     assert not any(rejected for _s, rejected, _a, _e in _media(database_url))
     assert any("could not write its output" in (event["error"] or "") for event in system.events("job_finalized"))

@@ -34,7 +34,9 @@ def test_the_work_a_video_asks_for_is_refused_before_it_is_decoded(start_system,
     big = fixtures.mpeg4_avi(tmp_path, seconds=8, size="640x480")  # 200 frames of 307,200 pixels: 61 million
     started = time.monotonic()
     assert "too many frames per second: 240 (at most 60)" in str(_failed(system, auth, fast)["error"])
-    assert re.search(r"too much to process: 20\d frames of 640×480 pixels \(at most 50 million", str(_failed(system, auth, big)["error"]))
+    assert re.search(
+        r"too much to process: 20\d frames of 640×480 pixels \(at most 50 million", str(_failed(system, auth, big)["error"])
+    )
     assert time.monotonic() - started < 20
     assert not system.events("job_processed", outcome="retry")
     assert len(system.events("job_started")) == 2  # one attempt each: a verdict on the file

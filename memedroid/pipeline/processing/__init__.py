@@ -49,9 +49,7 @@ class Limits:
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
         s = settings
-        return cls(
-            s.max_image_side, s.max_video_side, s.max_video_seconds, s.thumbnail_side, s.max_video_fps, s.max_video_pixels
-        )
+        return cls(s.max_image_side, s.max_video_side, s.max_video_seconds, s.thumbnail_side, s.max_video_fps, s.max_video_pixels)
 
 
 def _ignore(_pgid: int) -> None:
