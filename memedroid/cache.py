@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from memedroid import metrics
+from memedroid.logs import Degradation
 from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,11 @@ class Cache:
         self.url = url
         self.max_bytes = max_bytes
         self._client: redis.Redis | None = None
-        self._degraded = False
-        self._lock = threading.Lock()
+        self.health = Degradation(
+            log,
+            ("cache_degraded", "redis unavailable; serving without cache"),
+            ("cache_recovered", "redis is back; cache in use again"),
+        )
         self._scripts: dict[str, Any] = {}
 
     @classmethod
@@ -82,9 +86,9 @@ class Cache:
         try:
             value = getattr(client, method)(*args, **kwargs)
         except (redis.RedisError, OSError) as exc:
-            self._degrade(exc)
+            self.health.failed(exc)
             return default
-        self._recover()
+        self.health.worked()
         return value
 
     def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
@@ -98,9 +102,9 @@ class Cache:
         try:
             value = script(keys=keys, args=args)
         except (redis.RedisError, OSError) as exc:
-            self._degrade(exc)
+            self.health.failed(exc)
             return None
-        self._recover()
+        self.health.worked()
         return value
 
     def pipeline(self, build: Callable[[Any], Any]) -> list[Any] | None:
@@ -113,9 +117,9 @@ class Cache:
             build(pipe)
             results: list[Any] = pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            self._degrade(exc)
+            self.health.failed(exc)
             return None
-        self._recover()
+        self.health.worked()
         return results
 
     @staticmethod
@@ -131,21 +135,6 @@ class Cache:
     def bump_feed_version(self) -> None:
         """Invalidate every cached feed page at once (their keys embed the version)."""
         self.call("incr", FEED_VERSION_KEY)
-
-    def _degrade(self, exc: BaseException) -> None:
-        with self._lock:
-            if self._degraded:
-                return
-            self._degraded = True
-        log.warning("redis unavailable; serving without cache", extra={"event": "cache_degraded", "error": str(exc)})
-
-    def _recover(self) -> None:
-        if self._degraded:
-            with self._lock:
-                if not self._degraded:
-                    return
-                self._degraded = False
-            log.info("redis is back; cache in use again", extra={"event": "cache_recovered"})
 
 
 TAG_LENGTH = 16  # hex digits of a page's tag

@@ -13,6 +13,7 @@ import os
 import random
 import re
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,6 +98,38 @@ class Line:
             except Exception:  # noqa: BLE001, S110 - the usual way below reports it as logging does
                 pass
         logger.info(self.message, extra=fields)
+
+
+class Degradation:
+    """Whether something this process depends on works, as it last saw it: said once when it
+    stops working (a warning with the error) and once when it works again, never on each
+    failure (a log line per request is the flood an outage brings)."""
+
+    def __init__(self, logger: logging.Logger, failed: tuple[str, str], recovered: tuple[str, str] | None = None) -> None:
+        """`failed` and `recovered`: the event name and message of each change."""
+        self.logger = logger
+        self.failed_as, self.recovered_as = failed, recovered
+        self.failing = False
+        self._lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.failing:
+                return
+            self.failing = True
+        event, message = self.failed_as
+        self.logger.warning(message, extra={"event": event, "error": str(exc)})
+
+    def worked(self) -> None:
+        if not self.failing:
+            return
+        with self._lock:
+            if not self.failing:
+                return
+            self.failing = False
+        if self.recovered_as is not None:
+            event, message = self.recovered_as
+            self.logger.info(message, extra={"event": event})
 
 
 class RequestIdFilter(logging.Filter):

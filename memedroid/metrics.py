@@ -20,8 +20,9 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from memedroid.logs import Degradation
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-log = logging.getLogger(__name__)
 
 
 class SampleFile(MmapedDict):
@@ -38,7 +39,7 @@ class SampleFile(MmapedDict):
             try:
                 _allocate(filename, INITIAL_SAMPLE_BYTES)
             except OSError as exc:
-                _degraded(exc)
+                _sharing.failed(exc)
                 filename = _in_memory(INITIAL_SAMPLE_BYTES)
         super().__init__(filename, read_mode)  # type: ignore[no-untyped-call]
 
@@ -54,14 +55,14 @@ class SampleFile(MmapedDict):
         try:
             return super().read_value(key)  # type: ignore[no-any-return, no-untyped-call]
         except OSError as exc:
-            _degraded(exc)
+            _sharing.failed(exc)
             return 0.0, 0.0
 
     def write_value(self, key: str, value: float, timestamp: float) -> None:
         try:
             super().write_value(key, value, timestamp)  # type: ignore[no-untyped-call]
         except OSError as exc:
-            _degraded(exc)
+            _sharing.failed(exc)
 
 
 INITIAL_SAMPLE_BYTES = 1 << 16  # prometheus_client's own first size of a file
@@ -87,16 +88,9 @@ def _in_memory(size: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-_said: list[bool] = []
-
-
-def _degraded(exc: OSError) -> None:
-    """Say once per process that its metrics are not (all) shared."""
-    if not _said:
-        _said.append(True)
-        log.warning(
-            "metrics of this process are not shared: no room for them", extra={"event": "metrics_degraded", "error": str(exc)}
-        )
+_sharing = Degradation(
+    logging.getLogger(__name__), ("metrics_degraded", "metrics of this process are not shared: no room for them")
+)
 
 
 # Shared metrics ask for the process id on every write (to notice a fork): by default a

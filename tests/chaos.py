@@ -1,6 +1,9 @@
 """The chaos storm: a steady stream of real uploads (JPEGs, GIFs, short clips, some sent slowly)
 into a running system while its processes are killed with SIGKILL at random moments: idle and
-busy media workers, the finalizer, HTTP workers while an upload is in flight, FFmpeg children.
+busy media workers, the finalizer, HTTP workers while an upload is in flight, FFmpeg children;
+and, beside the kills, the faults of the machine one at a time (`Faults`): the storage disk
+fills and frees, a session holds a lock on `posts` or on the media being processed for longer
+than a lease, Redis refuses writes, the (embedded) PostgreSQL is killed and started again.
 
 `tests/test_chaos.py` runs it for a few minutes in every `make test`; `bench/chaos.py
 --minutes N` runs it for as long as an operator likes. The choices come from a seeded random
@@ -8,19 +11,22 @@ generator (the machine's timing still varies from run to run).
 
 After the storm and one lease, `Storm.verdict()` lists every broken promise: an accepted
 upload not completed, an upload answered anything but 202 (or its connection lost with a
-killed HTTP worker), a row still pending/processing or failed, an orphan file, a wedge that
-`/readyz` did not report, the supervisor gone. The clients renew their access token when it
+killed HTTP worker, or 503/507 while a fault lasts), a row still pending/processing or failed,
+an orphan file, a wedge that `/readyz` did not report, a disk full or a lock held without
+`/readyz` saying so, the supervisor gone. The clients renew their access token when it
 expires, as API clients do, so a storm of any length keeps uploading.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,8 @@ import fixtures
 import psutil
 import psycopg
 import requests
+from disks import MiB, SmallDisk
+from helpers import refusing_writes
 from stores import name_in_area
 from system import System
 
@@ -45,12 +53,17 @@ STORM_ENV = {
     "ORPHAN_GRACE_SECONDS": "10",  # the least a running system takes (twice DB_TIMEOUT)
     "ACCESS_TOKEN_SECONDS": "60",  # the clients renew theirs under the storm too
     "PIPELINE_STALL_SECONDS": "5",
-    "MAX_ATTEMPTS": "6",
+    "MAX_ATTEMPTS": "10",  # a lock held past the lease also costs the job it holds an attempt
     "JOB_TIMEOUT": "60",
+    "DISK_RESERVE_BYTES": str(32 * MiB),
     "LOG_LEVEL": "INFO",
 }
 RENEWED = "401, token renewed"
 EXPECTED_ANSWERS = ("202", "connection lost", RENEWED)  # a killed HTTP worker loses its connection
+DURING_FAULTS = ("503", "507")  # answers a fault explains: while it lasts, and for RECOVERY_SECONDS after
+RECOVERY_SECONDS = 10
+FAULTS = ("disk full", "lock on posts", "lock on media", "redis refuses writes", "postgres killed")
+SHOWN_ON_READYZ = ("disk full", "lock on posts")  # faults /readyz must report while they last
 ELDER = "worker 1"  # never killed: it must keep working past any age-related limit
 WEDGE_SECONDS = 20  # work waiting and nothing completed for this long is a wedge
 TARGETS = ("busy worker", "idle worker", "finalizer", "http worker mid-upload", "ffmpeg")
@@ -63,7 +76,9 @@ class Tally:
     uploads: Counter[str] = field(default_factory=Counter)  # kind -> sent
     accepted: list[int] = field(default_factory=list)  # post ids answered 202
     answers: Counter[str] = field(default_factory=Counter)  # status code, or "connection lost"
+    refused: list[tuple[float, str]] = field(default_factory=list)  # when an upload got a 503 or 507, and which
     kills: Counter[str] = field(default_factory=Counter)
+    faults: list[tuple[str, float, float]] = field(default_factory=list)  # what, from, until (monotonic)
     samples: list[tuple[float, bool, int, int]] = field(default_factory=list)  # time, ready, completed, backlog
     elder_jobs_after: list[float] = field(default_factory=list)  # the elder worker's age at each job it finished
     most_attempts: int = 0  # the most attempts any media needed
@@ -75,6 +90,7 @@ class Tally:
             "accepted": len(self.accepted),
             "answers": dict(self.answers),
             "kills": dict(self.kills),
+            "faults": dict(Counter(kind for kind, _start, _end in self.faults)),
             "readyz_samples": len(self.samples),
             "readyz_not_ready": not_ready,
             "elder_worker_oldest_job_s": round(max(self.elder_jobs_after, default=0.0)),
@@ -135,13 +151,78 @@ class LogFollower:
                 self.busy.discard(record.get("child", ""))
 
 
+class Faults:
+    """The faults of the machine, one at a time beside the kills, each for longer than a lease:
+    the storage disk fills (to half the reserve) and frees; a session locks `posts` as a
+    `CREATE INDEX` does, or the rows of the media being processed; Redis refuses writes (out of
+    memory); the embedded PostgreSQL is killed (its supervisor starts it again). The disk fault
+    needs `disk` (a tmpfs mount); PostgreSQL is killed only when the supervisor runs its own."""
+
+    def __init__(self, system: System, redis_url: str, disk: SmallDisk | None, rng: random.Random, tally: Tally) -> None:
+        self.system = system
+        self.redis_url = redis_url
+        self.disk = disk
+        self.random = rng
+        self.tally = tally
+        embedded = not system.env.get("DATABASE_URL")  # a server of the supervisor's own, which may be killed
+        cannot = {"disk full": disk is None, "postgres killed": not embedded}
+        self.kinds = [kind for kind in FAULTS if not cannot.get(kind)]
+
+    def run(self, stop: threading.Event) -> None:
+        """Faults of every kind in turn (in a shuffled order each round) until `stop`."""
+        order: list[str] = []
+        while not stop.wait(self.random.uniform(8, 20)):
+            if not order:
+                order = self.random.sample(self.kinds, len(self.kinds))
+            kind = order.pop()
+            started = time.monotonic()
+            try:
+                undo = self._start(kind)
+            except (OSError, psycopg.Error):  # the database is away (a kill still recovering): later
+                continue
+            try:
+                stop.wait(self.random.uniform(6, 14))
+            finally:
+                undo()
+                self.tally.faults.append((kind, started, time.monotonic()))
+
+    def _start(self, kind: str) -> Callable[[], None]:
+        """Begin a fault; return what ends it."""
+        if kind == "disk full":
+            assert self.disk is not None
+            self.disk.fill(leave=int(self.system.env["DISK_RESERVE_BYTES"]) // 2)
+            return self.disk.free_up
+        if kind == "redis refuses writes":
+            return refusing_writes(self.redis_url)
+        if kind == "postgres killed":
+            os.kill(int(self.system.postmaster_pid.read_text().split()[0]), signal.SIGKILL)
+            return self._postgres_back
+        holder = psycopg.connect(self.system.database_url)
+        if kind == "lock on posts":
+            holder.execute("LOCK TABLE posts IN SHARE MODE")
+        else:
+            holder.execute("SELECT id FROM media WHERE status IN ('pending', 'processing') FOR UPDATE")
+        return holder.close  # its transaction rolls back, the locks go
+
+    def _postgres_back(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(self.system.database_url, connect_timeout=2).close()
+                return
+            except psycopg.Error:
+                time.sleep(0.5)
+
+
 class Storm:
-    def __init__(self, system: System, folder: Path, seed: int) -> None:
+    def __init__(self, system: System, folder: Path, seed: int, faults: Callable[[Tally], Faults] | None = None) -> None:
+        """`faults`, given the storm's tally, makes the faults to run beside the kills."""
         self.system = system
         self.seed = seed
         self.random = random.Random(seed)
         self.media = Media(folder)
         self.tally = Tally()
+        self.faults = faults(self.tally) if faults is not None else None
         self.log = LogFollower(system)
         self.tokens = system.tokens("storm")
         self.stop = threading.Event()
@@ -156,6 +237,8 @@ class Storm:
         elder = self.system.role(ELDER)[0]
         threads = [threading.Thread(target=self._uploads, args=(random.Random(self.seed + n),), daemon=True) for n in (1, 2)]
         threads += [threading.Thread(target=self._chaos, daemon=True), threading.Thread(target=self._watch, daemon=True)]
+        if self.faults is not None:
+            threads.append(threading.Thread(target=self.faults.run, args=(self.stop,), daemon=True))
         for thread in threads:
             thread.start()
         self.stop.wait(seconds)
@@ -183,15 +266,18 @@ class Storm:
                 self.tally.answers[answer] += 1
                 if response.status_code == 202:
                     self.tally.accepted.append(response.json()["id"])
+                elif answer in DURING_FAULTS:
+                    self.tally.refused.append((time.monotonic(), answer))
             except requests.RequestException:
                 self.tally.answers["connection lost"] += 1  # its HTTP worker was killed
             self.stop.wait(rng.uniform(0.2, 0.6))
 
     def _renew(self, expired: str) -> bool:
         """Exchange the refresh token for a new access token, as an API client does (once for
-        both upload threads); retried when the chaos kills the HTTP worker that has it."""
+        both upload threads); retried when the chaos kills the HTTP worker that has it, and
+        after the Retry-After of a 503 (a fault of the database)."""
         with self._renewing:
-            for _ in range(5):
+            for _ in range(20):
                 if self.tokens["access_token"] != expired:
                     return True
                 bearer = {"Authorization": f"Bearer {self.tokens['refresh_token']}"}
@@ -201,6 +287,8 @@ class Storm:
                     continue
                 if response.status_code == 200:
                     self.tokens["access_token"] = response.json()["access_token"]
+                elif response.status_code == 503:
+                    time.sleep(min(5, int(response.headers.get("Retry-After", "1"))))
             return self.tokens["access_token"] != expired
 
     def _send(self, data: bytes, token: str, slow: bool) -> requests.Response:
@@ -267,21 +355,26 @@ class Storm:
         return self.random.choice(found) if found else None
 
     def _watch(self) -> None:
-        with psycopg.connect(self.system.env["DATABASE_URL"], autocommit=True) as conn:
-            while not self.stop.wait(0.5):
-                try:
-                    ready = self.system.http.get(f"{self.system.url}/readyz", timeout=2).status_code == 200
-                except requests.RequestException:
-                    ready = False
+        conn = None
+        while not self.stop.wait(0.5):
+            try:
+                ready = self.system.http.get(f"{self.system.url}/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                ready = False
+            try:
+                conn = conn or psycopg.connect(self.system.database_url, autocommit=True, connect_timeout=2)
                 completed, backlog = _progress(conn)
-                self.tally.samples.append((time.monotonic(), ready, completed, backlog))
+            except psycopg.Error:  # the database was killed: no progress to read meanwhile
+                conn = None
+                continue
+            self.tally.samples.append((time.monotonic(), ready, completed, backlog))
 
     # --- the verdict -----------------------------------------------------------------------
 
     def settle(self, timeout: float = 180) -> None:
         """Wait until nothing is pending or processing, then for the janitor's orphan sweep."""
         deadline = time.monotonic() + timeout
-        with psycopg.connect(self.system.env["DATABASE_URL"], autocommit=True) as conn:
+        with psycopg.connect(self.system.database_url, autocommit=True) as conn:
             while _progress(conn)[1] and time.monotonic() < deadline:
                 time.sleep(0.5)
         grace = float(self.system.env["ORPHAN_GRACE_SECONDS"]) + 2 * float(self.system.env["JANITOR_INTERVAL"])
@@ -295,7 +388,7 @@ class Storm:
             problems.append(f"{ELDER}, never killed by the storm, died")
         if self.system.process.poll() is not None:
             problems.append(f"the supervisor exited with {self.system.process.returncode}")
-        with psycopg.connect(self.system.env["DATABASE_URL"]) as conn:
+        with psycopg.connect(self.system.database_url) as conn:
             statuses = dict(
                 conn.execute(
                     "SELECT p.id, m.status FROM posts AS p JOIN media AS m ON p.media_id = m.id WHERE p.id = ANY(%s)",
@@ -317,16 +410,34 @@ class Storm:
             problems.append(f"media rows not completed: {unfinished}")
         if unranked:
             problems.append(f"completed posts without a hot rank: {unranked}")
-        if unexpected := {answer: n for answer, n in self.tally.answers.items() if answer not in EXPECTED_ANSWERS}:
+        expected = (*EXPECTED_ANSWERS, *DURING_FAULTS)
+        if unexpected := {answer: n for answer, n in self.tally.answers.items() if answer not in expected}:
             problems.append(f"answers no upload of the storm should get: {unexpected}")
+        if unexplained := [(round(when), answer) for when, answer in self.tally.refused if not self._faulty(when)]:
+            problems.append(f"uploads refused with no fault to explain it: {unexplained[:10]} ({len(unexplained)} in all)")
+        problems += [f"{kind} for {end - start:.0f} s and /readyz always said ready" for kind, start, end in self._unreported()]
         if orphans := self._orphans():
             problems.append(f"orphan files: {orphans[:10]} ({len(orphans)} in all)")
         problems += [f"wedged with /readyz saying ready: {window}" for window in self._silent_wedges()]
         return problems
 
+    def _faulty(self, when: float) -> bool:
+        """Whether a fault lasted at `when`, or ended less than RECOVERY_SECONDS before."""
+        return any(start <= when <= end + RECOVERY_SECONDS for _kind, start, end in self.tally.faults)
+
+    def _unreported(self) -> list[tuple[str, float, float]]:
+        """Faults that /readyz must report (a full disk, requests stuck on a lock) and did not,
+        though samples were taken while they lasted."""
+        found = []
+        for kind, start, end in self.tally.faults:
+            during = [ready for when, ready, _c, _b in self.tally.samples if start + 3 <= when <= end]
+            if kind in SHOWN_ON_READYZ and during and all(during):
+                found.append((kind, start, end))
+        return found
+
     def _orphans(self) -> list[str]:
         """Files no row needs: anything in raw/ or tmp/ (nothing failed), media/ files no row names."""
-        with psycopg.connect(self.system.env["DATABASE_URL"]) as conn:
+        with psycopg.connect(self.system.database_url) as conn:
             kept = {name for row in conn.execute("SELECT path, thumbnail_path FROM media") for name in row if name}
         stray = [str(p) for area in ("raw", "tmp") for p in self.system.files(area)]
         return stray + [str(p) for p in self.system.files("media") if name_in_area(p, "media") not in kept]

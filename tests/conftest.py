@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from disks import SmallDisk
+from disks import CannotMount, SmallDisk
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import free_port, wait_for_port
@@ -201,13 +201,19 @@ def start_system(tmp_path: Path, database_url: str, redis_url: str, store: Store
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[str, int], SmallDisk]]:
+def small_disk(tmp_path: Path) -> Iterator[Callable[..., SmallDisk | None]]:
     """Mount a tmpfs of some size at `tmp_path/<name>` (request this fixture before
-    `start_system`, so that the system is stopped before its disk goes)."""
+    `start_system`, so that the system is stopped before its disk goes). Where no disk can be
+    mounted (not root), the test is skipped, or with `required=False` gets None."""
     mounted: list[SmallDisk] = []
 
-    def mount(name: str, size: int) -> SmallDisk:
-        mounted.append(SmallDisk(tmp_path / name, size))
+    def mount(name: str, size: int, required: bool = True) -> SmallDisk | None:
+        try:
+            mounted.append(SmallDisk(tmp_path / name, size))
+        except CannotMount as exc:
+            if required:
+                pytest.skip(str(exc))
+            return None
         return mounted[-1]
 
     yield mount

@@ -8,12 +8,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import redis
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
@@ -59,6 +60,18 @@ def _clockshift() -> Path:
     source = Path(__file__).with_name("clockshift.c")
     subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(library), str(source), "-ldl"], check=True)
     return library
+
+
+def refusing_writes(url: str, how: str = "oom") -> Callable[[], None]:
+    """Make the Redis at `url` refuse writes (`oom`: memory full under noeviction; `readonly`:
+    a replica of a master that is away); return what makes it take them again."""
+    server = redis.Redis.from_url(url)
+    if how == "oom":
+        server.config_set("maxmemory-policy", "noeviction")
+        server.config_set("maxmemory", 1)
+        return lambda: server.config_set("maxmemory", 0)
+    server.replicaof("127.0.0.1", free_port())
+    return lambda: server.replicaof("NO", "ONE")
 
 
 def free_port() -> int:

@@ -101,6 +101,18 @@ class System:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def database_url(self) -> str:
+        """DATABASE_URL, or the embedded PostgreSQL's that the supervisor runs without one."""
+        if self.env.get("DATABASE_URL"):
+            return self.env["DATABASE_URL"]
+        lines = self.postmaster_pid.read_text().splitlines()  # pid, data, start, port, socket folder, ...
+        return f"host={lines[4]} port={lines[3]} user=postgres dbname=memedroid"
+
+    @property
+    def postmaster_pid(self) -> Path:
+        return Path(self.env["VAR_DIR"]) / "pgdata" / "postmaster.pid"
+
     def start(self) -> None:
         self.runs += 1
         self.log_path = self.folder / f"supervisor-{self.runs}.log"

@@ -7,13 +7,11 @@ import io
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import fixtures
 import pytest
-import redis
 from flask.testing import FlaskClient
-from helpers import PASSWORD, assert_problem, bearer, free_port, login, register, signed_up
+from helpers import PASSWORD, assert_problem, bearer, login, refusing_writes, register, signed_up
 from test_feeds import own_redis  # noqa: F401 - the fixture
 
 from memedroid.api.limits import FixedWindow
@@ -145,18 +143,6 @@ def test_a_window_keeps_a_bounded_number_of_clients_and_turns_with_the_clock() -
     assert left == -2 and reset == int(time.time()) + 1
     time.sleep(reset - time.time() + 0.01)
     assert window.hit("a")[0] == 1 and window.counts == {"a": 1}  # a new window forgets the old
-
-
-def refusing_writes(url: str, how: str) -> Callable[[], None]:
-    """Make the Redis at `url` refuse writes (`oom`: memory full under noeviction; `readonly`:
-    a replica of a master that is away); return what makes it take them again."""
-    server = redis.Redis.from_url(url)
-    if how == "oom":
-        server.config_set("maxmemory-policy", "noeviction")
-        server.config_set("maxmemory", 1)
-        return lambda: server.config_set("maxmemory", 0)
-    server.replicaof("127.0.0.1", free_port())
-    return lambda: server.replicaof("NO", "ONE")
 
 
 @pytest.mark.parametrize("how", ["oom", "readonly"])

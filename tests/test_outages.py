@@ -17,10 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 import requests
-from helpers import assert_problem, bearer, cache_lookups, seed, signed_up, wait_for
+from helpers import assert_problem, bearer, cache_lookups, refusing_writes, seed, signed_up, wait_for
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from test_feeds import own_redis  # noqa: F401 - the fixture
-from test_limits import refusing_writes
 
 from memedroid.api.app import create_app
 from memedroid.settings import Settings
@@ -311,7 +310,7 @@ def test_an_embedded_postgresql_that_dies_is_started_again(start_system, tmp_pat
 
     system = start_system(DATABASE_URL="", WORKERS="1").wait_ready(timeout=120)
     auth = system.sign_up()
-    postmaster = int((tmp_path / "var" / "pgdata" / "postmaster.pid").read_text().split()[0])
+    postmaster = int(system.postmaster_pid.read_text().split()[0])
     os.kill(postmaster, signal.SIGKILL)
     wait_for(lambda: system.events("embedded_died", service="postgres"), timeout=10, what="the supervisor to notice")
     wait_for(lambda: system.events("embedded_restarted", service="postgres"), timeout=60, what="a restart")

@@ -41,6 +41,7 @@ from limits.errors import StorageError
 from memedroid.api import current, services
 from memedroid.api.validation import text_problem
 from memedroid.errors import ServiceUnavailable, TooManyRequests
+from memedroid.logs import Degradation
 from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,9 @@ def init_app(app: Flask, settings: Settings) -> ReadLimit | None:
         enabled=settings.rate_limits,
     )
     after, teardown = _take_hooks(app, guards)
-    store = StoreHealth()
+    store = Degradation(
+        log, ("limiter_degraded", "rate limits cannot be counted"), ("limiter_recovered", "rate limits are counted again")
+    )
     not_reads = set()
     for endpoint, view in list(app.view_functions.items()):
         limits = _declared.get(view, [])
@@ -123,7 +126,7 @@ def init_app(app: Flask, settings: Settings) -> ReadLimit | None:
             wrapped: Hook = view
             for setting, key_func in limits:
                 wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
-            app.view_functions[endpoint] = _guarded(view, wrapped, Hooks(after, teardown, store), endpoint in FAIL_CLOSED)
+            app.view_functions[endpoint] = _guarded(view, wrapped, Hooks(guards, after, teardown, store), endpoint in FAIL_CLOSED)
         if view in _exempt or view in _declared:  # a guarded view is not also a read
             not_reads.add(endpoint)
     if not settings.rate_limits:
@@ -152,36 +155,15 @@ def _take_hooks(app: Flask, guards: Limiter) -> tuple[list[Hook], list[Hook]]:
     return its_own(app.after_request_funcs), its_own(app.teardown_request_funcs)
 
 
-class StoreHealth:
-    """Whether the limiter's store counts hits, as this process last saw it: said once when it
-    stops and once when it starts again."""
-
-    def __init__(self) -> None:
-        self.failing = False
-        self._lock = threading.Lock()
-
-    def failed(self, exc: Exception) -> None:
-        with self._lock:
-            if self.failing:
-                return
-            self.failing = True
-        log.warning("rate limits cannot be counted", extra={"event": "limiter_degraded", "error": str(exc)})
-
-    def counted(self) -> None:
-        if not self.failing:
-            return
-        with self._lock:
-            self.failing = False
-        log.info("rate limits are counted again", extra={"event": "limiter_recovered"})
-
-
 @dataclass(frozen=True)
 class Hooks:
-    """flask-limiter's hooks, to run for the views it limits, and its store's health."""
+    """flask-limiter's hooks, to run for the views it limits, and its store's health. (The
+    limiter is held here: the views it wraps refer to it only weakly.)"""
 
+    limiter: Limiter
     after: list[Hook]
     teardown: list[Hook]
-    store: StoreHealth
+    store: Degradation  # whether the limiter's store counts hits
 
 
 def _guarded(view: Hook, limited: Hook, hooks: Hooks, fail_closed: bool) -> Hook:
@@ -214,7 +196,7 @@ def _guarded(view: Hook, limited: Hook, hooks: Hooks, fail_closed: bool) -> Hook
             if fail_closed:
                 raise ServiceUnavailable("sign-in is temporarily unavailable; try again shortly", retry_after=10) from None
             return view(*args, **kwargs)
-        hooks.store.counted()
+        hooks.store.worked()
         return answer
 
     return guarded

@@ -18,12 +18,16 @@ PROBE_TIMEOUT = 2.0  # seconds a probe waits for its connection
 
 
 def clock_offset(db: Database) -> float:
-    """Seconds this node's clock is ahead of the database's (negative: behind), read around one
-    round trip."""
-    before = time.time()
+    """Seconds this node's clock is ahead of the database's (negative: behind)."""
+    asked = time.time()
     with db.transaction() as conn:
-        theirs = health.clock(conn)
-    return (before + time.time()) / 2 - theirs
+        return _offset(asked, health.clock(conn))
+
+
+def _offset(asked: float, theirs: float) -> float:
+    """This node's clock against the database's, read at `theirs` by a round trip begun at
+    `asked` (by this node's clock) and ending now: the middle of the trip is their reading's."""
+    return (asked + time.time()) / 2 - theirs
 
 
 def clock_problem(offset: float, settings: Settings) -> str | None:
@@ -96,16 +100,17 @@ class Health:
     def _database_problem(self) -> str | None:
         """Raises `ServiceUnavailable` when the database does not answer."""
         stuck_after = min(1.0, self.settings.db_lock_timeout / 2)
-        before = time.time()
+        asked = time.time()
         with self.db.transaction() as conn:
             found = health.readiness(conn, stuck_after)
+        offset = _offset(asked, found.clock)
         if found.stuck:
             held = ", ".join(map(str, found.blockers)) or "another session"
             return (
                 f"requests are stuck on the database: {found.stuck} sessions have waited over {stuck_after:g} s "
                 f"for locks held by backend {held}"
             )
-        return clock_problem((before + time.time()) / 2 - found.clock, self.settings)
+        return clock_problem(offset, self.settings)
 
     def _pipeline_problem(self) -> str | None:
         if self.pipeline is None:
