@@ -29,7 +29,7 @@ def decode(cursor: str, read: Callable[[list[Any]], T]) -> T:
         if not isinstance(values, list):
             raise ValueError
         return read(values)
-    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, IndexError, OverflowError, binascii.Error, UnicodeDecodeError):
         invalid()
 
 

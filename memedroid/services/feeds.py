@@ -11,6 +11,7 @@ signed in gets them as they are now. Without Redis every answer comes from Postg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -68,15 +69,23 @@ def decode_cursor(sort: str, cursor: str) -> dict[str, Any]:
     return cursors.decode(cursor, _READERS[sort])
 
 
+# A time as PostgreSQL writes it in a page's sort key: Python reads more (week dates, offsets
+# past ±15:59, a comma before the fraction) than PostgreSQL takes back.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?[+-](0\d|1[0-5])(:[0-5]\d)?")
+MAX_RANK = 1e6  # far above any hot rank: ln(likes) over at least 2^1.8
+
+
 def _read_new(values: list[Any]) -> dict[str, Any]:
     created_at, post_id = values
+    if not isinstance(created_at, str) or not _TIMESTAMP.fullmatch(created_at):
+        raise ValueError
     datetime.fromisoformat(created_at)
     return {"before_created_at": created_at, "before_id": cursors.integer(post_id, 1, cursors.MAX_ID)}
 
 
 def _read_hot(values: list[Any]) -> dict[str, Any]:
     sort, generation, rank, post_id = values
-    if sort != "hot" or not isinstance(rank, (int, float)) or isinstance(rank, bool) or not 0 <= rank < float("inf"):
+    if sort != "hot" or not isinstance(rank, (int, float)) or isinstance(rank, bool) or not 0 <= rank <= MAX_RANK:
         raise ValueError
     return {
         "generation": cursors.integer(generation, 0, cursors.MAX_ID),
