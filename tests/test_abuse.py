@@ -1,15 +1,20 @@
-"""What a hostile client tries through the public interface, and the precise answer it gets:
-crafted cursors."""
+"""What a hostile client (or a member at odds with the moderators) tries through the public
+interface, and the precise answer it gets: crafted cursors; deleting a post moderators removed;
+learning of posts it may not see through `repost_of`."""
 
 from __future__ import annotations
 
 import base64
 import json
 
+import psycopg
 from flask.testing import FlaskClient
-from helpers import assert_problem, seed
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from helpers import assert_problem, bearer, seed, signed_up
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from test_cli import memedroid
+from test_moderation import moderator
 
 from memedroid.settings import Settings
 
@@ -58,3 +63,60 @@ json_values = st.recursive(
 def test_no_cursor_is_a_500(client: FlaskClient, values: list[object], sort: str, listing: str) -> None:
     response = client.get(f"/api/v1/posts?sort={sort}&cursor={_cursor(values)}{listing}")
     assert response.status_code in (200, 400, 404), response.get_data(as_text=True)
+
+
+def _post_of(database_url: str, author: str, media_of: int) -> int:
+    """A completed post by `author` showing the media of post `media_of` (a repost of it, at distance 0)."""
+    with psycopg.connect(database_url) as conn:
+        return int(
+            conn.execute(
+                "INSERT INTO posts (author_id, media_id, caption) SELECT u.id, p.media_id, 'again' FROM users u, posts p "
+                "WHERE u.username = %s AND p.id = %s RETURNING id",
+                (author, media_of),
+            ).fetchone()[0]
+        )
+
+
+def test_the_author_cannot_erase_a_moderators_removal(client: FlaskClient, settings: Settings) -> None:
+    """After a removal the author's delete only takes the post out of the author's sight: it
+    stays, comments and files, for moderators until `purge-removed` takes it."""
+    author = bearer(signed_up(client, "bob")["access_token"])
+    (post_id,) = seed(settings.database_url, 1, author="bob")
+    mod = moderator(client, settings)
+    assert client.post(f"/api/v1/posts/{post_id}/comments", headers=mod, json={"body": "evidence"}).status_code == 201
+    assert client.post(f"/api/v1/mod/posts/{post_id}/remove", headers=mod, json={"reason": "illegal"}).status_code == 204
+    assert client.delete(f"/api/v1/posts/{post_id}", headers=author).status_code == 204
+    assert_problem(client.get(f"/api/v1/posts/{post_id}", headers=author), 404)
+    assert client.delete(f"/api/v1/posts/{post_id}", headers=author).status_code == 404
+    kept = client.get(f"/api/v1/posts/{post_id}", headers=mod)
+    assert kept.status_code == 200 and kept.get_json()["removed"]["reason"] == "illegal"
+    assert [c["body"] for c in client.get(f"/api/v1/posts/{post_id}/comments", headers=mod).get_json()["items"]] == ["evidence"]
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE posts SET removed_at = now() - interval '31 days' WHERE id = %s", (post_id,))
+    assert memedroid(settings, "purge-removed", "--older-than", "30d").returncode == 0
+    assert_problem(client.get(f"/api/v1/posts/{post_id}", headers=mod), 404)
+
+
+def test_repost_of_names_an_original_only_to_readers_who_may_see_it(client: FlaskClient, settings: Settings) -> None:
+    """An NSFW original to a reader who did not opt in, or one by an account the reader blocks:
+    the repost says it is one, with its distance, and names nothing."""
+    (original,) = seed(settings.database_url, 1, author="alice")
+    seed(settings.database_url, 0, author="bob")
+    repost = _post_of(settings.database_url, "bob", original)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE posts SET nsfw = TRUE WHERE id = %s", (original,))
+    named = {"post_id": original, "author": "alice", "distance": 0}
+    hidden = {"post_id": None, "author": None, "distance": 0}
+
+    def shown(headers: dict[str, str] | None = None) -> list[object]:
+        one = client.get(f"/api/v1/posts/{repost}", headers=headers).get_json()["repost_of"]
+        listed = [item["repost_of"] for item in client.get("/api/v1/posts?author=bob", headers=headers).get_json()["items"]]
+        return [one, *listed]
+
+    assert shown() == [hidden, hidden]
+    opted_in = bearer(signed_up(client, "nina")["access_token"])
+    assert client.patch("/api/v1/users/me", headers=opted_in, json={"show_nsfw": True}).status_code == 200
+    assert shown(opted_in) == [named, named]
+    assert client.put("/api/v1/users/alice/block", headers=opted_in).status_code == 204
+    assert shown(opted_in) == [hidden, hidden]
+    assert shown(moderator(client, settings)) == [named, hidden]  # a listing shows the audience's page

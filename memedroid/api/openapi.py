@@ -139,8 +139,13 @@ SCHEMAS: dict[str, Any] = {
         repost_of={
             "oneOf": [
                 obj(
-                    post_id={"type": "integer", "examples": [7]},
-                    author={"type": "string", "examples": ["bob"]},
+                    post_id={
+                        "type": ["integer", "null"],
+                        "examples": [7],
+                        "description": "Null when the original is hidden from this reader (NSFW to one who did not "
+                        "opt in, or by an account the reader blocks): it is a repost, of a post not named.",
+                    },
+                    author={"type": ["string", "null"], "examples": ["bob"]},
                     distance={
                         "type": "integer",
                         "minimum": 0,

@@ -38,6 +38,7 @@ class Post:
     removed_reason: str | None
     listed: bool  # shown to everyone, in every listing: completed and not removed
     nsfw: bool  # listed only for readers who opted in
+    author_deleted_at: datetime | None  # a removed post its author deleted: moderators alone see it
 
     @property
     def completed(self) -> bool:
@@ -123,6 +124,11 @@ def delete(conn: Connection, post_id: int, media_id: int) -> RemovedMedia | None
     queries.posts.delete_post(conn, id=post_id)
     row = queries.posts.delete_unused_media(conn, id=media_id)
     return None if row is None else RemovedMedia(**row)
+
+
+def delete_removed(conn: Connection, post_id: int) -> None:
+    """The author's delete of a removed post: it stays, for moderators alone, until purged."""
+    queries.posts.mark_author_deleted(conn, id=post_id)
 
 
 def remove(conn: Connection, post_id: int, reason: str) -> bool:

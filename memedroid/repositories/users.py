@@ -92,6 +92,11 @@ def set_block(conn: Connection, blocker_id: int, blocked_id: int, blocked: bool)
     change(conn, blocker_id=blocker_id, blocked_id=blocked_id)
 
 
+def blocked_among(conn: Connection, blocker_id: int, user_ids: list[int]) -> set[int]:
+    """Which of `user_ids` the account `blocker_id` blocks."""
+    return {row["blocked_id"] for row in queries.users.list_blocked_among(conn, blocker_id=blocker_id, user_ids=user_ids)}
+
+
 def blocks(conn: Connection, blocker_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
     """The accounts `blocker_id` blocks (`id`, `username`, `blocked_at`), by id after `after_id`."""
     return list(queries.users.list_blocks(conn, blocker_id=blocker_id, after_id=after_id, page_size=limit))

@@ -107,6 +107,23 @@ def _read_top(values: list[Any]) -> dict[str, Any]:
 _READERS = {"new": _read_new, "hot": _read_hot, "top": _read_top}
 
 
+def name_reposts(conn: Connection | None, items: list[dict[str, Any]], viewer: Viewer) -> None:
+    """Name the original of each repost in `items` only to a reader its listings would show it
+    to (not an NSFW post to one who did not opt in, not a post by an account they block;
+    moderators see all): to others `repost_of` says it is a repost, with its distance, and names
+    nothing. A reader who blocks anyone comes with `conn`, to read whom among the originals."""
+    originals = [item["repost_of"] for item in items if item.get("repost_of")]
+    if not originals:
+        return
+    blocked: set[int] = set()
+    if viewer.blocking and viewer.id is not None and conn is not None:
+        blocked = users.blocked_among(conn, viewer.id, list({original["author_id"] for original in originals}))
+    for original in originals:
+        nsfw, author_id = original.pop("nsfw", False), original.pop("author_id", None)
+        if not viewer.moderator and ((nsfw and not viewer.show_nsfw) or author_id in blocked):
+            original["post_id"] = original["author"] = None
+
+
 def mark_liked(conn: Connection, items: list[dict[str, Any]], viewer_id: int) -> None:
     """Set `liked_by_me` on API items for the signed-in `viewer_id`, in one query."""
     liked = likes.liked_among(conn, viewer_id, [item["id"] for item in items])
@@ -134,8 +151,10 @@ class Feeds:
         params = decode_cursor(listing.sort, cursor) if cursor else feed.FIRST[listing.sort]
         params = {**params, "show_nsfw": viewer.show_nsfw, "viewer_id": viewer.blocker_id}
 
+        reader = viewer if viewer.blocking else Viewer(show_nsfw=viewer.show_nsfw)  # a shared page: its audience's
+
         def render(stored: bool) -> str:
-            page = self._read_page(listing, params, limit)
+            page = self._read_page(listing, params, limit, reader)
             self.counters.overlay(page["items"])
             if stored:
                 self.counters.remember(page["items"])
@@ -153,7 +172,7 @@ class Feeds:
                 mark_liked(conn, page["items"], viewer.id)
         return Page.of(orjson.dumps(page).decode())
 
-    def _read_page(self, listing: Listing, params: dict[str, Any], limit: int) -> dict[str, Any]:
+    def _read_page(self, listing: Listing, params: dict[str, Any], limit: int, viewer: Viewer) -> dict[str, Any]:
         if listing.sort == "top":
             days = WINDOWS[listing.window or "day"]
             params = {**params, "since": "-infinity" if days is None else datetime.now(UTC) - timedelta(days=days)}
@@ -161,7 +180,8 @@ class Feeds:
             found, last = feed.page(conn, listing.sort, listing.scope, params, limit)
             if listing.author and not found and not users.exists(conn, listing.author):
                 raise NotFound(f"no user named {listing.author!r}")
-        items = [post.to_json(self.media_url, self.reposts) for post in found]
+            items = [post.to_json(self.media_url, self.reposts) for post in found]
+            name_reposts(conn, items, viewer)
         after = last if len(found) == limit else None  # a short page is the last
         return {"items": items, "next_cursor": None if after is None else encode_cursor(listing.sort, after)}
 

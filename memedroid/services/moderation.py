@@ -24,8 +24,10 @@ from memedroid.repositories import comments, hashes, moderation, posts, reports,
 from memedroid.repositories.counters import Counted, Counters
 from memedroid.repositories.moderation import MODERATORS, Account
 from memedroid.repositories.reports import Group
+from memedroid.repositories.users import Viewer
 from memedroid.services import cursors
 from memedroid.services.comments import Comments
+from memedroid.services.feeds import name_reposts
 from memedroid.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -150,7 +152,11 @@ class Moderation:
         def content(group: Group) -> dict[str, Any] | None:
             if group.target_type == "post":
                 post = posted.get(group.target_id)
-                return None if post is None else post.to_json(self.media_url, self.reposts)
+                if post is None:
+                    return None
+                item = post.to_json(self.media_url, self.reposts)
+                name_reposts(None, [item], Viewer(role="moderator"))
+                return item
             comment = commented.get(group.target_id)
             return None if comment is None else comment.to_json(insider=True)
 

@@ -24,7 +24,7 @@ from memedroid.repositories import hashes, likes, posts
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.posts import Post
 from memedroid.repositories.users import Viewer
-from memedroid.services.feeds import mark_liked
+from memedroid.services.feeds import mark_liked, name_reposts
 from memedroid.settings import Settings
 from memedroid.storage import Storage
 
@@ -35,8 +35,9 @@ POLL_SECONDS = 0.25
 
 
 def visible(post: Post, viewer_id: int | None, moderator: bool = False) -> bool:
-    """Who may see a post: everyone once it is listed, its author and moderators always."""
-    return post.listed or post.author_id == viewer_id or moderator
+    """Who may see a post: everyone once it is listed; moderators always; its author unless
+    they deleted it after moderators removed it."""
+    return post.listed or moderator or (post.author_id == viewer_id and post.author_deleted_at is None)
 
 
 class Posts:
@@ -68,8 +69,11 @@ class Posts:
         if body["status"] == "completed":
             self.counters.count_view(post_id)
         self.counters.overlay([body])
-        if viewer.id is not None:
+        if viewer.id is None:
+            name_reposts(None, [body], viewer)
+        else:
             with self.db.transaction() as conn:
+                name_reposts(conn, [body], viewer)
                 mark_liked(conn, [body], viewer.id)
         return dict(body)
 
@@ -101,14 +105,20 @@ class Posts:
             self.cache.changed(LIKES_VERSION_KEY)
 
     def delete(self, post_id: int, user_id: int) -> None:
-        """Delete a post of `user_id`'s. Its media goes too unless another post shows it."""
+        """Delete a post of `user_id`'s. Its media goes too unless another post shows it. A post
+        moderators removed is only taken from its author's sight: the author may not erase a
+        moderator's action (and its evidence) before `purge-removed` does."""
         with self.db.transaction() as conn:
             post = posts.get(conn, post_id)
-            if post.author_id != user_id:
+            if post.author_id != user_id or not visible(post, user_id):
                 if visible(post, user_id):
                     raise Forbidden("only the author may delete a post")
                 raise NotFound(f"no post {post_id}")
-            gone = posts.delete(conn, post_id, post.media_id)
+            if post.removed_at is not None:
+                posts.delete_removed(conn, post_id)
+                gone = None
+            else:
+                gone = posts.delete(conn, post_id, post.media_id)
         if gone is not None:
             self.storage.remove_media(gone.files, gone.sha256)
         self.cache.invalidate()
@@ -124,7 +134,8 @@ class Posts:
         self._visible(post_id, viewer)
         with self.db.transaction() as conn:
             found = hashes.similar_posts(conn, post_id, limit, viewer.show_nsfw, viewer.blocker_id)
-        items = [{**post.to_json(self.media_url, self.reposts), "distance": distance} for post, distance in found]
+            items = [{**post.to_json(self.media_url, self.reposts), "distance": distance} for post, distance in found]
+            name_reposts(conn, items, viewer)
         self.counters.overlay(items)
         return {"items": items}
 

@@ -20,6 +20,8 @@ from memedroid.db import Connection, Database
 from memedroid.errors import InsufficientStorage, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
 from memedroid.messages import Job
 from memedroid.repositories import hashes, media, posts
+from memedroid.repositories.users import Viewer
+from memedroid.services.feeds import name_reposts
 from memedroid.services.health import disk_problem
 from memedroid.services.jobs import JobQueue
 from memedroid.settings import Settings
@@ -104,7 +106,9 @@ class Publishing:
             received.upload.drop()
             raise
         post = self.publish(author_id, received.upload, draft, request_id)
-        return post.to_json(self.settings.media_url, self.settings.shows_reposts)
+        item = post.to_json(self.settings.media_url, self.settings.shows_reposts)
+        name_reposts(None, [item], Viewer(author_id))
+        return item
 
     def check_capacity(self) -> None:
         """Refuse, before anything is written: 507 when a disk of this node is full (the upload

@@ -46,6 +46,12 @@ DELETE FROM posts
 WHERE id = :id
 RETURNING id, media_id;
 
+-- name: mark_author_deleted(id)!
+-- A removed post its author deleted: kept, for moderators alone, until purge-removed takes it.
+UPDATE posts
+SET author_deleted_at = now()
+WHERE id = :id AND removed_at IS NOT NULL AND author_deleted_at IS NULL;
+
 -- name: delete_unused_media(id)^
 -- Deletes a media row no post shows any more; returns what its files were.
 DELETE FROM media

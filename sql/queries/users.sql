@@ -74,6 +74,12 @@ ON CONFLICT DO NOTHING;
 DELETE FROM blocks
 WHERE blocker_id = :blocker_id AND blocked_id = :blocked_id;
 
+-- name: list_blocked_among(blocker_id, user_ids)
+-- Which of these accounts the blocker blocks (one lookup of the primary key each).
+SELECT blocked_id
+FROM blocks
+WHERE blocker_id = :blocker_id AND blocked_id = ANY(:user_ids);
+
 -- name: list_blocks(blocker_id, after_id, page_size)
 -- The accounts one blocks, in the order of their ids, keyset on it.
 SELECT
