@@ -120,3 +120,37 @@ def test_repost_of_names_an_original_only_to_readers_who_may_see_it(client: Flas
     assert client.put("/api/v1/users/alice/block", headers=opted_in).status_code == 204
     assert shown(opted_in) == [hidden, hidden]
     assert shown(moderator(client, settings)) == [named, hidden]  # a listing shows the audience's page
+
+
+def test_a_comment_is_seen_only_where_its_post_is(client: FlaskClient, settings: Settings) -> None:
+    """A removed post's thread, its comments by id, their replies, likes and reports answered as
+    if nothing happened, cached as public; so did other people's comments under the posts a
+    `hide_content` ban hides."""
+    bob = bearer(signed_up(client, "bob")["access_token"])
+    (post_id,) = seed(settings.database_url, 1, author="bob")
+    eve = bearer(signed_up(client, "eve")["access_token"])
+    said = client.post(f"/api/v1/posts/{post_id}/comments", headers=eve, json={"body": "first"}).get_json()["id"]
+    reply = client.post(f"/api/v1/posts/{post_id}/comments", headers=eve, json={"body": "re", "parent_id": said}).get_json()["id"]
+    reads = [f"/api/v1/posts/{post_id}/comments", f"/api/v1/comments/{said}", f"/api/v1/comments/{said}/replies"]
+    assert [client.get(url).status_code for url in reads] == [200, 200, 200]  # and the thread page is cached
+    mod = moderator(client, settings)
+    assert client.post(f"/api/v1/mod/posts/{post_id}/remove", headers=mod, json={"reason": "gore"}).status_code == 204
+
+    for url in reads:
+        assert_problem(client.get(url), 404)
+        assert_problem(client.get(url, headers=eve), 404)
+    assert_problem(client.put(f"/api/v1/comments/{reply}/like", headers=eve), 404)
+    assert_problem(client.post(f"/api/v1/comments/{said}/reports", headers=eve, json={"reason": "spam"}), 404)
+    assert_problem(client.post(f"/api/v1/posts/{post_id}/comments", headers=eve, json={"body": "still?"}), 404)
+    for insider in (bob, mod):  # the author and moderators still read the discussion, privately
+        thread = client.get(reads[0], headers=insider)
+        assert thread.status_code == 200 and [c["id"] for c in thread.get_json()["items"]] == [said]
+        assert thread.headers["Cache-Control"].startswith("private")
+    assert_problem(client.get(reads[0]), 404)  # what the insiders read was not kept for the public
+
+    assert client.post(f"/api/v1/mod/posts/{post_id}/restore", headers=mod, json={"reason": "appeal"}).status_code == 204
+    assert [client.get(url).status_code for url in reads] == [200, 200, 200]
+    ban = {"reason": "spam ring", "hide_content": True}
+    assert client.post("/api/v1/mod/users/bob/ban", headers=mod, json=ban).status_code == 204
+    for url in reads:  # eve's comments, under the post bob's ban hides
+        assert_problem(client.get(url), 404)

@@ -253,7 +253,15 @@ def test_a_thread_page_is_one_statement_and_uses_indexes(settings: Settings, sta
             ("list_thread_new", {"before_id": 2**63 - 1}),
             ("list_thread_top", {"before_likes": 2**31 - 1, "before_id": 2**63 - 1}),
         ):
-            args = {"post_id": post_id, "parent_id": 0, "page_size": 20, "replies": 3, "viewer_id": 0, **params}
+            args = {
+                "post_id": post_id,
+                "parent_id": 0,
+                "page_size": 20,
+                "replies": 3,
+                "viewer_id": 0,
+                "unlisted_too": False,
+                **params,
+            }
             plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {getattr(queries.comments, name).sql}", args))
             assert "Seq Scan on comments" not in plan and "comments_thread_" in plan, (name, plan)
         plan = "\n".join(

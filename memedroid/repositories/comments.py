@@ -135,13 +135,18 @@ def thread(
     limit: int,
     replies: int,
     blocker_id: int,
+    unlisted_too: bool = False,
 ) -> list[Comment]:
     """A page of the replies to `parent_id` (0: the post's top-level comments) in `sort` order
     after `after` (`FIRST[sort]`: from the start), with up to `replies` replies each for two
     more tiers: page items first, then their replies, then theirs, each tier in order. None by
-    an author `blocker_id` blocks (0: nobody), nor replies to theirs."""
+    an author `blocker_id` blocks (0: nobody), nor replies to theirs; none on a post that is not
+    listed unless `unlisted_too`."""
     query = queries.comments.list_thread_new if sort == "new" else queries.comments.list_thread_top
-    rows = query(conn, post_id=post_id, parent_id=parent_id, **after, page_size=limit, replies=replies, viewer_id=blocker_id)
+    rows = query(
+        conn, post_id=post_id, parent_id=parent_id, **after, page_size=limit, replies=replies, viewer_id=blocker_id,
+        unlisted_too=unlisted_too,
+    )  # fmt: skip
     return [Comment(**row) for row in rows]
 
 

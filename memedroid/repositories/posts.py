@@ -99,6 +99,22 @@ def by_ids(conn: Connection, post_ids: list[int]) -> dict[int, Post]:
     return {row["id"]: Post(**row) for row in queries.posts.list_posts(conn, ids=post_ids)}
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """What decides who may see a post (a `Post` has it too)."""
+
+    author_id: int
+    listed: bool
+    author_deleted_at: datetime | None
+
+
+def visibility(conn: Connection, post_id: int) -> Visibility:
+    row = queries.posts.get_post_visibility(conn, id=post_id)
+    if row is None:
+        raise NotFound(f"no post {post_id}")
+    return Visibility(**row)
+
+
 def status(conn: Connection, post_id: int) -> str | None:
     value: str | None = queries.posts.get_post_status(conn, id=post_id)
     return value

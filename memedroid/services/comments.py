@@ -23,6 +23,7 @@ from memedroid.repositories.comments import Comment
 from memedroid.repositories.counters import Counted, Counters
 from memedroid.repositories.users import Viewer
 from memedroid.services import cursors
+from memedroid.services.posts import visible
 
 SORTS = ("top", "new")
 REPLIES_INLINE = 3
@@ -72,9 +73,12 @@ class Comments:
         return comment.to_json()
 
     def get(self, comment_id: int, viewer: Viewer) -> dict[str, Any]:
-        """One comment; a removed one with its body for its author and moderators."""
+        """One comment, where its post may be seen; a removed one with its body for its author
+        and moderators."""
         with self.db.transaction() as conn:
             comment = comments.get(conn, comment_id)
+            if not visible(posts.visibility(conn, comment.post_id), viewer.id, viewer.moderator):
+                raise NotFound(f"no comment {comment_id}")
         return comment.to_json(insider=viewer.moderator or comment.author_id == viewer.id)
 
     def delete(self, comment_id: int, user_id: int) -> None:
@@ -88,9 +92,12 @@ class Comments:
             self.changed(comment.post_id, counted)
 
     def like(self, comment_id: int, user_id: int, liked: bool) -> None:
-        """Like or unlike a comment (idempotent); a deleted or removed one cannot be liked."""
+        """Like or unlike a comment (idempotent); a deleted or removed one, or one on a post
+        that is not listed, cannot be liked."""
         with self.db.transaction() as conn:
             comment = comments.get(conn, comment_id)
+            if posts.status(conn, comment.post_id) != "completed":
+                raise NotFound(f"no comment {comment_id}")
             if liked and not comment.shown:
                 raise NotFound(f"comment {comment_id} was {_gone(comment)}")
             comments.set_like(conn, user_id, comment_id, liked)
@@ -100,25 +107,35 @@ class Comments:
         self, post_id: int | None, parent_id: int | None, sort: str, cursor: str | None, limit: int, viewer: Viewer
     ) -> Page:
         """A thread page as JSON, with its tag: the top-level comments of `post_id`, or the replies to
-        `parent_id`; for a reader who blocks anyone, without those accounts' comments (and
-        their replies), never cached."""
+        `parent_id`, where the post may be seen (a thread of a post that is not listed, its
+        author's and moderators' alone, is never cached); for a reader who blocks anyone,
+        without those accounts' comments (and their replies), never cached."""
         after = decode_cursor(sort, cursor) if cursor else comments.FIRST[sort]
-        if post_id is None:
-            assert parent_id is not None
+        insider = False  # a reader who may see the post although it is not listed
+        if post_id is None or viewer.id is not None:
             with self.db.transaction() as conn:
-                post_id = comments.get(conn, parent_id).post_id
+                if post_id is None:
+                    assert parent_id is not None
+                    post_id = comments.get(conn, parent_id).post_id
+                shown = posts.visibility(conn, post_id)
+            if not visible(shown, viewer.id, viewer.moderator):
+                raise NotFound(f"no post {post_id}")
+            insider = not shown.listed
         thread_post = post_id
 
         def render(_stored: bool) -> str:
             with self.db.transaction() as conn:
-                found = comments.thread(conn, thread_post, parent_id or 0, sort, after, limit, REPLIES_INLINE, viewer.blocker_id)
-                if not found and parent_id is None and posts.status(conn, thread_post) != "completed":
-                    raise NotFound(f"no post {thread_post}")
+                found = comments.thread(
+                    conn, thread_post, parent_id or 0, sort, after, limit, REPLIES_INLINE, viewer.blocker_id, insider
+                )
+                if not found and not insider and posts.status(conn, thread_post) != "completed":
+                    raise NotFound(f"no post {thread_post}")  # (a page of a post not listed is empty)
             return orjson.dumps(_page(found, sort, limit)).decode()
 
         key = f"memedroid:thread:{post_id}:{parent_id or 0}:{sort}:{cursor}:{limit}"
         also = THREAD_VERSION.format(post_id)
-        cached = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=viewer.blocking)
+        private = viewer.blocking or insider
+        cached = self.cache.read_through(key, PAGE_TTL, render, shared=cursor is None, also=also, private=private)
         if viewer.id is None:
             return cached
         page = orjson.loads(cached.body)

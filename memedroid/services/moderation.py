@@ -132,8 +132,10 @@ class Moderation:
         with self.db.transaction() as conn:
             if kind == "post" and posts.status(conn, target_id) != "completed":
                 raise NotFound(f"no post {target_id}")
-            if kind == "comment" and not comments.get(conn, target_id).shown:
-                raise NotFound(f"comment {target_id} was deleted or removed")
+            if kind == "comment" and (
+                not (comment := comments.get(conn, target_id)).shown or posts.status(conn, comment.post_id) != "completed"
+            ):
+                raise NotFound(f"comment {target_id} was deleted or removed, or its post is not listed")
             report_id = reports.file(conn, reporter_id, target, reason, note)
             if report_id is None:
                 raise Conflict(f"you have an open report on {kind} {target_id} already")

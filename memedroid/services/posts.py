@@ -22,7 +22,7 @@ from memedroid.db import Database
 from memedroid.errors import Forbidden, NotFound
 from memedroid.repositories import hashes, likes, posts
 from memedroid.repositories.counters import Counters
-from memedroid.repositories.posts import Post
+from memedroid.repositories.posts import Post, Visibility
 from memedroid.repositories.users import Viewer
 from memedroid.services.feeds import mark_liked, name_reposts
 from memedroid.settings import Settings
@@ -34,7 +34,7 @@ POST_TTL = 60
 POLL_SECONDS = 0.25
 
 
-def visible(post: Post, viewer_id: int | None, moderator: bool = False) -> bool:
+def visible(post: Post | Visibility, viewer_id: int | None, moderator: bool = False) -> bool:
     """Who may see a post: everyone once it is listed; moderators always; its author unless
     they deleted it after moderators removed it."""
     return post.listed or moderator or (post.author_id == viewer_id and post.author_deleted_at is None)

@@ -33,6 +33,13 @@ FROM posts AS p
 INNER JOIN media AS m ON p.media_id = m.id
 WHERE p.id = :id;
 
+-- name: get_post_visibility(id)^
+-- Who may see a post (services/posts.visible): its author, whether it is listed, and whether
+-- its author deleted it after moderators removed it.
+SELECT author_id, listed, author_deleted_at
+FROM post_details
+WHERE id = :id;
+
 -- name: list_post_ids_by_media(media_id)
 -- The posts that show some media (several, when the same bytes were uploaded again).
 SELECT id
