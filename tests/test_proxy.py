@@ -8,6 +8,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -214,3 +215,43 @@ def test_the_proxy_command_prints_a_configuration_nginx_accepts(settings: Settin
         [proxy.command()[0], "-t", "-p", str(proxy.folder), "-c", str(config), "-e", "stderr"], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_removed_post_leaves_the_micro_cache_although_readers_never_stop(
+    behind_nginx: Callable[..., Front], tmp_path: Path
+) -> None:
+    """Two readers, each one request at a time, through the real nginx: after a moderator's
+    removal the post, its thread and `/similar` answer 404 to both within HTTP_MAX_AGE + 1 s.
+    While one reader refreshed the expired entry, nginx gave the other the stale 200; the
+    refresh's 404 said `no-store` and never replaced it: 1,887 stale 200s in 120 s."""
+    front = behind_nginx()
+    system = front.system
+    alice, mia = system.sign_up("alice"), system.sign_up("mia")
+    grant(system.env["DATABASE_URL"], "mia")
+    post = published(front, alice, tmp_path, "red")
+    paths = [f"/api/v1/posts/{post}", f"/api/v1/posts/{post}/comments", f"/api/v1/posts/{post}/similar"]
+    last_ok: dict[str, float] = {}
+    stop = threading.Event()
+
+    def reader() -> None:
+        http = requests.Session()
+        while not stop.is_set():
+            for path in paths:
+                if http.get(f"{front.url}{path}", timeout=10).status_code == 200:
+                    last_ok[path] = time.monotonic()
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    try:
+        wait_for(lambda: len(last_ok) == len(paths), 10, "every path to be read (and cached)")
+        answer = front.http.post(f"{front.url}/api/v1/mod/posts/{post}/remove", headers=mia, json={"reason": "spam"})
+        assert answer.status_code == 204, answer.text
+        removed = time.monotonic()
+        time.sleep(8)
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+    late = {path: round(when - removed, 2) for path, when in last_ok.items() if when - removed > GONE_WITHIN}
+    assert not late, late

@@ -5,8 +5,13 @@
   proxy or CDN in front micro-caches it.
 - A read with `Authorization` carries the reader's own view (`liked_by_me`, their NSFW choice,
   their blocks): `private, no-cache`, never in a shared cache. Both say `Vary: Authorization`.
-- Anything else (writes, 202s, errors, the probes) is `no-store`. A view that sets its own
-  `Cache-Control` (the media files, the web client) keeps it.
+- An anonymous read answered 404 (a post deleted or removed since, its thread, `/similar`) is
+  `public, max-age=HTTP_MAX_AGE` as well, without `stale-while-revalidate`: a shared cache
+  keeps it briefly, in place of the 200 it held. Said `no-store`, it never replaced the stale
+  200, which nginx (`proxy_cache_use_stale updating`) went on serving to every reader who came
+  while another refreshed it: for as long as people kept reading.
+- Anything else (writes, 202s, other errors, the probes) is `no-store`. A view that sets its
+  own `Cache-Control` (the media files, the web client) keeps it.
 - Every cacheable answer has an `ETag`, and `If-None-Match` gets `304 Not Modified` without a
   body. Pages served from the cache carry the tag made when they were rendered (`cache.Page`),
   so a hit costs no hashing; any other body is hashed here. The tags are strong but a post's,
@@ -130,6 +135,7 @@ def init_app(app: Flask, settings: Settings, pages: LocalCache, reads: ReadLimit
     limiter's, which leaves its per-client `X-RateLimit-*` headers off an answer a shared
     cache may keep (`shared`)."""
     public = f"public, max-age={settings.http_max_age}, stale-while-revalidate={settings.http_stale_seconds}"
+    gone = f"public, max-age={settings.http_max_age}"
     api = PREFIX + "/"
 
     def policy(response: Response) -> Response:
@@ -139,11 +145,12 @@ def init_app(app: Flask, settings: Settings, pages: LocalCache, reads: ReadLimit
         request = current()
         environ = request.environ
         unchanged = type(response) is NotModified
-        if (
-            not (response.status_code == 200 or unchanged)
-            or environ["REQUEST_METHOD"] not in ("GET", "HEAD")
-            or not request.path.startswith(api)
-        ):
+        read = environ["REQUEST_METHOD"] in ("GET", "HEAD") and request.path.startswith(api)
+        if read and response.status_code == 404 and "HTTP_AUTHORIZATION" not in environ:
+            headers.add("Cache-Control", gone)
+            headers.add("Vary", "Authorization")
+            return response
+        if not (response.status_code == 200 or unchanged) or not read:
             headers.add("Cache-Control", NO_STORE)
             return response
         if not unchanged:
