@@ -50,6 +50,7 @@ class Settings:
     media_url: str = "/media"
     rate_limits: bool = True
     login_rate_limit: str = "5/minute"
+    login_name_rate_limit: str = "10/minute"  # sign-in attempts for one account, from every address
     upload_rate_limit: str = "60/hour"
     comment_rate_limit: str = "30/minute"
     report_rate_limit: str = "20/hour"
@@ -195,6 +196,7 @@ ENV: dict[str, str] = {
     "media_url": "MEDIA_URL",
     "rate_limits": "RATE_LIMITS",
     "login_rate_limit": "LOGIN_RATE_LIMIT",
+    "login_name_rate_limit": "LOGIN_NAME_RATE_LIMIT",
     "upload_rate_limit": "UPLOAD_RATE_LIMIT",
     "comment_rate_limit": "COMMENT_RATE_LIMIT",
     "report_rate_limit": "REPORT_RATE_LIMIT",

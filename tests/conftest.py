@@ -150,6 +150,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         bcrypt_rounds=4,
         db_timeout=2.0,
         login_rate_limit="1000/minute",  # tests/test_limits.py checks the real limits
+        login_name_rate_limit="1000/minute",
         upload_rate_limit="1000/hour",
         feed_local_seconds=0,  # invalidation is seen at once; tests/test_feeds.py tests the local tier
         disk_reserve_bytes=8 << 20,  # the machine's disk may be small; tests/test_disks.py fills disks of its own

@@ -87,6 +87,7 @@ class System:
             "STORAGE_DIR": str(folder / "storage"),
             "JWT_SECRET_KEY": "system-test-secret-" + "x" * 40,
             "LOGIN_RATE_LIMIT": "1000/minute",
+            "LOGIN_NAME_RATE_LIMIT": "1000/minute",
             "UPLOAD_RATE_LIMIT": "10000/hour",
             "FEED_LOCAL_SECONDS": "0",  # the tests read their writes at once
             "DISK_RESERVE_BYTES": str(8 << 20),  # the machine's disk may be small; tests/test_disks.py fills its own

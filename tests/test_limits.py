@@ -23,7 +23,7 @@ def login_as(client: FlaskClient, login: str, ip: str, password: str = "wrong pa
 
 
 def test_login_is_limited_per_ip_and_per_account(make_client) -> None:
-    client = make_client(login_rate_limit="3/minute")
+    client = make_client(login_rate_limit="3/minute", login_name_rate_limit="3/minute")
     statuses = [login_as(client, f"user{n}", "10.0.0.1") for n in range(4)]
     assert statuses == [401, 401, 401, 429]
     limited = client.post("/api/v1/auth/login", json={"login": "x", "password": "y"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
@@ -34,8 +34,27 @@ def test_login_is_limited_per_ip_and_per_account(make_client) -> None:
     assert login_as(client, "someone", "10.0.2.1") == 401
 
 
+def test_every_way_of_signing_in_counts_against_one_limit_and_a_few_guessers_lock_no_owner_out(make_client) -> None:
+    """/auth/login and /auth/web/login were limited apart: an attacker had twice the guesses, and
+    five wrong passwords from five addresses locked the owner out of one way in but not the
+    other. Now both count against the limit per address and the ceiling per account, which
+    stands above it."""
+    client = make_client(login_rate_limit="3/minute", login_name_rate_limit="8/minute")
+    signed_up(client, "owner")  # one sign-in
+    ways = ["/api/v1/auth/login", "/api/v1/auth/web/login"]
+
+    def attempt(way: int, name: str, ip: str, password: str = "wrong password!") -> int:
+        body = {"login": name, "password": password}
+        return client.post(ways[way % 2], json=body, environ_base={"REMOTE_ADDR": ip}).status_code
+
+    assert [attempt(n, f"user{n}", "10.0.9.1") for n in range(4)] == [401, 401, 401, 429]  # one address: 3, both ways
+    assert [attempt(n, "owner", f"10.0.10.{n}") for n in range(5)] == [401] * 5  # five guessers, one try each
+    assert attempt(0, "owner", "10.0.11.1", PASSWORD) == 200 and attempt(1, "owner", "10.0.11.1", PASSWORD) == 200
+    assert [attempt(n, "owner", f"10.0.12.{n}") for n in range(2)] == [429, 429]  # the account's ceiling: 8 in all
+
+
 def test_an_account_has_one_login_counter_by_username_or_email(make_client) -> None:
-    client = make_client(login_rate_limit="4/minute")
+    client = make_client(login_rate_limit="4/minute", login_name_rate_limit="4/minute")
     assert register(client, "dora").status_code == 201
     names = ["dora", "DORA@example.com", "Dora", "dora@example.com", "dora"]
     assert [login_as(client, name, f"10.0.3.{n}") for n, name in enumerate(names)] == [401] * 4 + [429]

@@ -22,16 +22,18 @@ def register() -> tuple[dict[str, object], int, dict[str, str]]:
     return user.public(), 201, {"Location": url_for("users.profile", username=user.username)}
 
 
+# Every way of signing in counts against the same limits: per client address, and per account
+# (a ceiling above the client's, so that a few addresses guessing do not lock its owner out).
 @bp.post("/login")
-@limited("login_rate_limit")
-@limited("login_rate_limit", key_func=login_name)
+@limited("login_rate_limit", scope="sign-in")
+@limited("login_name_rate_limit", key_func=login_name, scope="sign-in-account")
 def login() -> dict[str, object]:
     return _token_response(_login())
 
 
 @bp.post("/web/login")
-@limited("login_rate_limit")
-@limited("login_rate_limit", key_func=login_name)
+@limited("login_rate_limit", scope="sign-in")
+@limited("login_name_rate_limit", key_func=login_name, scope="sign-in-account")
 def web_login() -> Response:
     """The web client's sign-in: the access token in the body, the refresh token in an
     HttpOnly cookie for /auth/web/ only, and the CSRF token to send back in a readable one."""

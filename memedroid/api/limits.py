@@ -48,21 +48,22 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[..., Any]
-FAIL_CLOSED = {"auth.login", "auth.register"}
+FAIL_CLOSED = {"auth.login", "auth.web_login", "auth.register"}
 
-_declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None]]] = {}
+_declared: dict[Callable[..., Any], list[tuple[str, Callable[[], str] | None, str | None]]] = {}
 _exempt: set[Callable[..., Any]] = set()
 # A slow Redis must not stall requests: the limiter gives up quickly and fails open (or closed,
 # see below); its storage errors arrive as `StorageError`, whatever Redis said.
 _STORAGE_OPTIONS: dict[str, Any] = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25, "wrap_exceptions": True}
 
 
-def limited(setting: str, key_func: Callable[[], str] | None = None) -> Callable[[F], F]:
-    """Limit a view by the rate in `Settings.<setting>`, per client IP unless `key_func`.
-    Put it right under the route decorator, above any other wrapper."""
+def limited(setting: str, key_func: Callable[[], str] | None = None, scope: str | None = None) -> Callable[[F], F]:
+    """Limit a view by the rate in `Settings.<setting>`, per client IP unless `key_func`; views
+    that name the same `scope` count against one limit (else each view has its own). Put it
+    right under the route decorator, above any other wrapper."""
 
     def declare(view: F) -> F:
-        _declared.setdefault(view, []).append((setting, key_func))
+        _declared.setdefault(view, []).append((setting, key_func, scope))
         return view
 
     return declare
@@ -124,8 +125,14 @@ def init_app(app: Flask, settings: Settings) -> ReadLimit | None:
         limits = _declared.get(view, [])
         if limits or endpoint in FAIL_CLOSED:
             wrapped: Hook = view
-            for setting, key_func in limits:
-                wrapped = guards.limit(getattr(settings, setting), key_func=key_func)(wrapped)
+            for setting, key_func, scope in limits:
+                rate = getattr(settings, setting)
+                limit = (
+                    guards.limit(rate, key_func=key_func)
+                    if scope is None
+                    else guards.shared_limit(rate, scope, key_func=key_func)
+                )
+                wrapped = limit(wrapped)
             app.view_functions[endpoint] = _guarded(view, wrapped, Hooks(guards, after, teardown, store), endpoint in FAIL_CLOSED)
         if view in _exempt or view in _declared:  # a guarded view is not also a read
             not_reads.add(endpoint)
