@@ -324,6 +324,13 @@ class FeedCache:
         """Every entry cached under `version_key` goes."""
         self.cache.pipeline(lambda p: p.incr(version_key).expire(version_key, VERSION_TTL))
 
+    def liked(self, version_key: str) -> None:
+        """Entries cached under `version_key` go at most once a second, however many changes
+        come (a storm of likes used to empty every cached `top` page at each one): the version
+        becomes this second. An entry made within the second may miss that second's later
+        changes, for its life at most (a page's 15 s)."""
+        self.cache.call("set", version_key, int(time.time()), ex=VERSION_TTL)
+
     def invalidate(self) -> None:
         """Every cached page and post body goes: at once here and in Redis, within
         FEED_LOCAL_SECONDS in other processes."""

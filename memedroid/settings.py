@@ -53,6 +53,7 @@ class Settings:
     login_name_rate_limit: str = "10/minute"  # sign-in attempts for one account, from every address
     upload_rate_limit: str = "60/hour"
     comment_rate_limit: str = "30/minute"
+    like_rate_limit: str = "120/minute"  # likes and unlikes, of posts and comments together, per account
     report_rate_limit: str = "20/hour"
     read_rate_limit: str = "600/minute"
     feed_local_seconds: float = 1.0  # how stale a feed page one HTTP worker reuses may be
@@ -199,6 +200,7 @@ ENV: dict[str, str] = {
     "login_name_rate_limit": "LOGIN_NAME_RATE_LIMIT",
     "upload_rate_limit": "UPLOAD_RATE_LIMIT",
     "comment_rate_limit": "COMMENT_RATE_LIMIT",
+    "like_rate_limit": "LIKE_RATE_LIMIT",
     "report_rate_limit": "REPORT_RATE_LIMIT",
     "read_rate_limit": "READ_RATE_LIMIT",
     "feed_local_seconds": "FEED_LOCAL_SECONDS",

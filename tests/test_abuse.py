@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import psycopg
+import redis
 from flask.testing import FlaskClient
 from helpers import assert_problem, bearer, seed, signed_up
 from hypothesis import HealthCheck, given
@@ -154,3 +156,26 @@ def test_a_comment_is_seen_only_where_its_post_is(client: FlaskClient, settings:
     assert client.post("/api/v1/mod/users/bob/ban", headers=mod, json=ban).status_code == 204
     for url in reads:  # eve's comments, under the post bob's ban hides
         assert_problem(client.get(url), 404)
+
+
+def test_likes_are_limited_per_account_and_a_like_storm_empties_the_top_pages_once_a_second(
+    make_client, settings: Settings
+) -> None:
+    """Toggling likes five times a second emptied every cached `top` page site-wide at each one."""
+    (post_id,) = seed(settings.database_url, 1)
+    client = make_client(like_rate_limit="20/minute")
+    fans = [bearer(signed_up(client, f"fan{n}")["access_token"]) for n in range(3)]
+    said = client.post(f"/api/v1/posts/{post_id}/comments", headers=fans[0], json={"body": "hi"}).get_json()["id"]
+    server = redis.Redis.from_url(settings.redis_url)
+    versions = set()
+    started = time.monotonic()
+    for n in range(20):  # posts and comments, liked and unliked: one limit
+        url = f"/api/v1/posts/{post_id}/like" if n % 2 else f"/api/v1/comments/{said}/like"
+        answer = client.put(url, headers=fans[0]) if n % 4 < 2 else client.delete(url, headers=fans[0])
+        assert answer.status_code == 204, (n, answer.get_data(as_text=True))
+        versions.add(server.get("memedroid:likes:version"))
+    elapsed = time.monotonic() - started
+    assert_problem(client.put(f"/api/v1/posts/{post_id}/like", headers=fans[0]), 429)
+    assert_problem(client.delete(f"/api/v1/comments/{said}/like", headers=fans[0]), 429)
+    assert client.put(f"/api/v1/posts/{post_id}/like", headers=fans[1]).status_code == 204  # another account's own
+    assert len(versions) <= int(elapsed) + 2, (versions, elapsed)  # the top pages went once a second at most

@@ -56,6 +56,7 @@ def delete(comment_id: int) -> Response:
 
 
 @bp.put("/comments/<int:comment_id>/like")
+@limited("like_rate_limit", key_func=current_user, scope="likes")
 @tokens.authenticated()
 def like(comment_id: int) -> Response:
     services().comments.like(comment_id, current().caller, liked=True)
@@ -63,6 +64,7 @@ def like(comment_id: int) -> Response:
 
 
 @bp.delete("/comments/<int:comment_id>/like")
+@limited("like_rate_limit", key_func=current_user, scope="likes")
 @tokens.authenticated()
 def unlike(comment_id: int) -> Response:
     services().comments.like(comment_id, current().caller, liked=False)

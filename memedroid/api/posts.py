@@ -85,6 +85,7 @@ def delete(post_id: int) -> Response:
 
 
 @bp.put("/<int:post_id>/like")
+@limited("like_rate_limit", key_func=current_user, scope="likes")
 @tokens.authenticated()
 def like(post_id: int) -> Response:
     services().posts.like(post_id, current().caller, liked=True)
@@ -92,6 +93,7 @@ def like(post_id: int) -> Response:
 
 
 @bp.delete("/<int:post_id>/like")
+@limited("like_rate_limit", key_func=current_user, scope="likes")
 @tokens.authenticated()
 def unlike(post_id: int) -> Response:
     services().posts.like(post_id, current().caller, liked=False)

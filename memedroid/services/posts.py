@@ -102,7 +102,7 @@ class Posts:
             counted = likes.set_like(conn, user_id, post_id, liked)
         if counted is not None:
             self.counters.mirror(post_id, "likes", counted)
-            self.cache.changed(LIKES_VERSION_KEY)
+            self.cache.liked(LIKES_VERSION_KEY)
 
     def delete(self, post_id: int, user_id: int) -> None:
         """Delete a post of `user_id`'s. Its media goes too unless another post shows it. A post
