@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import fixtures
+import psutil
 import pytest
 import requests
 from helpers import PASSWORD, free_port, grant, wait_for, wait_for_port
@@ -35,6 +36,7 @@ class Front:
     def __init__(self, system: System, folder: Path) -> None:
         self.system = system
         self.port = free_port()
+        reachable(system.storage / "media")  # nginx's workers (www-data) serve the files
         proxy = Proxy.from_settings(Settings.from_env(system.env), f"127.0.0.1:{self.port}", folder)
         self.proxy = dataclasses.replace(proxy, access_log=str(folder / "access.log"))
         folder.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,13 @@ class Front:
         self.process.terminate()
         self.process.wait(10)
         self.stderr.close()
+
+
+def reachable(folder: Path) -> None:
+    """Let anyone through `folder` and the folders above it (pytest's own are 0700)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (folder, *folder.parents):
+        path.chmod(path.stat().st_mode | 0o001)
 
 
 @pytest.fixture
@@ -138,6 +147,10 @@ def test_etags_round_trip_through_the_proxy_and_directly(behind_nginx: Callable[
     for encoding in ("gzip", "br"):
         compressed = requests.get(f"{front.url}/openapi.json", headers={"Accept-Encoding": encoding}, timeout=10)
         assert compressed.headers["Content-Encoding"] == encoding
+    # nginx started as root runs its workers as an unprivileged user; the docs page is not framed.
+    assert {worker.username() for worker in psutil.Process(front.process.pid).children()} == {"www-data"}
+    docs = front.get("/docs")
+    assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"] and docs.headers["X-Frame-Options"] == "DENY"
 
 
 def test_uploads_stream_through_and_the_limiter_sees_each_client(behind_nginx: Callable[..., Front], tmp_path: Path) -> None:

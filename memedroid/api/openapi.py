@@ -1063,7 +1063,10 @@ def openapi() -> dict[str, Any]:
 @exempt
 def docs() -> Response:
     response = Response(PAGE, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 

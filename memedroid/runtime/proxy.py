@@ -3,7 +3,9 @@ its {{fields}} filled in from the settings, and nginx run in the foreground on i
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
 import shutil
 from dataclasses import dataclass
@@ -49,7 +51,7 @@ class Proxy:
     def render(self) -> str:
         brotli = BROTLI.exists()
         fields = {
-            "user": "user root root;" if os.geteuid() == 0 else "",  # its workers run as whoever runs it
+            "user": f"user {worker_user()};" if os.geteuid() == 0 else "",  # else its workers run as whoever runs it
             "folder": str(self.folder),
             "modules": f"load_module {BROTLI};" if brotli else "",
             "brotli": f"brotli on;\n    brotli_types {COMPRESSED};" if brotli else "",
@@ -77,6 +79,20 @@ class Proxy:
             raise ConfigError("nginx is not installed: run `make run-proxy`, which installs it (or apt-get install nginx)")
         config = self.write()
         return [nginx, "-p", str(self.folder), "-c", str(config), "-e", "stderr", "-g", "daemon off;"]
+
+
+def worker_user() -> str:
+    """The unprivileged user (and group) nginx's workers run as when it is started as root:
+    Debian's `www-data`, else `nobody`. They read the media files (and every folder above them
+    must let them through)."""
+    for user, group in (("www-data", "www-data"), ("nobody", "nogroup")):
+        try:
+            pwd.getpwnam(user)
+            grp.getgrnam(group)
+        except KeyError:
+            continue
+        return f"{user} {group}"
+    raise ConfigError("no unprivileged user to run nginx's workers as (www-data or nobody)")
 
 
 def _reachable(host: str) -> str:
