@@ -11,13 +11,14 @@ import time
 import psycopg
 import redis
 from flask.testing import FlaskClient
-from helpers import assert_problem, bearer, seed, signed_up
+from helpers import PASSWORD, assert_problem, bearer, seed, signed_up
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from test_cli import memedroid
 from test_moderation import moderator
 
+from memedroid.services.passwords import hash_password
 from memedroid.settings import Settings
 
 LISTINGS = ("", "&tag=cats", "&author=alice")
@@ -179,3 +180,36 @@ def test_likes_are_limited_per_account_and_a_like_storm_empties_the_top_pages_on
     assert_problem(client.delete(f"/api/v1/comments/{said}/like", headers=fans[0]), 429)
     assert client.put(f"/api/v1/posts/{post_id}/like", headers=fans[1]).status_code == 204  # another account's own
     assert len(versions) <= int(elapsed) + 2, (versions, elapsed)  # the top pages went once a second at most
+
+
+def test_common_passwords_and_names_that_speak_for_the_service_are_refused(client: FlaskClient, settings: Settings) -> None:
+    def register(username: str, password: str = PASSWORD) -> object:
+        body = {"username": username, "email": f"{username.lower()}@example.com", "password": password}
+        return client.post("/api/v1/auth/register", json=body)
+
+    for password in ("password1", "Qwertyuiop", "iloveyou2", "my memedroid pw"):
+        answer = register("dora", password)
+        assert assert_problem(answer, 400)["errors"][0]["field"] == "password", password
+    for name in ("admin", "ADMIN", "Adm1n", "m0derator", "Moderat0r", "rnemedroid", "the_memedroid_team", "SUPPORT", "r00t"):
+        answer = register(name)
+        assert assert_problem(answer, 400)["errors"] == [
+            {"field": "username", "message": "is reserved: it would speak for the service"}
+        ], name
+    for name in ("badminton", "modest", "dora"):
+        assert register(name).status_code == 201, name
+    # An account made before the rule (or by an operator) with such a password still signs in.
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("UPDATE users SET password_hash = %s WHERE username = 'dora'", (hash_password("password1", 4),))
+    assert client.post("/api/v1/auth/login", json={"login": "dora", "password": "password1"}).status_code == 200
+    assert (
+        memedroid(settings, "create-user", "admin", "admin@example.com", "--password-stdin", stdin=PASSWORD + "\n").returncode
+        == 0
+    )
+
+
+def test_the_web_sessions_cookies_live_as_long_as_the_session(client: FlaskClient, settings: Settings) -> None:
+    signed_up(client, "erin")
+    answer = client.post("/api/v1/auth/web/login", json={"login": "erin", "password": PASSWORD})
+    cookies = {header.split("=", 1)[0]: header for header in answer.headers.getlist("Set-Cookie")}
+    for name in ("refresh_token_cookie", "csrf_refresh_token"):
+        assert f"Max-Age={settings.refresh_token_seconds}" in cookies[name], cookies[name]  # not a year

@@ -194,8 +194,8 @@ def test_user_text_never_runs_as_script(start_system, browse_desktop: Browse, tm
     for post in (post_id, removed_id):
         report = {"reason": "other", "note": XSS[0]}
         assert http.post(f"{url}/api/v1/posts/{post}/reports", json=report, headers=reporter).status_code == 201
-    moderator = system.sign_up("mod")
-    grant(database_url, "mod")
+    moderator = system.sign_up("mia")
+    grant(database_url, "mia")
     removal = http.post(f"{url}/api/v1/mod/posts/{removed_id}/remove", json={"reason": XSS[2]}, headers=moderator)
     assert removal.status_code == 204, removal.text
 
@@ -205,7 +205,7 @@ def test_user_text_never_runs_as_script(start_system, browse_desktop: Browse, tm
     for path, shown in checks.items():
         page.goto(path)
         expect(page.get_by_text(shown).first).to_be_visible()
-    sign_in(page, "mod")
+    sign_in(page, "mia")
     page.goto("/mod")
     expect(page.get_by_text(XSS[0]).first).to_be_visible()
     assert page.evaluate("window.__xss") is None

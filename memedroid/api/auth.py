@@ -9,7 +9,7 @@ from memedroid.api import PREFIX, services, tokens
 from memedroid.api.limits import limited, login_name
 from memedroid.api.validation import json_object, length, string_fields
 from memedroid.services import passwords
-from memedroid.services.accounts import email_problem, username_problem
+from memedroid.services.accounts import email_problem, public_username_problem
 
 bp = Blueprint("auth", __name__, url_prefix=f"{PREFIX}/auth")
 
@@ -17,7 +17,7 @@ bp = Blueprint("auth", __name__, url_prefix=f"{PREFIX}/auth")
 @bp.post("/register")
 @limited("login_rate_limit")
 def register() -> tuple[dict[str, object], int, dict[str, str]]:
-    body = string_fields(json_object(), username=username_problem, email=email_problem, password=passwords.problem)
+    body = string_fields(json_object(), username=public_username_problem, email=email_problem, password=passwords.problem)
     user = services().accounts.register(body["username"], body["email"], body["password"])
     return user.public(), 201, {"Location": url_for("users.profile", username=user.username)}
 
@@ -39,7 +39,9 @@ def web_login() -> Response:
     HttpOnly cookie for /auth/web/ only, and the CSRF token to send back in a readable one."""
     issued = _login()
     response = jsonify(_token_response({"access_token": issued["access_token"]}))
-    set_refresh_cookies(response, issued["refresh_token"])
+    set_refresh_cookies(
+        response, issued["refresh_token"], max_age=services().settings.refresh_token_seconds
+    )  # the session's life
     return response
 
 

@@ -25,6 +25,34 @@ def username_problem(value: str) -> str | None:
     return None
 
 
+# Names that speak for the service, which a member may not take (an operator may, with
+# `memedroid create-user`): these, and whatever reads as them (case, 0 for o, 1 for l, rn for
+# m...), and any name with the service's in it.
+RESERVED = ("admin", "administrator", "moderator", "mod", "mods", "root", "support", "staff", "system", "official",
+            "security", "help", "team", "memedroid")  # fmt: skip
+_LOOKS_ALIKE = str.maketrans("0134578", "oleastb")
+
+
+def skeleton(name: str) -> str:
+    """What a name reads as: lower case, digits that pass for letters as those letters, `rn`
+    and `vv` as `m` and `w`, `l` and `i` alike, no underscores."""
+    folded = name.casefold().translate(_LOOKS_ALIKE).replace("rn", "m").replace("vv", "w")
+    return folded.replace("l", "i").replace("_", "")
+
+
+_RESERVED = frozenset(skeleton(name) for name in RESERVED)
+
+
+def public_username_problem(value: str) -> str | None:
+    """Why a member may not take `value` as their username (see `RESERVED`)."""
+    if (found := username_problem(value)) is not None:
+        return found
+    read = skeleton(value)
+    if read in _RESERVED or skeleton("memedroid") in read:
+        return "is reserved: it would speak for the service"
+    return None
+
+
 def email_problem(value: str) -> str | None:
     if len(value) > 254 or not EMAIL.fullmatch(value):
         return "must be a valid email address"
