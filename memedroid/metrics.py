@@ -149,11 +149,10 @@ _request_series: dict[tuple[str, str, int], Histogram] = {}
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
     """Record one answered request (its series is looked up once per route, method and status;
     a method a client made up is "other", so that nobody can mint series)."""
-    key = (endpoint, method, status)
+    key = (endpoint, method if method in METHODS else "other", status)  # a made-up method grows nothing
     series = _request_series.get(key)
     if series is None:
-        labelled = (endpoint, method if method in METHODS else "other", str(status))
-        series = _request_series[key] = REQUEST_SECONDS.labels(*labelled)
+        series = _request_series[key] = REQUEST_SECONDS.labels(key[0], key[1], str(status))
     series.observe(seconds)
 
 

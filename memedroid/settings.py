@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import ipaddress
 import logging
 import math
 import os
@@ -60,6 +62,7 @@ class Settings:
     feed_local_bytes: int = 16 * 1024 * 1024  # feed pages one HTTP worker keeps, at most
     cache_bytes: int = 64 * 1024 * 1024  # bytes of entries written to Redis per minute, at most
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
+    metrics_allow: str = "127.0.0.0/8,::1/128"  # networks whose clients may read /metrics
     http_max_age: int = 1  # seconds a shared cache (a proxy, a CDN) may keep an anonymous read
     http_stale_seconds: int = 5  # and serve it stale for, while it fetches a fresh one
     # The media pipeline.
@@ -93,6 +96,14 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    def metrics_allowed(self, address: str) -> bool:
+        """Whether a client at `address` may read /metrics (METRICS_ALLOW)."""
+        try:
+            found = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(found in network for network in _networks(self.metrics_allow))
 
     @property
     def serves_http(self) -> bool:
@@ -165,6 +176,11 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+@functools.cache
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
+
+
 STORAGE_URL = re.compile(r"file:///.*|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w./-]*)?")
 NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # no "/": a lease owner is "<node>/<boot>"
 
@@ -207,6 +223,7 @@ ENV: dict[str, str] = {
     "feed_local_bytes": "FEED_LOCAL_BYTES",
     "cache_bytes": "CACHE_BYTES",
     "trusted_proxies": "TRUSTED_PROXIES",
+    "metrics_allow": "METRICS_ALLOW",
     "http_max_age": "HTTP_MAX_AGE",
     "http_stale_seconds": "HTTP_STALE_SECONDS",
     "workers": "WORKERS",
@@ -308,6 +325,11 @@ def _convert(name: str, var: str, raw: str) -> object:
         raise ConfigError(f"{var}={raw!r}: must be file:///absolute/path or s3://bucket[/prefix]")
     if name == "node_role" and raw not in ("all", "http", "pipeline"):
         raise ConfigError(f"{var}={raw!r}: must be all, http or pipeline")
+    if name == "metrics_allow":
+        try:
+            _networks(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{var}={raw!r}: must be networks separated by commas, e.g. 10.0.0.0/8,::1/128 ({exc})") from None
     if name == "reposts" and raw not in ("allow", "flag", "reject"):
         raise ConfigError(f"{var}={raw!r}: must be allow, flag or reject")
     if name == "log_level":

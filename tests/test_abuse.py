@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from test_cli import memedroid
 from test_moderation import moderator
 
+from memedroid import metrics
 from memedroid.services.passwords import hash_password
 from memedroid.settings import Settings
 
@@ -213,3 +214,17 @@ def test_the_web_sessions_cookies_live_as_long_as_the_session(client: FlaskClien
     cookies = {header.split("=", 1)[0]: header for header in answer.headers.getlist("Set-Cookie")}
     for name in ("refresh_token_cookie", "csrf_refresh_token"):
         assert f"Max-Age={settings.refresh_token_seconds}" in cookies[name], cookies[name]  # not a year
+
+
+def test_metrics_are_for_the_monitoring_addresses_alone_and_clients_mint_no_series(make_client, settings: Settings) -> None:
+    """/metrics was public through the shipped nginx, 200-430 KB a scrape, exempt from limits."""
+    client = make_client()
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    assert_problem(client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}), 404)
+    watched = make_client(metrics_allow="10.20.0.0/16")
+    assert watched.get("/metrics", environ_base={"REMOTE_ADDR": "10.20.3.4"}).status_code == 200
+    assert_problem(watched.get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}), 404)
+    before = len(metrics._request_series)
+    for n in range(50):  # made-up methods and paths: one series for them all
+        client.open(f"/nowhere/{n}", method=f"BREW{n}")
+    assert len(metrics._request_series) - before <= 2

@@ -88,7 +88,7 @@ def test_reads_are_limited_per_client_with_headers(make_client) -> None:
     assert body["title"] == "Too Many Requests" and body["detail"] == "3 per 1 hour"
     assert 0 < int(limited.headers["Retry-After"]) <= 3600 and limited.headers["X-RateLimit-Remaining"] == "0"
     assert client.get("/api/v1/tags", environ_base={"REMOTE_ADDR": "10.0.5.2"}).status_code == 200  # another client
-    for probe in ("/healthz", "/readyz", "/metrics", "/openapi.json"):  # never limited, no headers
+    for probe in ("/healthz", "/readyz", "/openapi.json"):  # never limited, no headers
         response = client.get(probe, environ_base={"REMOTE_ADDR": "10.0.5.1"})
         assert response.status_code == 200 and "X-RateLimit-Limit" not in response.headers, probe
 

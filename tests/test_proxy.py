@@ -149,6 +149,7 @@ def test_etags_round_trip_through_the_proxy_and_directly(behind_nginx: Callable[
         assert compressed.headers["Content-Encoding"] == encoding
     # nginx started as root runs its workers as an unprivileged user; the docs page is not framed.
     assert {worker.username() for worker in psutil.Process(front.process.pid).children()} == {"www-data"}
+    assert front.get("/metrics").status_code == 404  # not for the public, even from the proxy's own address
     docs = front.get("/docs")
     assert "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"] and docs.headers["X-Frame-Options"] == "DENY"
 

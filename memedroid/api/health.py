@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from memedroid import metrics
-from memedroid.api import services
+from memedroid.api import current, services
 from memedroid.api.limits import exempt
+from memedroid.errors import NotFound
 
 bp = Blueprint("health", __name__)
 
@@ -29,6 +30,9 @@ def readyz() -> dict[str, str]:
 @bp.get("/metrics")
 @exempt
 def prometheus() -> Response:
-    """Prometheus text format, summed over every process; the gauges are read now."""
+    """Prometheus text format, summed over every process; the gauges are read now. Only for
+    the addresses METRICS_ALLOW names (a 404 to anyone else: it is not there for the public)."""
+    if not services().settings.metrics_allowed(current().remote_addr or ""):
+        raise NotFound("no such resource")
     services().health.record_gauges()
     return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
