@@ -142,14 +142,21 @@ def session_options(settings: Settings) -> str:
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Turn database failures into MemeDroid errors: the single boundary for psycopg errors."""
+    """Turn database failures into MemeDroid errors: the single boundary for psycopg errors. A
+    statement or lock timeout, or a transaction PostgreSQL rolled back to break a deadlock, is
+    busy-ness: a 503 the client may retry at once."""
     try:
         yield
     except pg_errors.UniqueViolation as exc:
         field, message = CONFLICT_FIELDS.get(exc.diag.constraint_name or "", ("", "already exists"))
         extra = {"field": field} if field else {}
         raise Conflict(message, **extra) from exc
-    except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+    except (
+        pg_errors.QueryCanceled,
+        pg_errors.LockNotAvailable,
+        pg_errors.DeadlockDetected,
+        pg_errors.SerializationFailure,
+    ) as exc:
         log.warning("database busy", extra={"event": "database_busy", "error": str(exc).strip()})
         raise DatabaseBusy("the database is busy, try again shortly", retry_after=2) from exc
     except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:

@@ -1,20 +1,13 @@
 -- name: list_tags_by_prefix(pattern, max_count)
 -- Autocomplete: tags whose name matches a LIKE prefix pattern and that some listed post carries
--- (tags of pending, failed and removed posts show nowhere), with their listed posts.
+-- (tags of pending, failed, removed and deleted posts show nowhere), with their listed posts:
+-- one range of the index of such tags, however many others there are.
 SELECT
-    t.name,
-    c.post_count
-FROM tags AS t
-CROSS JOIN
-    LATERAL (
-        SELECT count(*) AS post_count
-        FROM post_tags AS pt
-        INNER JOIN posts AS p ON pt.post_id = p.id
-        INNER JOIN media AS m ON p.media_id = m.id
-        WHERE pt.tag_id = t.id AND m.status = 'completed' AND p.removed_at IS NULL
-    ) AS c
-WHERE t.name LIKE :pattern AND c.post_count > 0
-ORDER BY t.name
+    name,
+    listed_posts AS post_count
+FROM tags
+WHERE name LIKE :pattern AND listed_posts > 0
+ORDER BY name
 LIMIT :max_count;
 
 -- name: list_trending_tags(hours, max_count)
