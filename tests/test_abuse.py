@@ -248,3 +248,36 @@ def test_autocomplete_costs_the_same_however_many_tags_no_listed_post_carries(cl
         ).fetchone()[0][0]
     read = json.dumps(plan)
     assert "tags_listed_name_idx" in read and '"Actual Rows": 1' in read, read  # one range of live tags, not 20,000 dead
+
+
+def test_the_report_queue_shows_a_target_s_latest_notes_and_pages_the_rest(client: FlaskClient, settings: Settings) -> None:
+    """One target with 2,000 reports made a 2 MB queue page."""
+    (post_id,) = seed(settings.database_url, 1)
+    mod = moderator(client, settings)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "WITH u AS (INSERT INTO users (username, email, password_hash) "
+            "SELECT 'reporter' || n, 'reporter' || n || '@example.com', 'x' FROM generate_series(1, 300) n RETURNING id) "
+            "INSERT INTO reports (reporter_id, target_type, target_id, reason, note) "
+            "SELECT id, 'post', %s, 'spam', CASE WHEN id %% 2 = 0 THEN repeat('x', 990) || id ELSE '' END FROM u",
+            (post_id,),
+        )
+    answer = client.get("/api/v1/mod/reports", headers=mod)
+    assert len(answer.get_data()) < 20_000, len(answer.get_data())
+    (group,) = answer.get_json()["items"]
+    assert (group["report_count"], group["note_count"], len(group["notes"])) == (300, 150, 3)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = client.get(
+            f"/api/v1/mod/reports/posts/{post_id}/notes?limit=40" + (f"&cursor={cursor}" if cursor else ""), headers=mod
+        )
+        assert page.status_code == 200, page.get_data(as_text=True)
+        seen += [item["note"] for item in page.get_json()["items"]]
+        cursor = page.get_json()["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 150 and seen[:3] == group["notes"]  # newest first, the queue's three first
+    assert_problem(
+        client.get(f"/api/v1/mod/reports/posts/{post_id}/notes", headers=bearer(signed_up(client, "nosy")["access_token"])), 403
+    )

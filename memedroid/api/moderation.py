@@ -82,12 +82,25 @@ def unban(username: str) -> Response:
 @tokens.moderator()
 def reports() -> dict[str, object]:
     """The report queue, grouped by target, oldest first: `?status=open|resolved`."""
+    return services().moderation.queue(*_reports_page())
+
+
+@bp.get("/reports/posts/<int:post_id>/notes")
+@bp.get("/reports/comments/<int:comment_id>/notes")
+@tokens.moderator()
+def notes(**target: int) -> dict[str, object]:
+    """The notes of a target's reports, newest first: `?status=open|resolved`."""
+    return services().moderation.notes(_target(target), *_reports_page())
+
+
+def _reports_page() -> tuple[bool, str | None, int]:
+    """Whether the resolved reports are asked for (`?status=open|resolved`), the cursor, the limit."""
     params = query({"status", "cursor", "limit"})
     status = params.get("status", "open")
     if status not in ("open", "resolved"):
         invalid("status", "must be one of open, resolved")
     limit = query_number("limit", 1, MAX_PAGE, default=DEFAULT_PAGE, integer=True, params=params)
-    return services().moderation.queue(status == "resolved", params.get("cursor"), int(limit))
+    return status == "resolved", params.get("cursor"), int(limit)
 
 
 @bp.post("/reports/posts/<int:post_id>/resolve")

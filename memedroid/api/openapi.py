@@ -261,7 +261,13 @@ SCHEMAS: dict[str, Any] = {
                 target=ref("Target"),
                 report_count={"type": "integer", "minimum": 1},
                 reasons={"type": "array", "items": {"enum": list(REASONS)}},
-                notes={"type": "array", "items": {"type": "string"}},
+                note_count={"type": "integer", "minimum": 0, "description": "Reports on it that came with a note."},
+                notes={
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": 3,
+                    "description": "The latest notes, newest first; `.../notes` pages them all.",
+                },
                 first_reported_at=TIMESTAMP,
                 last_reported_at=TIMESTAMP,
                 resolution={
@@ -277,6 +283,18 @@ SCHEMAS: dict[str, Any] = {
                 },
             ),
             "description": "One entry per reported target (per resolution, once resolved), oldest first.",
+        },
+        next_cursor=NEXT_CURSOR,
+    ),
+    "ReportNotes": obj(
+        items={
+            "type": "array",
+            "items": obj(
+                id={"type": "integer", "description": "The report's."},
+                reason={"enum": list(REASONS)},
+                note={"type": "string", "maxLength": 1000},
+                created_at=TIMESTAMP,
+            ),
         },
         next_cursor=NEXT_CURSOR,
     ),
@@ -868,6 +886,24 @@ def paths() -> dict[str, Any]:
                 ],
                 tag="moderation",
             )
+        },
+        **{
+            f"{PREFIX}/mod/reports/{kind}s/{{{kind}_id}}/notes": {
+                "get": api(
+                    f"The notes of the reports on a {kind}, newest first (the queue shows the latest few).",
+                    json_ok(ref("ReportNotes")),
+                    ("BadRequest", "NotFound"),
+                    auth="moderator",
+                    parameters=[
+                        TARGET_IDS[kind],
+                        query("status", {"enum": ["open", "resolved"], "default": "open"}, "Open or resolved reports."),
+                        CURSOR,
+                        LIMIT,
+                    ],
+                    tag="moderation",
+                )
+            }
+            for kind in ("post", "comment")
         },
         **{
             f"{PREFIX}/mod/reports/{kind}s/{{{kind}_id}}/resolve": {

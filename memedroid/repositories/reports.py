@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from memedroid.db import Connection
 from memedroid.repositories.queries import queries
@@ -21,7 +22,8 @@ class Group:
     first_id: int  # its oldest report: where the queue's next page starts
     report_count: int
     reasons: list[str]
-    notes: list[str]
+    note_count: int
+    notes: list[str]  # the latest few, newest first
     first_reported_at: datetime
     last_reported_at: datetime
     resolved_at: datetime | None
@@ -38,10 +40,22 @@ def file(conn: Connection, reporter_id: int, target: tuple[str, int], reason: st
     return found
 
 
-def groups(conn: Connection, resolved: bool, after_id: int, limit: int) -> list[Group]:
-    """The queue, oldest first, from after the group whose first report is `after_id`."""
-    rows = queries.reports.list_report_groups(conn, resolved=resolved, after_id=after_id, page_size=limit)
+def groups(conn: Connection, resolved: bool, after_id: int, limit: int, notes_shown: int) -> list[Group]:
+    """The queue, oldest first, from after the group whose first report is `after_id`, each
+    with its latest `notes_shown` notes."""
+    rows = queries.reports.list_report_groups(
+        conn, resolved=resolved, after_id=after_id, page_size=limit, notes_shown=notes_shown
+    )
     return [Group(**row) for row in rows]
+
+
+def notes(conn: Connection, target: tuple[str, int], resolved: bool, before_id: int, limit: int) -> list[dict[str, Any]]:
+    """The notes of `target`'s open (or resolved) reports (`id`, `reason`, `note`, `created_at`),
+    newest first, before the report `before_id`."""
+    found = queries.reports.list_report_notes(
+        conn, target_type=target[0], target_id=target[1], resolved=resolved, before_id=before_id, page_size=limit
+    )
+    return list(found)
 
 
 def resolve(conn: Connection, target: tuple[str, int], moderator_id: int, resolution: str) -> int:

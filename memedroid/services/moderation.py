@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Target = tuple[str, int]  # ("post" | "comment", its id)
 RESOLUTIONS = ("dismiss", "remove", "mark_nsfw", "ban_author", "ban_media")
+NOTES_SHOWN = 3  # notes of a queue entry, the latest (`notes` pages the others)
 ENDED = "the ban ran out"
 
 
@@ -146,7 +147,7 @@ class Moderation:
         it (null when it is gone)."""
         after = 0 if cursor is None else cursors.decode(cursor, cursors.after_id)
         with self.db.transaction() as conn:
-            found = reports.groups(conn, resolved, after, limit + 1)
+            found = reports.groups(conn, resolved, after, limit + 1, NOTES_SHOWN)
             page = found[:limit]
             posted = posts.by_ids(conn, [g.target_id for g in page if g.target_type == "post"])
             commented = comments.by_ids(conn, [g.target_id for g in page if g.target_type == "comment"])
@@ -164,6 +165,14 @@ class Moderation:
 
         items = [{**_group(group), "content": content(group)} for group in page]
         return {"items": items, "next_cursor": cursors.next_cursor(found, limit, lambda group: group.first_id)}
+
+    def notes(self, target: Target, resolved: bool, cursor: str | None, limit: int) -> dict[str, Any]:
+        """The notes of a target's open (or resolved) reports, newest first: those the queue
+        does not show."""
+        before = cursors.MAX_ID if cursor is None else cursors.decode(cursor, cursors.after_id)
+        with self.db.transaction() as conn:
+            found = reports.notes(conn, target, resolved, before, limit + 1)
+        return {"items": found[:limit], "next_cursor": cursors.next_cursor(found, limit, lambda row: row["id"])}
 
     def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban = Ban()) -> None:
         """Resolve every open report on a target with one action, in one transaction:
@@ -303,6 +312,7 @@ def _group(group: Group) -> dict[str, Any]:
         "target": {"type": group.target_type, "id": group.target_id},
         "report_count": group.report_count,
         "reasons": group.reasons,
+        "note_count": group.note_count,
         "notes": group.notes,
         "first_reported_at": group.first_reported_at,
         "last_reported_at": group.last_reported_at,

@@ -19,9 +19,32 @@ function reported(group) {
   return h("blockquote", { class: "comment" }, h("p", { class: "author" }, content.author ? `@${content.author.username}` : "someone", " on ", link(`/p/${content.post_id}#comment-${id}`, {}, `post ${content.post_id}`)), h("p", { class: "body" }, content.body ?? "[deleted]"));
 }
 
+// The latest notes come with the entry; the rest, a page at a time, when asked for.
+function notesOf(group) {
+  const { type, id } = group.target;
+  const list = h("ul", { class: "notes", "aria-label": "Notes" }, group.notes.map((note) => h("li", {}, note)));
+  let cursor = null;
+  let shown = group.notes.length;
+  const more = h("button", { type: "button", class: "quiet" }, `All ${count(group.note_count, "note")}`);
+  more.onclick = async () => {
+    try {
+      const page = await request(`/mod/reports/${type}s/${id}/notes?limit=50${cursor ? `&cursor=${cursor}` : ""}`);
+      if (cursor === null) list.replaceChildren();
+      list.append(...page.items.map((item) => h("li", {}, item.note)));
+      shown = cursor === null ? page.items.length : shown + page.items.length;
+      cursor = page.next_cursor;
+      more.hidden = cursor === null;
+      more.textContent = `More notes (${shown} of ${group.note_count})`;
+    } catch (error) {
+      notify(error.message, "error");
+    }
+  };
+  more.hidden = group.note_count <= group.notes.length;
+  return group.note_count > 0 && h("div", { class: "report-notes" }, list, more);
+}
+
 function entry(group) {
   const { type, id } = group.target;
-  const notes = group.notes.filter(Boolean); // a report may come without one
   const resolve = async (action, label) => {
     const note = action === "dismiss" ? "" : prompt(`${label}: the reason (shown to the author)`, group.reasons.join(", "));
     if (note === null) return;
@@ -37,7 +60,7 @@ function entry(group) {
     "li",
     { class: "report-group", "data-target": `${type}-${id}` },
     h("header", {}, h("strong", {}, count(group.report_count, "report")), ` on ${type} ${id} · `, group.reasons.join(", "), " · last ", ago(group.last_reported_at)),
-    notes.length > 0 && h("ul", { class: "notes", "aria-label": "Notes" }, notes.map((note) => h("li", {}, note))),
+    notesOf(group),
     reported(group),
     h("div", { class: "buttons" }, ACTIONS[type].map(([action, label]) => h("button", { type: "button", class: action === "dismiss" ? "quiet" : "", onclick: () => resolve(action, label) }, label)))
   );
