@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from test_cli import memedroid
-from test_moderation import moderator
+from test_moderation import grant, moderator
 
 from memedroid import metrics
 from memedroid.repositories.queries import queries
@@ -281,3 +281,36 @@ def test_the_report_queue_shows_a_target_s_latest_notes_and_pages_the_rest(clien
     assert_problem(
         client.get(f"/api/v1/mod/reports/posts/{post_id}/notes", headers=bearer(signed_up(client, "nosy")["access_token"])), 403
     )
+
+
+def test_what_only_an_admin_may_do(client: FlaskClient, settings: Settings) -> None:
+    """An admin had no power a moderator lacked: a moderator could undo an admin's removal and
+    remove an admin's posts. Now only an admin acts on what moderators and admins wrote, undoes
+    another moderator's action, and grants roles (out of the public log)."""
+    tokens = {name: bearer(signed_up(client, name)["access_token"]) for name in ("ann", "mia", "max", "bob")}
+    for name, role in (("ann", "admin"), ("mia", "moderator"), ("max", "moderator")):
+        grant(settings, name, role)
+    (bobs,) = seed(settings.database_url, 1, author="bob")
+    (mias,) = seed(settings.database_url, 1, author="mia")
+    (anns,) = seed(settings.database_url, 1, author="ann")
+
+    def act(who: str, action: str, target: str = f"posts/{bobs}") -> int:
+        return client.post(f"/api/v1/mod/{target}/{action}", headers=tokens[who], json={"reason": "r"}).status_code
+
+    assert act("mia", "remove") == 204
+    assert act("max", "restore") == 403  # another moderator's removal
+    assert act("mia", "restore") == 204 and act("mia", "remove") == 204 and act("ann", "restore") == 204
+    assert act("mia", "remove", f"posts/{anns}") == 403 and act("max", "mark-nsfw", f"posts/{mias}") == 403
+    assert act("ann", "remove", f"posts/{mias}") == 204
+    assert act("mia", "mark-nsfw") == 204 and act("max", "unmark-nsfw") == 403 and act("ann", "unmark-nsfw") == 204
+    assert client.post("/api/v1/mod/users/bob/ban", headers=tokens["mia"], json={"reason": "spam"}).status_code == 204
+    assert act("max", "unban", "users/bob") == 403 and act("ann", "unban", "users/bob") == 204
+
+    role = lambda who, user, value: client.put(f"/api/v1/mod/users/{user}/role", headers=tokens[who], json={"role": value})  # noqa: E731
+    assert_problem(role("mia", "bob", "moderator"), 403)
+    granted = role("ann", "bob", "moderator")
+    assert granted.status_code == 200 and granted.get_json()["role"] == "moderator"
+    assert_problem(role("ann", "ann", "user"), 409)
+    assert_problem(role("ann", "bob", "king"), 400)
+    assert not [e for e in client.get("/api/v1/modlog").get_json()["items"] if e["action"].startswith("grant_")]
+    assert [e["moderator"] for e in client.get("/api/v1/mod/log", headers=tokens["ann"]).get_json()["items"][:1]] == ["ann"]

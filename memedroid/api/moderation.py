@@ -14,6 +14,7 @@ from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.limits import current_user, limited
 from memedroid.api.posts import DEFAULT_PAGE, MAX_PAGE
 from memedroid.api.validation import Check, flag, invalid, json_object, length, query, query_number, string_fields
+from memedroid.repositories.moderation import ROLES
 from memedroid.repositories.reports import REASONS
 from memedroid.services.moderation import RESOLUTIONS, Ban, Target
 
@@ -29,7 +30,7 @@ MAX_NOTE = 1000
 @bp.post("/comments/<int:comment_id>/remove")
 @tokens.moderator()
 def remove(**target: int) -> Response:
-    services().moderation.change(_target(target), current().caller, _reason(), remove=True)
+    services().moderation.change(_target(target), current().viewer, _reason(), remove=True)
     return Response(status=204)
 
 
@@ -37,28 +38,28 @@ def remove(**target: int) -> Response:
 @bp.post("/comments/<int:comment_id>/restore")
 @tokens.moderator()
 def restore(**target: int) -> Response:
-    services().moderation.change(_target(target), current().caller, _reason(), remove=False)
+    services().moderation.change(_target(target), current().viewer, _reason(), remove=False)
     return Response(status=204)
 
 
 @bp.post("/posts/<int:post_id>/mark-nsfw")
 @tokens.moderator()
 def mark_nsfw(post_id: int) -> Response:
-    services().moderation.mark_nsfw(post_id, current().caller, _reason(), nsfw=True)
+    services().moderation.mark_nsfw(post_id, current().viewer, _reason(), nsfw=True)
     return Response(status=204)
 
 
 @bp.post("/posts/<int:post_id>/unmark-nsfw")
 @tokens.moderator()
 def unmark_nsfw(post_id: int) -> Response:
-    services().moderation.mark_nsfw(post_id, current().caller, _reason(), nsfw=False)
+    services().moderation.mark_nsfw(post_id, current().viewer, _reason(), nsfw=False)
     return Response(status=204)
 
 
 @bp.post("/posts/<int:post_id>/ban-media")
 @tokens.moderator()
 def ban_media(post_id: int) -> Response:
-    services().moderation.ban_media(post_id, current().caller, _reason())
+    services().moderation.ban_media(post_id, current().viewer, _reason())
     return Response(status=204)
 
 
@@ -67,15 +68,23 @@ def ban_media(post_id: int) -> Response:
 def ban(username: str) -> Response:
     """Ban an account: `{reason, until?, hide_content?}`."""
     fields, hide = _ban_fields(json_object(), (), reason=length(1, MAX_REASON))
-    services().moderation.ban(username, current().caller, Ban(fields["reason"], _time(fields.get("until")), hide))
+    services().moderation.ban(username, current().viewer, Ban(fields["reason"], _time(fields.get("until")), hide))
     return Response(status=204)
 
 
 @bp.post("/users/<username>/unban")
 @tokens.moderator()
 def unban(username: str) -> Response:
-    services().moderation.unban(username, current().caller, _reason())
+    services().moderation.unban(username, current().viewer, _reason())
     return Response(status=204)
+
+
+@bp.put("/users/<username>/role")
+@tokens.admin()
+def grant_role(username: str) -> dict[str, object]:
+    """Give an account a role (admins only; logged, but not in the public log)."""
+    fields = string_fields(json_object(), role=_one_of(ROLES))
+    return services().moderation.grant_role(username, fields["role"], current().viewer)
 
 
 @bp.get("/reports")
@@ -112,7 +121,7 @@ def resolve(**target: int) -> Response:
     fields, hide = _ban_fields(json_object(), {"note"}, action=_one_of(RESOLUTIONS), note=length(0, MAX_REASON))
     note = fields.get("note", "")
     ban = Ban(until=_time(fields.get("until")), hide_content=hide)
-    services().moderation.resolve(_target(target), current().caller, fields["action"], note, ban)
+    services().moderation.resolve(_target(target), current().viewer, fields["action"], note, ban)
     return Response(status=204)
 
 

@@ -18,6 +18,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from memedroid.api import PREFIX, web
 from memedroid.api.limits import exempt
+from memedroid.repositories.moderation import ROLES
 from memedroid.repositories.reports import REASONS
 from memedroid.services import comments, feeds, passwords
 from memedroid.services.accounts import EMAIL, USERNAME
@@ -345,7 +346,10 @@ SHARED = {
     ),
     "Unauthorized": problem(401, "The token is missing, malformed, expired or revoked.", "the token has expired"),
     "Forbidden": problem(
-        403, "Only moderators and admins may do this (or the account is banned).", "only moderators may do this"
+        403,
+        "Only moderators and admins may do this (or the account is banned); what only admins may do: act on a "
+        "moderator's or an admin's content or account, undo another moderator's action, grant roles.",
+        "only moderators may do this",
     ),
     "Banned": problem(403, "The account is banned.", "this account is banned until 2026-12-24T00:00:00+00:00: spam"),
     "NotFound": problem(404, "No such resource (or not visible to the caller).", "no post 42"),
@@ -391,13 +395,13 @@ def operation(
     tag: str = "posts",
 ) -> dict[str, Any]:
     """One operation. `auth`: None (public), "required", "optional", "moderator" (a token of a
-    moderator or an admin) or "cookie" (the web client's refresh cookie and CSRF header). Every route but the probes may answer 429 (rate limits) and 503
+    moderator or an admin), "admin" or "cookie" (the web client's refresh cookie and CSRF header). Every route but the probes may answer 429 (rate limits) and 503
     (the database is down)."""
     found: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**ok, **answers(*errors)}}
     if auth:
         scheme: list[dict[str, list[str]]] = [{"refresh_cookie": []}] if auth == "cookie" else [{"bearer": []}]
         found["security"] = [*scheme, {}] if auth == "optional" else scheme
-        denied = answers("Unauthorized", "Forbidden" if auth == "moderator" else "Banned")
+        denied = answers("Unauthorized", "Forbidden" if auth in ("moderator", "admin") else "Banned")
         found["responses"].update({status: denied[status] for status in denied.keys() - found["responses"].keys()})
     if parameters:
         found["parameters"] = parameters
@@ -859,6 +863,20 @@ def paths() -> dict[str, Any]:
                 auth="moderator",
                 parameters=[USERNAME_PATH],
                 body=json_body(obj(["reason"], reason=REASON_TEXT, until=UNTIL, hide_content=HIDE_CONTENT)),
+                tag="moderation",
+            )
+        },
+        f"{PREFIX}/mod/users/{{username}}/role": {
+            "put": api(
+                "Give an account a role (admins only; in the moderators' log, not the public one).",
+                {
+                    **json_ok(obj(id={"type": "integer"}, username={"type": "string"}, role={"enum": list(ROLES)})),
+                    **problem(409, "An admin's own role.", "you may not change your own role"),
+                },
+                ("BadRequest", "NotFound", "UnsupportedMediaType"),
+                auth="admin",
+                parameters=[USERNAME_PATH],
+                body=json_body(obj(["role"], role={"enum": list(ROLES)})),
                 tag="moderation",
             )
         },

@@ -72,6 +72,22 @@ def moderator() -> Callable[[F], F]:
     return decorate
 
 
+def admin() -> Callable[[F], F]:
+    """Require a valid token of an admin: 401 without one, 403 for anyone else."""
+
+    def decorate(view: F) -> F:
+        @authenticated()
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if current().viewer.role != "admin":
+                raise Forbidden("only admins may do this")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def current_user_id() -> int:
     return int(get_jwt()["sub"])
 

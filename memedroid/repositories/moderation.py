@@ -26,9 +26,21 @@ def log(conn: Connection, moderator_id: int | None, action: str, target: tuple[s
     )
 
 
-def entries(conn: Connection, before_id: int, limit: int) -> list[dict[str, Any]]:
-    """The log newest first, from before `before_id`."""
-    return list(queries.moderation.list_log(conn, before_id=before_id, page_size=limit))
+def entries(conn: Connection, before_id: int, limit: int, public: bool) -> list[dict[str, Any]]:
+    """The log newest first, from before `before_id` (the `public` log without role grants)."""
+    return list(queries.moderation.list_log(conn, before_id=before_id, page_size=limit, public=public))
+
+
+def author_role(conn: Connection, target: tuple[str, int]) -> str | None:
+    """The role of whom a post, a comment or an account belongs to (None: there is none)."""
+    found: str | None = queries.moderation.get_author_role(conn, target_type=target[0], target_id=target[1])
+    return found
+
+
+def did(conn: Connection, action: str, target: tuple[str, int]) -> tuple[bool, int | None]:
+    """Whether anyone did `action` to `target`, and who last did (None: the command line)."""
+    row = queries.moderation.get_last_actor(conn, action=action, target_type=target[0], target_id=target[1])
+    return (False, None) if row is None else (True, row["moderator_id"])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from memedroid.cache import FeedCache
 from memedroid.db import Connection, Database
-from memedroid.errors import Conflict, NotFound, ValidationError
+from memedroid.errors import Conflict, Forbidden, NotFound, ValidationError
 from memedroid.messages import Fingerprint
 from memedroid.repositories import comments, hashes, moderation, posts, reports, sessions
 from memedroid.repositories.counters import Counted, Counters
@@ -60,9 +60,13 @@ class Moderation:
         threads = Comments(db, cache, Counters(cache.cache))
         return cls(db, cache, threads, settings.media_url, settings.shows_reposts)
 
-    def grant_role(self, username: str, role: str, moderator_id: int | None = None) -> dict[str, Any]:
-        """Give `username` a role (logged; a None moderator is the command line)."""
+    def grant_role(self, username: str, role: str, admin: Viewer | None = None) -> dict[str, Any]:
+        """Give `username` a role (logged; None is the command line). An admin may not change
+        their own (409): there would be nobody to undo it."""
+        moderator_id = None if admin is None else admin.id
         with self.db.transaction() as conn:
+            if admin is not None and _account(conn, username).id == admin.id:
+                raise Conflict("you may not change your own role")
             account = moderation.set_role(conn, username, role)
             if account is None:
                 raise NotFound(f"no user named {username!r}")
@@ -70,25 +74,27 @@ class Moderation:
         log.info("role granted", extra={"event": "role_granted", "user_id": account["id"], "role": role})
         return account
 
-    def change(self, target: Target, moderator_id: int, reason: str, remove: bool) -> None:
+    def change(self, target: Target, actor: Viewer, reason: str, remove: bool) -> None:
         """Remove a post or a comment for everyone but its author and moderators, or restore
-        it: 404 when there is none, 409 when it is that way already."""
+        it: 404 when there is none, 409 when it is that way already, 403 beyond `actor`'s
+        powers (`_may`)."""
         with self.db.transaction() as conn:
-            counted = _change(conn, target, moderator_id, reason, remove)
+            counted = _change(conn, target, actor, reason, remove)
         self._changed(counted, feeds=target[0] == "post")
 
-    def mark_nsfw(self, post_id: int, moderator_id: int, reason: str, nsfw: bool) -> None:
+    def mark_nsfw(self, post_id: int, actor: Viewer, reason: str, nsfw: bool) -> None:
         """Mark a post NSFW (listed only for readers who opted in), or not: 404 when there is
-        none, 409 when it is so already."""
+        none, 409 when it is so already, 403 beyond `actor`'s powers."""
         with self.db.transaction() as conn:
-            _mark_nsfw(conn, post_id, moderator_id, reason, nsfw)
+            _mark_nsfw(conn, post_id, actor, reason, nsfw)
         self.cache.invalidate()
 
-    def ban_media(self, post_id: int, moderator_id: int, reason: str) -> None:
+    def ban_media(self, post_id: int, actor: Viewer, reason: str) -> None:
         """Put a post's media on the banned list (its bytes, and its pictures for the near
-        ones) and remove every post that shows it: 404 for no post, 409 when it is banned."""
+        ones) and remove every post that shows it: 404 for no post, 409 when it is banned,
+        403 beyond `actor`'s powers."""
         with self.db.transaction() as conn:
-            _ban_media(conn, post_id, moderator_id, reason)
+            _ban_media(conn, post_id, actor, reason)
         self.cache.invalidate()
 
     def ban_file(self, sha256: bytes, fingerprints: list[Fingerprint], reason: str) -> int:
@@ -100,20 +106,22 @@ class Moderation:
             moderation.log(conn, None, "ban_media", ("media", banned_id), reason)
         return banned_id
 
-    def ban(self, username: str, moderator_id: int | None, ban: Ban) -> None:
+    def ban(self, username: str, actor: Viewer | None, ban: Ban) -> None:
         """Ban an account: its sessions end at once, and with `hide_content` its posts and
         comments leave every listing."""
         with self.db.transaction() as conn:
-            counted = _ban(conn, _account(conn, username), moderator_id, ban)
+            counted = _ban(conn, _account(conn, username), actor, ban)
         self._changed(counted, feeds=ban.hide_content)
 
-    def unban(self, username: str, moderator_id: int, reason: str) -> None:
-        """Lift a ban in force, and restore what it hid."""
+    def unban(self, username: str, actor: Viewer, reason: str) -> None:
+        """Lift a ban in force, and restore what it hid (403 for another moderator's ban, but
+        to an admin)."""
         with self.db.transaction() as conn:
             account = _account(conn, username)
             if not account.banned:
                 raise Conflict(f"{account.username} is not banned")
-            counted = _lift(conn, account.id, moderator_id, reason)
+            _may(conn, actor, ("user", account.id), undoes="ban_user")
+            counted = _lift(conn, account.id, actor.id, reason)
         self._changed(counted, feeds=True)
 
     def lift_ended_bans(self) -> int:
@@ -174,38 +182,39 @@ class Moderation:
             found = reports.notes(conn, target, resolved, before, limit + 1)
         return {"items": found[:limit], "next_cursor": cursors.next_cursor(found, limit, lambda row: row["id"])}
 
-    def resolve(self, target: Target, moderator_id: int, action: str, note: str, ban: Ban = Ban()) -> None:
+    def resolve(self, target: Target, actor: Viewer, action: str, note: str, ban: Ban = Ban()) -> None:
         """Resolve every open report on a target with one action, in one transaction:
         `dismiss` them, `remove` the target, `mark_nsfw` or `ban_media` (a post), or
         `ban_author` (for `ban`'s time, content kept unless it says); 404 when none is open.
         The note is the action's reason."""
         kind, target_id = target
         counted: dict[int, Counted] = {}
+        assert actor.id is not None  # a signed-in moderator
         with self.db.transaction() as conn:
-            if not reports.resolve(conn, target, moderator_id, action):
+            if not reports.resolve(conn, target, actor.id, action):
                 raise NotFound(f"no open reports on {kind} {target_id}")
-            moderation.log(conn, moderator_id, f"resolve_{action}", target, note)
+            moderation.log(conn, actor.id, f"resolve_{action}", target, note)
             reason = note or f"reported {kind}"
             if action == "remove":
-                counted = _change(conn, target, moderator_id, reason, remove=True)
+                counted = _change(conn, target, actor, reason, remove=True)
             elif action == "mark_nsfw":
                 if kind != "post":
                     raise ValidationError({"action": "only posts are marked NSFW"})
-                _mark_nsfw(conn, target_id, moderator_id, reason, nsfw=True)
+                _mark_nsfw(conn, target_id, actor, reason, nsfw=True)
             elif action == "ban_media":
                 if kind != "post":
                     raise ValidationError({"action": "only a post's media is banned"})
-                _ban_media(conn, target_id, moderator_id, reason)
+                _ban_media(conn, target_id, actor, reason)
             elif action == "ban_author":
                 author = _account(conn, _author(conn, target))
-                counted = _ban(conn, author, moderator_id, dataclasses.replace(ban, reason=reason))
+                counted = _ban(conn, author, actor, dataclasses.replace(ban, reason=reason))
         self._changed(counted, feeds=action != "dismiss")
 
     def log_page(self, cursor: str | None, limit: int, moderators: bool) -> dict[str, Any]:
         """The moderation log, newest first; the moderator's name only for `moderators`."""
         before = cursors.MAX_ID if cursor is None else cursors.decode(cursor, _log_cursor)
         with self.db.transaction() as conn:
-            rows = moderation.entries(conn, before, limit + 1)
+            rows = moderation.entries(conn, before, limit + 1, public=not moderators)
         items = [_entry(row, moderators) for row in rows[:limit]]
         return {"items": items, "next_cursor": cursors.next_cursor(rows, limit, lambda row: row["id"])}
 
@@ -218,14 +227,31 @@ class Moderation:
             self.cache.invalidate()
 
 
-def _change(conn: Connection, target: Target, moderator_id: int, reason: str, remove: bool) -> dict[int, Counted]:
-    """Remove or restore a post or a comment (404, 409), logged; a comment's new count."""
+def _may(conn: Connection, actor: Viewer | None, target: Target, undoes: str | None = None) -> None:
+    """What only an admin may do (403 for a moderator): act on what a moderator or an admin
+    wrote (or on their account), and undo another moderator's action (`undoes`, the action
+    undone; one the command line did counts as another's). The command line (None) may do
+    anything."""
+    if actor is None or actor.role == "admin":
+        return
+    if moderation.author_role(conn, target) in MODERATORS:
+        raise Forbidden(f"only an admin may act on a moderator's or an admin's {target[0]}")
+    if undoes is not None:
+        done, by = moderation.did(conn, undoes, target)
+        if done and by != actor.id:
+            raise Forbidden("only an admin may undo another moderator's action")
+
+
+def _change(conn: Connection, target: Target, actor: Viewer | None, reason: str, remove: bool) -> dict[int, Counted]:
+    """Remove or restore a post or a comment (404, 409, 403), logged; a comment's new count."""
     kind, target_id = target
     action = f"{'remove' if remove else 'restore'}_{kind}"
     counted: dict[int, Counted] = {}
+    if kind == "post" and posts.status(conn, target_id) is None:
+        raise NotFound(f"no post {target_id}")
+    _may(conn, actor, target, undoes=None if remove else f"remove_{kind}")
+    moderator_id = None if actor is None else actor.id
     if kind == "post":
-        if posts.status(conn, target_id) is None:
-            raise NotFound(f"no post {target_id}")
         done = posts.remove(conn, target_id, reason) if remove else posts.restore(conn, target_id)
     else:
         post_id = comments.get(conn, target_id).post_id
@@ -238,28 +264,30 @@ def _change(conn: Connection, target: Target, moderator_id: int, reason: str, re
     return counted
 
 
-def _mark_nsfw(conn: Connection, post_id: int, moderator_id: int, reason: str, nsfw: bool) -> None:
-    """Mark a post NSFW or not (404, 409), logged."""
+def _mark_nsfw(conn: Connection, post_id: int, actor: Viewer, reason: str, nsfw: bool) -> None:
+    """Mark a post NSFW or not (404, 409, 403), logged."""
     if posts.status(conn, post_id) is None:
         raise NotFound(f"no post {post_id}")
+    _may(conn, actor, ("post", post_id), undoes=None if nsfw else "mark_nsfw")
     if not posts.set_nsfw(conn, post_id, nsfw):
         raise Conflict(f"post {post_id} is {'marked NSFW already' if nsfw else 'not marked NSFW'}")
-    moderation.log(conn, moderator_id, "mark_nsfw" if nsfw else "unmark_nsfw", ("post", post_id), reason)
+    moderation.log(conn, actor.id, "mark_nsfw" if nsfw else "unmark_nsfw", ("post", post_id), reason)
 
 
-def _ban_media(conn: Connection, post_id: int, moderator_id: int, reason: str) -> None:
-    """Ban a post's media and remove the posts showing it (404, 409), logged."""
+def _ban_media(conn: Connection, post_id: int, actor: Viewer, reason: str) -> None:
+    """Ban a post's media and remove the posts showing it (404, 409, 403), logged."""
     post = posts.get(conn, post_id)
+    _may(conn, actor, ("post", post_id))
     if not post.completed:
         raise Conflict(f"post {post_id} has no processed media to ban")
     banned_id = hashes.ban_media(conn, post.media_id, reason)
     if banned_id is None:
         raise Conflict(f"the media of post {post_id} is banned already")
     posts.remove_showing(conn, post.media_id, f"{hashes.BANNED}: {reason}")
-    moderation.log(conn, moderator_id, "ban_media", ("media", banned_id), reason)
+    moderation.log(conn, actor.id, "ban_media", ("media", banned_id), reason)
 
 
-def _ban(conn: Connection, account: Account, moderator_id: int | None, ban: Ban) -> dict[int, Counted]:
+def _ban(conn: Connection, account: Account, actor: Viewer | None, ban: Ban) -> dict[int, Counted]:
     """Ban an account (409 for a moderator, or one banned already), logged; the comment
     counts that changed."""
     if account.role in MODERATORS:
@@ -272,6 +300,7 @@ def _ban(conn: Connection, account: Account, moderator_id: int | None, ban: Ban)
     if ban.hide_content:
         posts.remove_authored(conn, account.id, ban.reason)
         counted = comments.remove_authored(conn, account.id, ban.reason)
+    moderator_id = None if actor is None else actor.id
     moderation.log(conn, moderator_id, "ban_user", ("user", account.id), ban.reason)
     log.info("user banned", extra={"event": "user_banned", "user_id": account.id, "moderator_id": moderator_id})
     return counted

@@ -12,8 +12,9 @@ RETURNING id, username, role;
 INSERT INTO moderation_log (moderator_id, action, target_type, target_id, reason)
 VALUES (:moderator_id, :action, :target_type, :target_id, :reason);
 
--- name: list_log(before_id, page_size)
--- The moderation log, newest first, keyset on id (the first page passes the largest bigint).
+-- name: list_log(before_id, page_size, public)
+-- The moderation log, newest first, keyset on id (the first page passes the largest bigint);
+-- the :public log leaves out who was given which role.
 SELECT
     l.id,
     l.action,
@@ -24,9 +25,36 @@ SELECT
     u.username AS moderator
 FROM moderation_log AS l
 LEFT JOIN users AS u ON l.moderator_id = u.id
-WHERE l.id < :before_id
+WHERE l.id < :before_id AND NOT (:public AND starts_with(l.action, 'grant_'))
 ORDER BY l.id DESC
 LIMIT :page_size;
+
+-- name: get_author_role(target_type, target_id)$
+-- The role of whom a post, a comment or an account (the account itself) belongs to.
+SELECT u.role
+FROM users AS u
+WHERE
+    u.id = CASE :target_type
+        WHEN 'post'
+            THEN (
+                SELECT p.author_id FROM posts AS p
+                WHERE p.id = :target_id
+            )
+        WHEN 'comment'
+            THEN (
+                SELECT c.author_id FROM comments AS c
+                WHERE c.id = :target_id
+            )
+        ELSE :target_id
+    END;
+
+-- name: get_last_actor(action, target_type, target_id)^
+-- Who last did :action to a target (a null moderator: the command line); nothing when nobody did.
+SELECT moderator_id
+FROM moderation_log
+WHERE action = :action AND target_type = :target_type AND target_id = :target_id
+ORDER BY id DESC
+LIMIT 1;
 
 
 -- name: get_account(username)^
