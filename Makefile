@@ -9,7 +9,7 @@ run: setup
 	@$(PYTHON) bin/memedroid-supervisor
 
 # The production shape on a laptop: the whole system, and nginx in front of it on
-# PROXY_LISTEN (its micro-cache, the media files from the disk, streamed uploads).
+# PROXY_LISTEN (its micro-cache, the media files from the disk, buffered uploads).
 PROXY_LISTEN ?= 127.0.0.1:8080
 run-proxy: setup-proxy
 	@TRUSTED_PROXIES=1 $(PYTHON) bin/memedroid-supervisor & app=$$!; \

@@ -55,6 +55,11 @@ class NotFound(MemeDroidError):
     title = "Not Found"
 
 
+class RequestTimeout(MemeDroidError):
+    status = 408
+    title = "Request Timeout"
+
+
 class Conflict(MemeDroidError):
     status = 409
     title = "Conflict"

@@ -43,6 +43,8 @@ class Settings:
     web_concurrency: int = 2
     web_threads: int = 4
     header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
+    body_timeout: float = 10.0  # seconds an upload's body may go without a byte (and then average less than MIN_BODY_RATE)
+    upload_concurrency: int = 2  # uploads one account may send at once to one HTTP worker
     db_pool_size: int = 5
     db_timeout: float = 5.0
     db_statement_timeout: float = 10.0  # seconds a statement of the running system may run
@@ -204,6 +206,8 @@ ENV: dict[str, str] = {
     "web_concurrency": "WEB_CONCURRENCY",
     "web_threads": "WEB_THREADS",
     "header_timeout": "HEADER_TIMEOUT",
+    "body_timeout": "BODY_TIMEOUT",
+    "upload_concurrency": "UPLOAD_CONCURRENCY",
     "db_pool_size": "DB_POOL_SIZE",
     "db_timeout": "DB_TIMEOUT",
     "db_statement_timeout": "DB_STATEMENT_TIMEOUT",
@@ -266,6 +270,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "cache_bytes": (0, 1 << 40),
     "web_threads": (1, 256),
     "header_timeout": (1, 3600),
+    "body_timeout": (1, 3600),
+    "upload_concurrency": (1, 100),
     "db_pool_size": (1, 200),
     "db_timeout": (0.1, 300),
     "db_statement_timeout": (0.1, 24 * 3600),

@@ -15,7 +15,6 @@ from pathlib import Path
 import fixtures
 import psycopg
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from helpers import assert_problem, bearer, login, register, signed_up
 
@@ -158,12 +157,13 @@ def test_same_bytes_share_one_media(client, auth, settings, tmp_path) -> None:
     assert len(storage_files(settings)) == 1
 
 
-def test_concurrent_uploads_of_the_same_bytes_race_safely(app: Flask, client, auth, settings, tmp_path) -> None:
+def test_concurrent_uploads_of_the_same_bytes_race_safely(make_client, auth, settings, tmp_path) -> None:
     image = fixtures.jpeg(tmp_path, seed="purple").read_bytes()
     statuses: list[int] = []
+    client = make_client(upload_concurrency=6, web_threads=12)  # six at once, from one account and one worker
 
     def send() -> None:
-        statuses.append(upload(app.test_client(), auth, image).status_code)
+        statuses.append(upload(client, auth, image).status_code)
 
     threads = [threading.Thread(target=send) for _ in range(6)]
     for thread in threads:
@@ -231,3 +231,29 @@ def test_long_poll_returns_when_the_status_changes(client, auth, settings, tmp_p
     body = client.get(f"/api/v1/posts/{post['id']}?wait=10", headers=auth).get_json()
     assert body["status"] == "failed" and body["error"] == "done"
     assert 0.4 < time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_slow_bodies_straight_to_gunicorn_take_half_the_threads_at_most_and_are_dropped(start_system) -> None:
+    """Reached directly, the app reads upload bodies on request threads: one account may have
+    UPLOAD_CONCURRENCY of them at once per worker, all together half its threads; a body that
+    stops coming for BODY_TIMEOUT, or comes slower than 8 KiB/s after that, is a 408; and reads
+    keep being answered meanwhile."""
+    from test_proxy import read_times, slow_uploads
+
+    system = start_system(
+        WORKERS="1", WEB_CONCURRENCY="1", WEB_THREADS="8", BODY_TIMEOUT="3", READ_RATE_LIMIT="100000/minute"
+    ).wait_ready()
+    others = [system.sign_up(f"slow{n}") for n in range(5)]
+    started = [slow_uploads(system.url, auth, 1, 20) for auth in others]  # 5 at once: half the threads are 4
+    time.sleep(1)
+    took = read_times(system.url, 2)
+    assert max(took) < 1, sorted(took)[-3:]
+    for thread in (t for ts, _ in started for t in ts):
+        thread.join(timeout=40)
+    everyone = [answer for _, found in started for answer in found]
+    assert sorted(map(str, everyone)) == ["408"] * 4 + ["503"], everyone  # dropped soon after BODY_TIMEOUT, one refused
+    threads, answers = slow_uploads(system.url, system.sign_up("eager"), 3, 20)
+    for thread in threads:
+        thread.join(timeout=40)
+    assert sorted(map(str, answers)) == ["408", "408", "429"], answers  # the account's third at once

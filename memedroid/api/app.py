@@ -27,6 +27,7 @@ from memedroid.api import (
     validation,
     web,
 )
+from memedroid.api.multipart import Uploads
 from memedroid.cache import FeedCache
 from memedroid.db import Database
 from memedroid.repositories.counters import Counters
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         health=Health(settings, cache.cache, storage, pipeline),
     )
     app.extensions["memedroid"] = services
+    app.extensions["uploads"] = Uploads(settings)
 
     requestlog.init_app(app)
     problems.init_app(app)

@@ -1,19 +1,39 @@
 """Streaming `multipart/form-data` for uploads: the file part goes straight to `storage/raw/`
-while it is hashed, in one pass, never buffered whole in memory."""
+while it is hashed, in one pass, never buffered whole in memory.
+
+A body read on a request thread must come at a pace (`Paced`): a client that stops sending for
+BODY_TIMEOUT, or averages less than MIN_BODY_RATE after that long, gets a 408 and its thread
+back. (Behind the shipped nginx, which buffers upload bodies, the app gets them at once.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import IO
 
 from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from memedroid.api import services
 from memedroid.api.validation import text_problem
-from memedroid.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationError
+from memedroid.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyRequests,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from memedroid.services.publishing import Received
+from memedroid.settings import Settings
 from memedroid.storage import StoredUpload, UploadSink
 
 FILE_FIELD = "file"
@@ -22,6 +42,36 @@ MAX_PARTS = 32
 READ_BYTES = 64 * 1024
 DECODER_BUFFER = 4 * READ_BYTES  # what the decoder may hold while it looks for a boundary
 FORM_OVERHEAD = 64 * 1024 + MAX_PARTS * MAX_FIELD_BYTES  # what may surround the file in a body
+MIN_BODY_RATE = 8 * 1024  # bytes a second a body must average once BODY_TIMEOUT has passed (a 2G link sends 30 KB)
+
+
+class Uploads:
+    """The uploads one HTTP worker reads at once: at most half of its request threads (a body
+    holds its thread while it comes), and UPLOAD_CONCURRENCY of one account's; past either, the
+    upload is refused before a byte of it is read (503, or 429 for the account)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.slots = threading.BoundedSemaphore(max(1, settings.web_threads // 2))
+        self.per_account = settings.upload_concurrency
+        self.accounts: Counter[int] = Counter()
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def admitted(self, user_id: int) -> Iterator[None]:
+        with self.lock:
+            if self.accounts[user_id] >= self.per_account:
+                raise TooManyRequests(f"at most {self.per_account} uploads of yours at once", retry_after=5)
+            if not self.slots.acquire(blocking=False):
+                raise ServiceUnavailable("too many uploads are coming in right now; try again shortly", retry_after=5)
+            self.accounts[user_id] += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.accounts[user_id] -= 1
+                if not self.accounts[user_id]:
+                    del self.accounts[user_id]
+            self.slots.release()
 
 
 @dataclass
@@ -50,7 +100,8 @@ def read_upload(sink: Callable[[int], UploadSink], limit: int) -> Received:
     request.max_content_length = limit + FORM_OVERHEAD
     form = UploadForm()
     try:
-        _decode(sink, limit, boundary.encode("latin-1"), form)
+        with Paced(request.stream, services().settings.body_timeout) as paced:
+            _decode(sink, limit, boundary.encode("latin-1"), form, paced)
     except BaseException:
         form.discard()
         raise
@@ -58,12 +109,60 @@ def read_upload(sink: Callable[[int], UploadSink], limit: int) -> Received:
     return Received(form.upload, form.fields)
 
 
-def _decode(make_sink: Callable[[int], UploadSink], limit: int, boundary: bytes, form: UploadForm) -> None:
+class Paced:
+    """A request body's reads, refused (408) when the client stops sending for `idle` seconds
+    or, once that long has passed, averages less than MIN_BODY_RATE: a slow body must not hold
+    a request thread for as long as its sender likes. gunicorn reads a body in whole chunks, so
+    a watchdog judges the pace while a read waits, and ends the read (the socket's reading side
+    shut) when it falls behind; the request then gets its 408."""
+
+    def __init__(self, stream: IO[bytes], idle: float) -> None:
+        self.stream, self.idle = stream, idle
+        self.started = time.monotonic()
+        self.received = 0
+        self.behind = threading.Event()  # the watchdog ended the body
+        self.done = threading.Event()
+        self.sock: socket.socket | None = request.environ.get("gunicorn.socket")
+        if self.sock is not None:
+            self.sock.settimeout(idle)  # gunicorn makes it blocking again for the connection's next request
+            threading.Thread(target=self._watch, name="body-pace", daemon=True).start()
+
+    def __enter__(self) -> Paced:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.done.set()
+
+    def _watch(self) -> None:
+        assert self.sock is not None
+        while not self.done.wait(0.5):
+            elapsed = time.monotonic() - self.started
+            if elapsed > self.idle and self.received + READ_BYTES < MIN_BODY_RATE * elapsed:  # the chunk it reads counts
+                self.behind.set()
+                with suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_RD)
+                return
+
+    def read(self, size: int) -> bytes:
+        waited = time.monotonic()
+        try:
+            chunk = self.stream.read(size)
+        except (ClientDisconnected, OSError):
+            if not self.behind.is_set() and time.monotonic() - waited < self.idle * 0.9:
+                raise  # the client went away
+            chunk = b""
+        if self.behind.is_set() or (not chunk and time.monotonic() - waited >= self.idle * 0.9):
+            elapsed = time.monotonic() - self.started
+            raise RequestTimeout(f"the body came too slowly: {self.received} bytes in {elapsed:.0f} s")
+        self.received += len(chunk)
+        return chunk
+
+
+def _decode(make_sink: Callable[[int], UploadSink], limit: int, boundary: bytes, form: UploadForm, stream: Paced) -> None:
     decoder = MultipartDecoder(boundary, max_form_memory_size=DECODER_BUFFER, max_parts=MAX_PARTS)
     part: Field | File | None = None
     text = bytearray()
     sink: UploadSink | None = None
-    stream = request.stream
     try:
         while True:
             chunk = stream.read(READ_BYTES)

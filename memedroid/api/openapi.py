@@ -650,6 +650,7 @@ def paths() -> dict[str, Any]:
                         "Accepted: the post, `pending` (or `completed` when the same bytes were seen before).",
                         headers=LOCATION,
                     ),
+                    **problem(408, "The body came too slowly (see BODY_TIMEOUT).", "the body came too slowly: 12 bytes in 11 s"),
                     **problem(413, "The file is over MAX_UPLOAD_BYTES.", "the file is larger than the limit of 52428800 bytes"),
                     **problem(
                         415,

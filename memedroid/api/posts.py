@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import orjson
-from flask import Blueprint, Response, jsonify, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory, url_for
 from flask_jwt_extended import verify_jwt_in_request
 
 from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.caching import page_response
 from memedroid.api.limits import current_user, limited
-from memedroid.api.multipart import read_upload
+from memedroid.api.multipart import Uploads, read_upload
 from memedroid.api.validation import invalid, query, query_number
 from memedroid.cache import tag_of
 from memedroid.errors import ValidationError
@@ -32,7 +34,8 @@ MAX_PAGE = 100
 def create() -> tuple[dict[str, object], int, dict[str, str]]:
     """Stream the upload into storage and answer 202: the pipeline takes it from there."""
     request = current()
-    post = services().publishing.upload(request.caller, read_upload, request.request_id)
+    with cast(Uploads, current_app.extensions["uploads"]).admitted(request.caller):
+        post = services().publishing.upload(request.caller, read_upload, request.request_id)
     return post, 202, {"Location": url_for("posts.show", post_id=post["id"])}
 
 
