@@ -112,6 +112,14 @@ def _purge_removed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _quarantined_urls(settings: Settings, args: argparse.Namespace) -> int:
+    with _database(settings) as db:
+        urls = _maintenance(db, settings).quarantined_urls(settings.media_url, args.since)
+    for url in urls:
+        print(url)
+    return 0
+
+
 def _age(text: str) -> timedelta:
     """`30d`, `12h`, `90m` or `45s`."""
     units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -231,10 +239,14 @@ def parser() -> argparse.ArgumentParser:
     rehash.add_argument("--after", type=int, default=0, metavar="ID", help="start after this media id (resume a full run)")
     purge = command("purge-removed", _purge_removed, "Delete for good what moderators removed long ago, files and all.")
     purge.add_argument("--older-than", type=_age, required=True, metavar="AGE", help="removed at least this long ago: 30d, 12h")
+    urls = command(
+        "quarantined-urls", _quarantined_urls, "Print the URLs of media files taken from the public (for a CDN to purge)."
+    )
+    urls.add_argument("--since", type=_age, required=True, metavar="AGE", help="taken this long ago at most: 1h, 2d")
     move = command("migrate-storage", _migrate_storage, "Copy every stored file into another store, checked by hash; resumable.")
     move.add_argument("--to", required=True, metavar="URL", help="s3://bucket/prefix or file:///path")
     move.add_argument("--endpoint", metavar="URL", help="the target's S3_ENDPOINT_URL (default: the current one)")
-    proxy = command("proxy", _proxy, "Run nginx in front of the app (HTTP_BIND): micro-cache, media files, streamed uploads.")
+    proxy = command("proxy", _proxy, "Run nginx in front of the app (HTTP_BIND): micro-cache, media files, buffered uploads.")
     proxy.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDRESS", help="where nginx listens (default %(default)s)")
     proxy.add_argument("--print", action="store_true", help="print the configuration instead of running nginx")
     command("stats", _stats, "Print media counts by status, the backlog and storage use (JSON).")

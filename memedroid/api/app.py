@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         posts=Posts(db, cache, counters, storage, settings),
         feeds=Feeds(db, cache, counters, settings.media_url, settings.shows_reposts),
         comments=comments_service,
-        moderation=Moderation(db, cache, comments_service, settings.media_url, settings.shows_reposts),
+        moderation=Moderation(db, cache, comments_service, storage, settings.media_url, settings.shows_reposts),
         health=Health(settings, cache.cache, storage, pipeline),
     )
     app.extensions["memedroid"] = services

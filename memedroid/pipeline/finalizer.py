@@ -24,6 +24,7 @@ from memedroid.messages import Job, Result
 from memedroid.pipeline.process import PipelineProcess
 from memedroid.repositories import hashes, media, posts, ranks
 from memedroid.repositories.media import Ended
+from memedroid.services import quarantine
 from memedroid.settings import Settings
 from memedroid.transport import Pipeline, Slot
 
@@ -123,6 +124,7 @@ class Finalizer(PipelineProcess):
         metrics.JOBS.labels(result.source_type, status).inc()
         if status == "completed" and row is not None:
             self.storage.drop_raw(row.sha256.hex())  # a failed one is kept a while
+            quarantine.settle(self.db, self.storage)  # its posts may all have been removed meanwhile
         if status in ("completed", "failed"):
             self.cache.bump_feed_version()
         elif status == "pending":

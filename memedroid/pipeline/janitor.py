@@ -24,6 +24,7 @@ from memedroid.messages import Job
 from memedroid.repositories import health, likes, media, ranks, sessions
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.media import Ended
+from memedroid.services import quarantine
 from memedroid.services.health import check_clock
 from memedroid.services.jobs import JobQueue
 from memedroid.services.moderation import Moderation
@@ -120,6 +121,7 @@ class Janitor:
                         with self.db.transaction() as conn:
                             actions["sessions_deleted"] += sessions.delete_expired(conn)
                         actions["bans_lifted"] += self.moderation.lift_ended_bans()
+                        actions["media_settled"] += quarantine.settle(self.db, self.storage)
                     try:
                         self._remove_orphans(actions, dry_run)
                     except OSError as exc:  # the disk or the object store: the next round tries again
@@ -217,12 +219,13 @@ class Janitor:
                 self._note(str(folder), "orphan_tmp_deleted", actions, dry_run)
                 if not dry_run:
                     storage.remove_tree(folder)
-        media_files = []
-        for name in storage.old_files("media", grace):
-            match = _HASH_NAME.match(name.rsplit("/", 1)[-1])
-            if match is None or match[1] not in kept:
-                media_files.append(name)
-        self._delete("media", media_files, "orphan_media_deleted", actions, dry_run)
+        for area in ("media", "quarantine"):
+            final_files = []
+            for name in storage.old_files(area, grace):
+                match = _HASH_NAME.match(name.rsplit("/", 1)[-1])
+                if match is None or match[1] not in kept:
+                    final_files.append(name)
+            self._delete(area, final_files, f"orphan_{area}_deleted", actions, dry_run)
 
     def _remove_orphan_raw(self, names: list[str], actions: Counter[str], dry_run: bool) -> None:
         """Raw uploads no row needs. A raw file named by its hash may be one whose upload has

@@ -110,6 +110,17 @@ def is_banned(conn: Connection, sha256: bytes) -> bool:
     return queries.hashes.get_banned_sha256(conn, sha256=sha256) is not None
 
 
+def media_of(conn: Connection, sha256: bytes) -> int | None:
+    """The media of these bytes, if any."""
+    found = queries.hashes.get_media_id_of_sha256(conn, sha256=sha256)
+    return None if found is None else int(found)
+
+
+def media_banned(conn: Connection, post_id: int) -> bool:
+    """Whether the media of a post is on the banned list."""
+    return bool(queries.hashes.get_post_media_banned(conn, post_id=post_id))
+
+
 def first_post(conn: Connection, media_ids: list[int]) -> int | None:
     """The earliest post showing one of these media, if any."""
     found = queries.hashes.get_first_post(conn, media_ids=media_ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -214,3 +215,47 @@ def live_leases(conn: Connection) -> set[str]:
 def kept_hashes(conn: Connection) -> set[str]:
     """Hashes whose final files must be kept."""
     return {row["sha256"] for row in queries.media.list_kept_media_hashes(conn)}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a media's files belong (`media`, `quarantine`, `gone`; None: it has none yet)
+    and whether they are out of the public area now."""
+
+    id: int
+    sha256: str  # hex: the name of its raw upload
+    path: str | None
+    thumbnail_path: str | None
+    quarantined: bool
+    place: str | None
+
+    @property
+    def files(self) -> list[str]:
+        return [name for name in (self.path, self.thumbnail_path) if name]
+
+
+def unsettle(conn: Connection, media_id: int) -> None:
+    """Note that a media's files may have to move (committed with the caller's change)."""
+    queries.media.unsettle_media(conn, media_id=media_id)
+
+
+def lock_unsettled(conn: Connection, max_count: int) -> list[Placement]:
+    """Up to `max_count` media whose files may have to move, locked until the transaction
+    ends, with where their files belong as of once they are locked."""
+    ids = [row["id"] for row in queries.media.lock_unsettled_media(conn, max_count=max_count)]
+    return [Placement(**row) for row in queries.media.get_media_places(conn, ids=ids)] if ids else []
+
+
+def settled(conn: Connection, placed: list[Placement]) -> None:
+    """These media's files are where they belong: record whether that is out of the public area."""
+    for quarantined in (False, True):
+        ids = [item.id for item in placed if item.place is not None and (item.place != "media") == quarantined]
+        if ids:
+            queries.media.set_media_quarantined(conn, ids=ids, quarantined=quarantined)
+    queries.media.delete_unsettled_media(conn, ids=[item.id for item in placed])
+
+
+def quarantined_since(conn: Connection, since: datetime) -> list[str]:
+    """The names of the final files taken out of the public area since `since`."""
+    rows = queries.media.list_quarantined_media(conn, since=since)
+    return [name for row in rows for name in (row["path"], row["thumbnail_path"]) if name]

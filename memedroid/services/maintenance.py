@@ -39,6 +39,13 @@ class Maintenance:
                 media_deleted += 1
         return {"posts": len(found), "media": media_deleted, "comments": erased}
 
+    def quarantined_urls(self, media_url: str, within: timedelta) -> list[str]:
+        """The URLs of the final files taken out of the public area within `within` (a removal,
+        a ban): what a CDN in front must purge, since it may keep them for a year."""
+        with self.db.transaction() as conn:
+            names = media.quarantined_since(conn, datetime.now(UTC) - within)
+        return [f"{media_url}/{name}" for name in names]
+
     def reprocess(self, post_id: int | None) -> list[int]:
         """Give the failed media of `post_id` (of every post: None) a fresh set of attempts;
         the ids requeued. Nothing changes when one of them no longer has its raw upload

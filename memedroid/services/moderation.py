@@ -20,15 +20,16 @@ from memedroid.cache import FeedCache
 from memedroid.db import Connection, Database
 from memedroid.errors import Conflict, Forbidden, NotFound, ValidationError
 from memedroid.messages import Fingerprint
-from memedroid.repositories import comments, hashes, moderation, posts, reports, sessions
+from memedroid.repositories import comments, hashes, media, moderation, posts, reports, sessions
 from memedroid.repositories.counters import Counted, Counters
 from memedroid.repositories.moderation import MODERATORS, Account
 from memedroid.repositories.reports import Group
 from memedroid.repositories.users import Viewer
-from memedroid.services import cursors
+from memedroid.services import cursors, quarantine
 from memedroid.services.comments import Comments
 from memedroid.services.feeds import name_reposts
 from memedroid.settings import Settings
+from memedroid.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Moderation:
     db: Database
     cache: FeedCache
     threads: Comments  # comment counts and thread pages
+    storage: Storage  # a removed post's files leave the public area (services/quarantine.py)
     media_url: str
     reposts: bool  # show `repost_of` on the posts in the queue
 
@@ -58,7 +60,7 @@ class Moderation:
         """One with caches of its own (the command line's, the janitor's)."""
         cache = FeedCache.from_settings(settings)
         threads = Comments(db, cache, Counters(cache.cache))
-        return cls(db, cache, threads, settings.media_url, settings.shows_reposts)
+        return cls(db, cache, threads, open_storage(settings), settings.media_url, settings.shows_reposts)
 
     def grant_role(self, username: str, role: str, admin: Viewer | None = None) -> dict[str, Any]:
         """Give `username` a role (logged; None is the command line). An admin may not change
@@ -95,15 +97,19 @@ class Moderation:
         403 beyond `actor`'s powers."""
         with self.db.transaction() as conn:
             _ban_media(conn, post_id, actor, reason)
-        self.cache.invalidate()
+        self._changed({}, feeds=True)
 
     def ban_file(self, sha256: bytes, fingerprints: list[Fingerprint], reason: str) -> int:
-        """Put a file on the banned list (the command line's); 409 when its bytes are on it."""
+        """Put a file on the banned list (the command line's), and remove the posts showing
+        these bytes if any; 409 when its bytes are on it."""
         with self.db.transaction() as conn:
             banned_id = hashes.ban(conn, sha256, fingerprints, reason)
             if banned_id is None:
                 raise Conflict("this file is banned already")
+            if (media_id := hashes.media_of(conn, sha256)) is not None:
+                _remove_banned(conn, media_id, reason)
             moderation.log(conn, None, "ban_media", ("media", banned_id), reason)
+        self._changed({}, feeds=True)
         return banned_id
 
     def ban(self, username: str, actor: Viewer | None, ban: Ban) -> None:
@@ -220,10 +226,12 @@ class Moderation:
 
     def _changed(self, counted: dict[int, Counted], feeds: bool) -> None:
         """After content came or went: the posts' comment counts mirrored and their threads
-        dropped; with `feeds`, every cached page."""
+        dropped; with `feeds` (posts came or went), their files moved and every cached page
+        dropped."""
         for post_id, count in counted.items():
             self.threads.changed(post_id, count)
         if feeds:
+            quarantine.settle(self.db, self.storage)
             self.cache.invalidate()
 
 
@@ -252,6 +260,8 @@ def _change(conn: Connection, target: Target, actor: Viewer | None, reason: str,
     _may(conn, actor, target, undoes=None if remove else f"remove_{kind}")
     moderator_id = None if actor is None else actor.id
     if kind == "post":
+        if not remove and hashes.media_banned(conn, target_id):
+            raise Conflict(f"the media of post {target_id} is banned: it cannot be restored")
         done = posts.remove(conn, target_id, reason) if remove else posts.restore(conn, target_id)
     else:
         post_id = comments.get(conn, target_id).post_id
@@ -283,8 +293,15 @@ def _ban_media(conn: Connection, post_id: int, actor: Viewer, reason: str) -> No
     banned_id = hashes.ban_media(conn, post.media_id, reason)
     if banned_id is None:
         raise Conflict(f"the media of post {post_id} is banned already")
-    posts.remove_showing(conn, post.media_id, f"{hashes.BANNED}: {reason}")
+    _remove_banned(conn, post.media_id, reason)
     moderation.log(conn, actor.id, "ban_media", ("media", banned_id), reason)
+
+
+def _remove_banned(conn: Connection, media_id: int, reason: str) -> None:
+    """Remove the posts showing a banned media, and have its files deleted (they go even when
+    every post of it was removed already)."""
+    posts.remove_showing(conn, media_id, f"{hashes.BANNED}: {reason}")
+    media.unsettle(conn, media_id)
 
 
 def _ban(conn: Connection, account: Account, actor: Viewer | None, ban: Ban) -> dict[int, Counted]:

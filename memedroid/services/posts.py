@@ -24,6 +24,7 @@ from memedroid.repositories import hashes, likes, posts
 from memedroid.repositories.counters import Counters
 from memedroid.repositories.posts import Post, Visibility
 from memedroid.repositories.users import Viewer
+from memedroid.services import quarantine
 from memedroid.services.feeds import mark_liked, name_reposts
 from memedroid.settings import Settings
 from memedroid.storage import Storage
@@ -121,6 +122,7 @@ class Posts:
                 gone = posts.delete(conn, post_id, post.media_id)
         if gone is not None:
             self.storage.remove_media(gone.files, gone.sha256)
+        quarantine.settle(self.db, self.storage)  # the posts still showing its media may all be removed
         self.cache.invalidate()
         log.info("post deleted", extra={"event": "post_deleted", "post_id": post_id, "media_deleted": gone is not None})
 

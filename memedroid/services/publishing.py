@@ -21,6 +21,7 @@ from memedroid.errors import InsufficientStorage, ServiceUnavailable, Unprocessa
 from memedroid.messages import Job
 from memedroid.repositories import hashes, media, posts
 from memedroid.repositories.users import Viewer
+from memedroid.services import quarantine
 from memedroid.services.feeds import name_reposts
 from memedroid.services.health import disk_problem
 from memedroid.services.jobs import JobQueue
@@ -146,6 +147,7 @@ class Publishing:
             raise
         if row.status == "completed":
             self.storage.drop_raw(upload.sha256.hex())  # nothing will read it: the media was already processed
+            quarantine.settle(self.db, self.storage)  # its files come back if no other post showed them
         if row.rejected:
             raise Unprocessable(f"this file was already rejected: {row.error}")
         if original is not None:

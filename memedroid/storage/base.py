@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 HEAD_BYTES = 4096  # what the type sniffer sees
 MEDIA_TYPES = {".jpg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4"}  # of the files the pipeline makes
 IMMUTABLE = "public, max-age=31536000, immutable"  # a final file never changes: its name is its content's hash
-AREAS = ("raw", "media")
+AREAS = ("raw", "media", "quarantine")  # quarantine: final files no visible post shows, served by nobody
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,16 @@ class Storage(ABC):
 
     @abstractmethod
     def delete(self, area: str, names: list[str]) -> None:
-        """Delete files of `raw` or `media` (missing ones are fine)."""
+        """Delete files of an area (missing ones are fine)."""
+
+    @abstractmethod
+    def move(self, names: list[str], source: str, target: str) -> None:
+        """Move files from one area to another under the same names (`media` to `quarantine`,
+        say); a file missing from `source` is one moved already."""
 
     @abstractmethod
     def old_files(self, area: str, seconds: float) -> Iterator[str]:
-        """Names of the files in `raw` or `media` not changed for `seconds`."""
+        """Names of the files in an area not changed for `seconds`."""
 
     @abstractmethod
     def area_bytes(self, area: str) -> int: ...
@@ -179,8 +184,9 @@ class Storage(ABC):
         return self.fetch("media", name, folder)
 
     def remove_media(self, names: list[str], sha256_hex: str) -> None:
-        """Delete a media's final files and its raw upload."""
+        """Delete a media's final files, public or in quarantine, and its raw upload."""
         self.delete("media", names)
+        self.delete("quarantine", names)
         self.drop_raw(sha256_hex)
 
     def scratch_free_bytes(self) -> int:

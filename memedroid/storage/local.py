@@ -1,6 +1,6 @@
 """Media on a local (or shared) filesystem under one root: `raw/`, `media/` (sharded two
-levels deep) and the scratch `tmp/`. Client filenames never reach a path, and every file
-appears under its final name by an atomic rename."""
+levels deep), `quarantine/` (as `media/`, served by nobody) and the scratch `tmp/`. Client
+filenames never reach a path, and every file appears under its final name by an atomic rename."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class LocalStorage(Storage):
         self.media = root / "media"
 
     def ensure(self) -> LocalStorage:
-        for folder in (self.raw, self.tmp, self.media):
+        for folder in (self.raw, self.tmp, self.media, self.root / "quarantine"):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -114,6 +114,13 @@ class LocalStorage(Storage):
     def delete(self, area: str, names: list[str]) -> None:
         for name in names:
             (self.root / area / name).unlink(missing_ok=True)
+
+    def move(self, names: list[str], source: str, target: str) -> None:
+        for name in names:
+            destination = self.root / target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with suppress(FileNotFoundError):
+                os.replace(self.root / source / name, destination)  # atomic: one file system
 
     def old_files(self, area: str, seconds: float) -> Iterator[str]:
         folder = self.root / area

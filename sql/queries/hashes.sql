@@ -143,3 +143,17 @@ FROM banned_hashes
 WHERE hamming(phash, :phash) <= :max_phash AND hamming(dhash, :dhash) <= :max_dhash
 GROUP BY banned_id
 ORDER BY distance, banned_id;
+
+-- name: get_media_id_of_sha256(sha256)$
+-- The media of these bytes, if any.
+SELECT id
+FROM media
+WHERE sha256 = :sha256;
+
+-- name: get_post_media_banned(post_id)$
+-- Whether the media a post shows is on the banned list.
+SELECT count(*) > 0 AS banned
+FROM posts AS p
+INNER JOIN media AS m ON p.media_id = m.id
+INNER JOIN banned_media AS b ON m.sha256 = b.sha256
+WHERE p.id = :post_id;

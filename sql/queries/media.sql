@@ -247,3 +247,72 @@ SELECT id
 FROM media
 WHERE status = 'failed'
 ORDER BY id;
+
+-- name: unsettle_media(media_id)!
+-- Notes that the files of a media may have to move (a ban; other changes, triggers note).
+SELECT unsettle_media(:media_id);
+
+-- name: lock_unsettled_media(max_count)
+-- Media whose files may have to move, and their rows, locked for the move (those another
+-- process is moving are passed over; an upload of the same bytes holding its media row is
+-- waited for).
+WITH claimed AS (
+    SELECT u.media_id
+    FROM unsettled_media AS u
+    ORDER BY u.media_id
+    LIMIT :max_count
+    FOR UPDATE SKIP LOCKED
+)
+
+SELECT m.id
+FROM media AS m
+INNER JOIN claimed AS c ON m.id = c.media_id
+ORDER BY m.id
+FOR UPDATE OF m;
+
+-- name: get_media_places(ids)
+-- Where the files of these media belong, read once their rows are locked: `media` (public: a
+-- post that is not removed shows them), `quarantine` (none does), `gone` (banned: deleted
+-- everywhere), or null (not completed: no files to move).
+SELECT  -- noqa: ST06
+    m.id,
+    encode(m.sha256, 'hex') AS sha256,
+    m.path,
+    m.thumbnail_path,
+    m.quarantined_at IS NOT NULL AS quarantined,
+    CASE
+        WHEN m.status <> 'completed' THEN NULL
+        WHEN EXISTS (
+            SELECT 1 FROM banned_media AS b
+            WHERE b.sha256 = m.sha256
+        ) THEN 'gone'
+        WHEN EXISTS (
+            SELECT 1 FROM posts AS p
+            WHERE p.media_id = m.id AND p.removed_at IS NULL
+        ) THEN 'media'
+        ELSE 'quarantine'
+    END AS place
+FROM media AS m
+WHERE m.id = ANY(:ids)
+ORDER BY m.id;
+
+-- name: set_media_quarantined(ids, quarantined)!
+-- Records that these media's files are out of the public area (since when), or back in it.
+UPDATE media
+SET quarantined_at = CASE WHEN :quarantined THEN coalesce(quarantined_at, now()) END
+WHERE id = ANY(:ids);
+
+-- name: delete_unsettled_media(ids)!
+-- These media's files are where they belong.
+DELETE FROM unsettled_media
+WHERE media_id = ANY(:ids);
+
+-- name: list_quarantined_media(since)
+-- The final files taken out of the public area since a time (quarantined or, banned, deleted):
+-- the URLs a CDN in front must purge.
+SELECT
+    path,
+    thumbnail_path
+FROM media
+WHERE quarantined_at >= :since
+ORDER BY quarantined_at, id;

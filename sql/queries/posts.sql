@@ -92,10 +92,19 @@ SET removed_at = now(), removed_reason = :reason, removed_by_ban = TRUE
 WHERE author_id = :author_id AND removed_at IS NULL;
 
 -- name: restore_authored_posts(author_id)!
--- Lifting that ban: restores the posts it removed.
-UPDATE posts
+-- Lifting that ban: restores the posts it removed, but those whose media was banned meanwhile
+-- (they stay removed, for the media's ban).
+UPDATE posts AS p
 SET removed_at = NULL, removed_reason = NULL, removed_by_ban = FALSE
-WHERE author_id = :author_id AND removed_by_ban;
+WHERE
+    p.author_id = :author_id
+    AND p.removed_by_ban
+    AND NOT EXISTS (
+        SELECT 1
+        FROM media AS m
+        INNER JOIN banned_media AS b ON m.sha256 = b.sha256
+        WHERE m.id = p.media_id
+    );
 
 -- name: list_posts(ids)
 -- Some posts by id, in no particular order (the moderation queue's targets).
