@@ -122,11 +122,11 @@ class Finalizer(PipelineProcess):
             self.storage.remove_tree(Path(result.work_dir))
         status = ended.status
         metrics.JOBS.labels(result.source_type, status).inc()
+        if status in ("completed", "failed"):
+            self.cache.bump_feed_version()  # first: a reader told `completed` finds it listed
         if status == "completed" and row is not None:
             self.storage.drop_raw(row.sha256.hex())  # a failed one is kept a while
             quarantine.settle(self.db, self.storage)  # its posts may all have been removed meanwhile
-        if status in ("completed", "failed"):
-            self.cache.bump_feed_version()
         elif status == "pending":
             self.jobs.offer([Job(result.media_id, result.request_id)])
         log.log(
