@@ -4,20 +4,24 @@ removing what they reported."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import fixtures
 import psycopg
 import pytest
 from browser import VIEWPORTS, Browse, browse_fixture, chromium  # noqa: F401 (chromium: a fixture)
 from helpers import PASSWORD, grant, wait_for
+from PIL import Image, ImageChops
 from playwright.sync_api import Page, expect
 from system import System
 
 pytestmark = pytest.mark.slow
 
+ZALGO = "".join(map(chr, (*range(0x0300, 0x0315), *range(0x0342, 0x0353)))) * 4  # combining marks, stacked
 XSS = ('<img src=x onerror="window.__xss=1">', '"><script>window.__xss=2</script>', "<svg onload=window.__xss=3>")
 
 
@@ -317,3 +321,62 @@ def test_an_anonymous_feed_starts_from_the_page_the_html_carries(start_system, b
     page.get_by_role("link", name="New", exact=True).click()
     expect(page.locator("article.card").first).to_be_visible()
     assert any("sort=new" in url and "cursor=" not in url for url in asked)
+
+
+def same_picture(one: bytes, other: bytes) -> bool:
+    """Two screenshots of the same size whose pixels differ by no more than a rasterizer's
+    rounding (a rounded corner's antialiasing may differ by one level between two draws)."""
+    first, second = (Image.open(io.BytesIO(picture)).convert("RGB") for picture in (one, other))
+    return first.size == second.size and max(high for _, high in ImageChops.difference(first, second).getextrema()) <= 16
+
+
+def test_hostile_addresses_and_text_leave_the_page_whole(start_system, browse: Browse, tmp_path: Path, database_url: str) -> None:
+    """A malformed percent-encoding left a blank page (an uncaught URIError); `?next=` with
+    another site's address left the member on the sign-in form; a right-to-left override ran
+    on past its own text; stacked combining marks drew over the card's header; a long note
+    widened the moderators' page."""
+    system = start_system(WORKERS="1").wait_ready()
+    page = browse(system.url)
+    page.goto("/t/%E0%A4%A")
+    expect(page.get_by_text("There is no page here")).to_be_visible()
+
+    alice = system.sign_up("alice")
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        member = browse(system.url)
+        member.goto(f"/signin?next={quote(elsewhere, safe='')}")
+        member.get_by_label("Username or email").fill("alice")
+        member.get_by_label("Password").fill(PASSWORD)
+        member.get_by_role("button", name="Sign in").click()
+        expect(member).to_have_url(f"{system.url}/")
+
+    image = fixtures.jpeg(tmp_path, "plain.jpg", 300, 200, seed="purple")
+    captions = {"plain": "hello", "marks": "h" + ZALGO + "ello", "override": "\u202eolleh"}
+    ids = {name: system.upload(alice, image, caption=caption).json()["id"] for name, caption in captions.items()}
+    assert system.wait_done(alice, ids["plain"])["status"] == "completed"
+    page.goto("/new")
+    header = page.locator(f'[data-post="{ids["marks"]}"] > header')
+    expect(header).to_be_visible()
+    page.evaluate("document.querySelector('header.top').style.position = 'static'")  # the sticky bar, out of the pictures
+    page.wait_for_function("[...document.images].every((image) => image.complete)")  # nothing moves between the pictures
+    drawn = header.screenshot(animations="disabled")
+    page.locator(f'[data-post="{ids["marks"]}"] .caption').evaluate("c => (c.style.visibility = 'hidden')")
+    assert same_picture(header.screenshot(animations="disabled"), drawn)  # the caption's marks drew nothing over the header
+    caption = page.locator(f'[data-post="{ids["override"]}"] .caption')
+    assert caption.evaluate("c => getComputedStyle(c).unicodeBidi") == "plaintext"
+    page.goto(f"/p/{ids['override']}")
+    expect(page).to_have_title("\u2068\u202eolleh\u2069 · MemeDroid")
+
+    system.sign_up("mia")
+    grant(database_url, "mia")
+    reported = system.http.post(
+        f"{system.url}/api/v1/posts/{ids['plain']}/reports",
+        headers=alice,
+        json={"reason": "spam", "note": "x" * 1000},
+        timeout=30,
+    )
+    assert reported.status_code == 201, reported.text
+    moderator = browse(system.url)
+    sign_in(moderator, "mia")
+    moderator.goto("/mod")
+    expect(moderator.locator(".notes li").first).to_be_visible()
+    assert moderator.evaluate("document.documentElement.scrollWidth <= innerWidth")

@@ -5,7 +5,7 @@ import { me, register, request, signIn, updateAccount } from "./client.js";
 import { count, failure, h, link, notify } from "./dom.js";
 import { feed } from "./feed.js";
 import { pager } from "./pager.js";
-import { go, param } from "./router.js";
+import { go, nextPage } from "./router.js";
 
 /** A form of labelled fields whose submit calls `action(values)`; its error shown in words. */
 function form(title, fields, submit, action, footer) {
@@ -35,7 +35,7 @@ function form(title, fields, submit, action, footer) {
   return element;
 }
 
-const back = () => go(param("next") ?? "/", { replace: true });
+const back = () => go(nextPage(), { replace: true });
 
 export function signInPage() {
   return form(

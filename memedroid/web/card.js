@@ -84,7 +84,7 @@ export function card(post, { eager = false, extra = [] } = {}) {
     h("header", {}, link(`/u/${encodeURIComponent(post.author.username)}`, { class: "author" }, `@${post.author.username}`), " · ", link(page, { class: "when" }, ago(post.created_at))),
     h("h2", { class: "caption", id: `caption-${post.id}` }, link(page, {}, post.caption || "Untitled")),
     repost,
-    post.removed && h("p", { class: "badge warn" }, `Removed by moderators: ${post.removed.reason}`),
+    post.removed && h("p", { class: "badge warn" }, "Removed by moderators: ", h("bdi", {}, post.removed.reason)),
     post.media ? media(post, { eager }) : h("p", { class: "status", "data-status": post.status }, post.status === "failed" ? `Failed: ${post.error}` : `This post is ${post.status}…`),
     tagLinks(post.tags),
     h("footer", { class: "actions" }, likeButton(`/posts/${post.id}`, post), link(`${page}#comments`, { class: "comments" }, count(post.comment_count ?? 0, "comment")), extra)

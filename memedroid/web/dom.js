@@ -14,6 +14,10 @@ export function h(tag, props = {}, ...children) {
   return element;
 }
 
+/** Someone's text set inside a string of ours (a title): its direction stays its own, so a
+ * right-to-left override in it stops at its end (the text form of `<bdi>`). */
+export const isolated = (text) => `\u2068${text}\u2069`;
+
 /** A link inside the app (the router takes the click). */
 export const link = (href, props, ...children) => h("a", { href, ...props }, ...children);
 

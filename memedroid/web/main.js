@@ -1,7 +1,7 @@
 // The web client's entry: the header for the session, and the page for the address.
 
 import { mayResume, me, resume, signOut, watchSession } from "./client.js";
-import { h, link, notify, show } from "./dom.js";
+import { h, isolated, link, notify, show } from "./dom.js";
 import { feed, WINDOWS } from "./feed.js";
 import { go, param } from "./router.js";
 
@@ -30,13 +30,23 @@ const ROUTES = [
   [/^\/mod$/, "Reports", signedIn(async () => (moderator() ? (await moderation()).moderationPage() : onlyModerators()))],
 ];
 
+/** A part of the address as text; null when its percent-encoding is malformed (`%E0%A4%A`). */
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null;
+  }
+}
+
 async function render() {
   const address = location.href;
   for (const [pattern, title, page] of ROUTES) {
     const match = pattern.exec(location.pathname);
     if (!match) continue;
-    const args = match.slice(1).map(decodeURIComponent);
-    document.title = `${typeof title === "function" ? title(...args) : title} · MemeDroid`;
+    const args = match.slice(1).map(decoded);
+    if (args.includes(null)) break; // a malformed address: there is no such page
+    document.title = `${typeof title === "function" ? isolated(title(...args)) : title} · MemeDroid`;
     try {
       const view = await page(...args);
       if (view && location.href === address) show(view); // unless the reader moved on meanwhile

@@ -3,7 +3,7 @@
 
 import { me, request } from "./client.js";
 import { card, likeButton } from "./card.js";
-import { ago, count, failure, h, link, notify } from "./dom.js";
+import { ago, count, failure, h, isolated, link, notify } from "./dom.js";
 import { pager } from "./pager.js";
 import { go } from "./router.js";
 
@@ -146,7 +146,7 @@ export function postPage(id) {
   const load = async () => {
     try {
       const post = await request(`/posts/${id}`);
-      document.title = `${post.caption || "A meme"} · MemeDroid`;
+      document.title = `${isolated(post.caption || "A meme")} · MemeDroid`;
       const mine = me() && me().id === post.author.id;
       const remove = async () => {
         if (!confirm("Delete this post for good?")) return;
