@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         settings=settings,
         db=db,
         accounts=Accounts(db, settings),
-        publishing=Publishing(db, storage, settings, jobs),
+        publishing=Publishing(db, storage, settings, jobs, cache),
         posts=Posts(db, cache, counters, storage, settings),
         feeds=Feeds(db, cache, counters, settings.media_url, settings.shows_reposts),
         comments=comments_service,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memedroid import metrics
+from memedroid.cache import FeedCache
 from memedroid.db import Connection, Database
 from memedroid.errors import InsufficientStorage, ServiceUnavailable, Unprocessable, UnsupportedMediaType, ValidationError
 from memedroid.messages import Job
@@ -94,6 +95,7 @@ class Publishing:
     storage: Storage
     settings: Settings
     jobs: JobQueue
+    cache: FeedCache  # a post of bytes already processed is listed at once
 
     def upload(self, author_id: int, receive: Receive, request_id: str | None) -> dict[str, Any]:
         """Refuse when the backlog is full (before a byte is read), let `receive` stream the
@@ -152,6 +154,8 @@ class Publishing:
             raise Unprocessable(f"this file was already rejected: {row.error}")
         if original is not None:
             raise Unprocessable(f"a repost of post {original}")
+        if row.status == "completed":
+            self.cache.invalidate()  # listed at once: every tier learns it as from the finalizer's completion
         log.info(
             "post accepted",
             extra={
