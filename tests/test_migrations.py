@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -99,3 +101,42 @@ def test_a_regular_install_carries_its_sql_and_migrates(tmp_path: Path, empty_da
     with psycopg.connect(empty_database_url) as conn:
         versions = [version for (version,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert versions == [m.version for m in migrations.available()]
+
+
+def test_a_view_or_function_is_its_one_file_and_is_made_again_when_that_file_changes(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """A view written out whole in five migrations left a DBA guessing which copy was live:
+    each view and function now lives in one file, re-made when the file's text changes."""
+    tree = tmp_path / "sql"
+    shutil.copytree(ROOT / "sql", tree)
+    migrations.migrate(empty_database_url, tree / "migrations")
+    for kind in migrations.DEFINITION_KINDS:  # no migration restates a definition
+        for definition in (tree / kind).glob("*.sql"):
+            statement = re.compile(rf"CREATE (OR REPLACE )?(VIEW|FUNCTION) {definition.stem}\b", re.I)
+            assert not [m.name for m in (tree / "migrations").glob("*.sql") if statement.search(m.read_text())], definition
+
+    def columns(view: str) -> list[str]:
+        with psycopg.connect(empty_database_url) as conn:
+            query = "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position"
+            return [name for (name,) in conn.execute(query, (view,))]
+
+    # A DBA edits a view another view's file depends on (and which sorts after it), and adds a function.
+    post_details = tree / "views" / "post_details.sql"
+    post_details.write_text(
+        post_details.read_text().replace("    p.caption,\n", "    p.caption,\n    length(p.caption) AS caption_length,\n")
+    )
+    (tree / "views" / "a_first_view.sql").write_text(
+        "CREATE VIEW a_first_view AS\nSELECT id, caption_length FROM post_details;\n"
+    )
+    (tree / "functions" / "twice.sql").write_text(
+        "CREATE OR REPLACE FUNCTION twice(n integer) RETURNS integer\nLANGUAGE sql\nAS $$ SELECT n * 2 $$;\n"
+    )
+    assert migrations.migrate(empty_database_url, tree / "migrations") == []
+    assert "caption_length" in columns("post_details") and columns("a_first_view") == ["id", "caption_length"]
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT twice(21)").fetchone() == (42,)
+        made = conn.execute("SELECT applied_at FROM schema_definitions").fetchone()
+    migrations.migrate(empty_database_url, tree / "migrations")  # nothing changed: nothing made again
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT applied_at FROM schema_definitions").fetchone() == made

@@ -1,11 +1,17 @@
-"""Schema migrations: numbered plain-SQL files in `sql/migrations/`, applied in order, recorded.
+"""Schema migrations: numbered plain-SQL files in `sql/migrations/` for the tables (applied in
+order, once, recorded), then the definitions: each SQL function (with the triggers that run
+it) in `sql/functions/`, each view in `sql/views/`, one file apiece, re-applied all together
+whenever the text of one changes (Flyway's repeatable migrations). The live text of a view or
+function is its file, the only copy in the tree.
 
 Safe when several processes start at once: the whole run holds a PostgreSQL advisory lock,
-and each file is applied in its own transaction together with its bookkeeping row.
+and each file is applied in its own transaction together with its bookkeeping row (the
+definitions in one).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from memedroid.db import SQL_DIR
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+DEFINITION_KINDS = ("functions", "views")  # folders of definitions, in the order they are made
 LOCK_KEY = 0x6D656D65  # "meme": one advisory lock for every migrating process
 _NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
@@ -30,19 +37,28 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     version integer PRIMARY KEY,
     name text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS schema_definitions (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
 
 
 @dataclass(frozen=True)
-class Migration:
-    version: int
+class SqlFile:
     name: str
     path: Path
 
     @property
     def sql(self) -> str:
         return self.path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Migration(SqlFile):
+    version: int
 
 
 def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -55,12 +71,61 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         version = int(match[1])
         if version in found:
             raise ValueError(f"two migrations share version {version}: {found[version].path.name}, {path.name}")
-        found[version] = Migration(version, match[2], path)
+        found[version] = Migration(match[2], path, version)
     return [found[v] for v in sorted(found)]
 
 
+@dataclass(frozen=True)
+class Definition(SqlFile):
+    kind: str  # "functions" or "views"
+
+
+def definitions(root: Path = SQL_DIR) -> list[Definition]:
+    """Every function and view file: the functions first (a view may call one), each kind by name."""
+    return [Definition(path.stem, path, kind) for kind in DEFINITION_KINDS for path in sorted((root / kind).glob("*.sql"))]
+
+
+def apply_definitions(conn: psycopg.Connection[tuple[object, ...]], found: list[Definition]) -> bool:
+    """Re-make every view and function when the text of one has changed since they were last
+    made (False: nothing changed), in one transaction: the views are dropped (with whatever
+    depends on them) and made again, the functions replaced (their triggers with them).
+    Function bodies are checked when they run, so functions may name each other in any order;
+    a view that names another waits for it. A function whose arguments or result change, or
+    one no file defines any more, is dropped by a migration."""
+    digest = hashlib.sha256(b"".join(f"{d.kind}/{d.name}\0{d.sql}\0".encode() for d in found)).hexdigest()
+    row = conn.execute("SELECT checksum FROM schema_definitions").fetchone()
+    if row is not None and row[0] == digest:
+        return False
+    views = [d for d in found if d.kind == "views"]
+    with conn.transaction():
+        conn.execute("SET LOCAL check_function_bodies = off")
+        for view in views:
+            conn.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.Identifier(view.name)))
+        for function in (d for d in found if d.kind == "functions"):
+            conn.execute(function.sql)
+        while views:
+            waiting = []
+            for view in views:
+                try:
+                    with conn.transaction():
+                        conn.execute(view.sql)
+                except psycopg.errors.UndefinedTable:
+                    waiting.append(view)
+            if len(waiting) == len(views):
+                conn.execute(waiting[0].sql)  # none can be made: say why
+            views = waiting
+        conn.execute(
+            "INSERT INTO schema_definitions (checksum) VALUES (%s) "
+            "ON CONFLICT (only_row) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
+            (digest,),
+        )
+    log.info("definitions applied", extra={"event": "definitions_applied", "definitions": len(found), "checksum": digest[:12]})
+    return True
+
+
 def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply pending migrations; return the ones applied (empty when up to date)."""
+    """Apply pending migrations, then the definitions if their text changed; return the
+    migrations applied (empty when up to date)."""
     applied: list[Migration] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -81,6 +146,7 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                     extra={"event": "migration_applied", "version": migration.version, "migration": migration.name},
                 )
                 applied.append(migration)
+            apply_definitions(conn, definitions(directory.parent))
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied

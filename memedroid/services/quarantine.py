@@ -4,7 +4,7 @@ none does, deleted once the media is banned.
 
 Whatever changes it (a removal, a restore, a ban, a deletion, the same bytes uploaded again, a
 media completed after its posts were removed) notes the media in `unsettled_media` in its own
-transaction (triggers, `sql/migrations/0017_quarantined_media.sql`). `settle()` moves the
+transaction (triggers, `sql/functions/unsettle_*.sql`). `settle()` moves the
 files right after that transaction commits, so a removal takes them from the public at once;
 what a crash or an unreachable store leaves unsettled, the janitor's next round settles."""
 

@@ -21,34 +21,6 @@ ADD COLUMN ban_reason text CHECK (length(ban_reason) <= 500),
 ADD COLUMN banned_until timestamptz,
 ADD CONSTRAINT users_ban_has_reason CHECK (banned_until IS NULL OR ban_reason IS NOT NULL);
 
--- Whether an account's ban is in force now.
-CREATE FUNCTION banned(u users)
-RETURNS boolean
-LANGUAGE sql
-STABLE
-AS $$
-    SELECT u.ban_reason IS NOT NULL AND (u.banned_until IS NULL OR u.banned_until > now())
-$$;
-
--- A comment shows whether it was removed and why.
-CREATE OR REPLACE VIEW comment_details AS
-SELECT
-    c.id,
-    c.post_id,
-    c.parent_id,
-    c.depth,
-    c.body,
-    c.like_count,
-    c.reply_count,
-    c.created_at,
-    c.deleted_at,
-    u.id AS author_id,
-    u.username AS author_username,
-    c.removed_at,
-    c.removed_reason
-FROM comments AS c
-INNER JOIN users AS u ON c.author_id = u.id;
-
 -- The bans that end on their own, for the janitor to lift.
 CREATE INDEX users_banned_until_idx ON users (banned_until) WHERE banned_until IS NOT NULL;
 

@@ -5,9 +5,5 @@
 -- transaction ends; the sweep deletes a raw file only under the same lock taken exclusively,
 -- after it has read that no row needs the file. However slow the commit, whatever the
 -- clocks say, a file an upload may still need is never deleted.
-
--- The lock of the raw file of these bytes: 'raw!' in the high half, the first four bytes of
--- the hash in the low half (two files that share them share a lock, which costs a wait at most).
-CREATE FUNCTION raw_file_lock(sha256 bytea) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN x'7261772100000000'::bigint | ('x' || encode(substring(sha256 FROM 1 FOR 4), 'hex'))::bit(32)::bigint;
+-- The lock's key: raw_file_lock() (sql/functions/raw_file_lock.sql).
+SELECT 1;

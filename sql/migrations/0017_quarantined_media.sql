@@ -18,58 +18,6 @@ CREATE TABLE unsettled_media (
     changes integer NOT NULL DEFAULT 1
 );
 
--- Note a change (a second one while the files move waits for the move to end, and is noted
--- anew: the mover's view of the posts may predate it).
-CREATE FUNCTION unsettle_media(media bigint) RETURNS void
-LANGUAGE sql
-AS $$
-    INSERT INTO unsettled_media AS u (media_id) VALUES (media)
-    ON CONFLICT (media_id) DO UPDATE SET changes = u.changes + 1
-$$;
-
--- A post that stops or starts being shown; a new one shown with quarantined files (the same
--- bytes uploaded again: the upload holds the media row, so it sees a quarantine just made).
-CREATE FUNCTION unsettle_post_media() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM unsettle_media(OLD.media_id);
-    ELSIF TG_OP = 'UPDATE' OR EXISTS (SELECT 1 FROM media WHERE id = NEW.media_id AND quarantined_at IS NOT NULL) THEN
-        PERFORM unsettle_media(NEW.media_id);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER posts_shown_changed AFTER UPDATE OF removed_at ON posts
-FOR EACH ROW WHEN ((old.removed_at IS NULL) <> (new.removed_at IS NULL))
-EXECUTE FUNCTION unsettle_post_media();
-
-CREATE TRIGGER posts_shown_deleted AFTER DELETE ON posts
-FOR EACH ROW WHEN (old.removed_at IS NULL)
-EXECUTE FUNCTION unsettle_post_media();
-
-CREATE TRIGGER posts_shown_added AFTER INSERT ON posts
-FOR EACH ROW WHEN (new.removed_at IS NULL)
-EXECUTE FUNCTION unsettle_post_media();
-
--- Media completed while no post shows it (every post of it was removed while it was processed).
-CREATE FUNCTION unsettle_unshown_media() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM posts WHERE media_id = NEW.id AND removed_at IS NULL) THEN
-        PERFORM unsettle_media(NEW.id);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER media_completed_unshown AFTER UPDATE OF status ON media
-FOR EACH ROW WHEN (new.status = 'completed' AND old.status <> 'completed')
-EXECUTE FUNCTION unsettle_unshown_media();
-
 -- What was removed before this migration moves out at the janitor's first round.
 INSERT INTO unsettled_media (media_id)
 SELECT m.id
