@@ -399,3 +399,25 @@ def test_the_local_tier_is_bounded_in_bytes_and_admits_one_off_keys_on_their_sec
     assert local.get("cursor") is None  # asked for once: not kept
     local.put("cursor", Page.of("c" * 10))
     assert local.get("cursor") == Page.of("c" * 10)
+
+
+def test_a_rule_added_to_visible_posts_holds_in_every_listing(client: FlaskClient, settings: Settings) -> None:
+    """What a reader may see is written once (sql/functions/visible_posts.sql): a DBA who adds a
+    rule there changes every listing, each order of each feed and a member's comments."""
+    shown, secret = seed(settings.database_url, tags=("cats",), hours=(1, 2), likes=(3, 5))
+    bob = bearer(signed_up(client, "bob")["access_token"])
+    for post in (shown, secret):
+        assert client.post(f"/api/v1/posts/{post}/comments", json={"body": "nice"}, headers=bob).status_code == 201
+    rule = (Path(__file__).parent.parent / "sql" / "functions" / "visible_posts.sql").read_text()
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(rule.replace("        d.listed\n", "        d.listed AND d.caption IS DISTINCT FROM 'secret'\n"))
+        conn.execute("UPDATE posts SET caption = 'secret' WHERE id = %s", (secret,))
+    listings = [
+        f"/api/v1/posts?sort={sort}{narrowed}"
+        for sort in ("new", "hot", "top&window=all")
+        for narrowed in ("", "&tag=cats", "&author=alice")
+    ]
+    for listing in listings:
+        assert [item["id"] for item in client.get(listing).get_json()["items"]] == [shown], listing
+    comments = client.get("/api/v1/users/bob/comments").get_json()["items"]
+    assert [item["post_id"] for item in comments] == [shown]

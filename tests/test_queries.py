@@ -76,3 +76,18 @@ def test_no_query_is_called_outside_the_repositories() -> None:
         if REPOSITORIES not in path.parents and re.search(r"\bqueries\.\w+\.\w+", path.read_text())
     ]
     assert outside == []
+
+
+def test_every_listing_reads_its_posts_through_the_one_visibility_rule() -> None:
+    """The rule (listed, NSFW opt-in, blocks) was written out again in each listing statement;
+    now each reads visible_posts(), and no statement restates the rule."""
+    from memedroid.repositories.queries import queries
+
+    listings = [name for name in declared() if name.startswith("feed.list_")]
+    listings += ["hashes.list_similar_posts", "comments.list_user_comments"]
+    assert len(listings) >= 11
+    for name in listings:
+        module, query = name.split(".")
+        assert "visible_posts(%(show_nsfw)s, %(viewer_id)s)" in getattr(getattr(queries, module), query).sql, name
+    for path in (SQL_DIR / "queries").glob("*.sql"):
+        assert "OR NOT d.nsfw" not in path.read_text(), path.name

@@ -90,30 +90,28 @@ def apply_definitions(conn: psycopg.Connection[tuple[object, ...]], found: list[
     made (False: nothing changed), in one transaction: the views are dropped (with whatever
     depends on them) and made again, the functions replaced (their triggers with them).
     Function bodies are checked when they run, so functions may name each other in any order;
-    a view that names another waits for it. A function whose arguments or result change, or
-    one no file defines any more, is dropped by a migration."""
+    a view or function that names a view (or returns its rows) waits for it. A function whose
+    arguments or result change, or one no file defines any more, is dropped by a migration."""
     digest = hashlib.sha256(b"".join(f"{d.kind}/{d.name}\0{d.sql}\0".encode() for d in found)).hexdigest()
     row = conn.execute("SELECT checksum FROM schema_definitions").fetchone()
     if row is not None and row[0] == digest:
         return False
-    views = [d for d in found if d.kind == "views"]
     with conn.transaction():
         conn.execute("SET LOCAL check_function_bodies = off")
-        for view in views:
+        for view in (d for d in found if d.kind == "views"):
             conn.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.Identifier(view.name)))
-        for function in (d for d in found if d.kind == "functions"):
-            conn.execute(function.sql)
-        while views:
+        pending = found
+        while pending:
             waiting = []
-            for view in views:
+            for definition in pending:
                 try:
                     with conn.transaction():
-                        conn.execute(view.sql)
-                except psycopg.errors.UndefinedTable:
-                    waiting.append(view)
-            if len(waiting) == len(views):
+                        conn.execute(definition.sql)
+                except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedObject):
+                    waiting.append(definition)  # it names a view (or its type) not made yet
+            if len(waiting) == len(pending):
                 conn.execute(waiting[0].sql)  # none can be made: say why
-            views = waiting
+            pending = waiting
         conn.execute(
             "INSERT INTO schema_definitions (checksum) VALUES (%s) "
             "ON CONFLICT (only_row) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",

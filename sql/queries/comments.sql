@@ -263,8 +263,8 @@ FROM thread AS t
 ORDER BY t.tier ASC, t.like_count DESC, t.id DESC;
 
 -- name: list_user_comments(author, before_id, page_size, show_nsfw, viewer_id)
--- One user's comments (not the deleted or removed ones, nor those under a removed post or,
--- without :show_nsfw, an NSFW one), newest first; none when :viewer_id blocks the user.
+-- One user's comments (not the deleted or removed ones, nor those under a post the reader may
+-- not see: visible_posts), newest first; none when :viewer_id blocks the user.
 SELECT d.*
 FROM comment_details AS d
 WHERE
@@ -279,8 +279,8 @@ WHERE
     )
     AND d.deleted_at IS NULL
     AND d.removed_at IS NULL
-    AND (
-        SELECT p.removed_at IS NULL AND (:show_nsfw OR NOT p.nsfw) FROM posts AS p
+    AND EXISTS (
+        SELECT 1 FROM visible_posts(:show_nsfw, :viewer_id) AS p
         WHERE p.id = d.post_id
     )
     AND d.id < :before_id

@@ -1,23 +1,17 @@
 -- Feeds: completed posts newest first, one query per page (see the post_details view),
 -- keyset pagination on (created_at, id): a page deep in the feed costs what the first does.
--- The first page passes ('infinity', 9223372036854775807) as its cursor. Every listing shows
--- NSFW posts only with :show_nsfw, and no post by an author :viewer_id blocks (0: nobody's;
--- one author's feed checks once, with the author).
+-- The first page passes ('infinity', 9223372036854775807) as its cursor. Every listing reads
+-- its posts through visible_posts(:show_nsfw, :viewer_id), the one home of what a reader may
+-- see (sql/functions/visible_posts.sql).
 
 -- name: list_feed(before_created_at, before_id, page_size, show_nsfw, viewer_id)
 -- The global feed.
 SELECT
     d.*,
     json_build_array(d.created_at, d.id) AS sort_key
-FROM post_details AS d
+FROM visible_posts(:show_nsfw, :viewer_id) AS d
 WHERE
-    d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
-    )
-    AND (d.created_at, d.id) < (:before_created_at, :before_id)
+    (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT :page_size;
 
@@ -26,19 +20,13 @@ LIMIT :page_size;
 SELECT
     d.*,
     json_build_array(d.created_at, d.id) AS sort_key
-FROM post_details AS d
+FROM visible_posts(:show_nsfw, :viewer_id) AS d
 WHERE
     d.author_id = (
         SELECT users.id FROM users
         WHERE
             lower(users.username) = lower(:author)
-            AND NOT EXISTS (
-                SELECT 1 FROM blocks AS b
-                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
-            )
     )
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
     AND (d.created_at, d.id) < (:before_created_at, :before_id)
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT :page_size;
@@ -49,17 +37,11 @@ SELECT
     d.*,
     json_build_array(pt.created_at, pt.post_id) AS sort_key
 FROM post_tags AS pt
-INNER JOIN post_details AS d ON pt.post_id = d.id
+INNER JOIN visible_posts(:show_nsfw, :viewer_id) AS d ON pt.post_id = d.id
 WHERE
     pt.tag_id = (
         SELECT tags.id FROM tags
         WHERE tags.name = :tag
-    )
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
     )
     AND (pt.created_at, pt.post_id) < (:before_created_at, :before_id)
 ORDER BY pt.created_at DESC, pt.post_id DESC
@@ -75,16 +57,10 @@ SELECT
     d.*,
     json_build_array((SELECT hot_generation(:generation)), r.hot, r.post_id) AS sort_key
 FROM post_ranks AS r
-INNER JOIN post_details AS d ON r.post_id = d.id
+INNER JOIN visible_posts(:show_nsfw, :viewer_id) AS d ON r.post_id = d.id
 WHERE
     r.slot = mod(hot_generation(:generation), 2)
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
-    )
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
@@ -94,21 +70,15 @@ SELECT
     d.*,
     json_build_array((SELECT hot_generation(:generation)), r.hot, r.post_id) AS sort_key
 FROM post_ranks AS r
-INNER JOIN post_details AS d ON r.post_id = d.id
+INNER JOIN visible_posts(:show_nsfw, :viewer_id) AS d ON r.post_id = d.id
 WHERE
     r.slot = mod(hot_generation(:generation), 2)
     AND r.author_id = (
         SELECT users.id FROM users
         WHERE
             lower(users.username) = lower(:author)
-            AND NOT EXISTS (
-                SELECT 1 FROM blocks AS b
-                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
-            )
     )
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
@@ -118,7 +88,7 @@ SELECT
     d.*,
     json_build_array((SELECT hot_generation(:generation)), r.hot, r.post_id) AS sort_key
 FROM post_tag_ranks AS r
-INNER JOIN post_details AS d ON r.post_id = d.id
+INNER JOIN visible_posts(:show_nsfw, :viewer_id) AS d ON r.post_id = d.id
 WHERE
     r.slot = mod(hot_generation(:generation), 2)
     AND r.tag_id = (
@@ -126,12 +96,6 @@ WHERE
         WHERE tags.name = :tag
     )
     AND (r.hot, r.post_id) < (hot_resume(:generation, :before_rank, :before_id), :before_id)
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
-    )
 ORDER BY r.hot DESC, r.post_id DESC
 LIMIT :page_size;
 
@@ -142,15 +106,9 @@ LIMIT :page_size;
 SELECT
     d.*,
     json_build_array(d.like_count, d.id) AS sort_key
-FROM post_details AS d
+FROM visible_posts(:show_nsfw, :viewer_id) AS d
 WHERE
     d.created_at >= :since
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
-    )
     AND (d.like_count, d.id) < (:before_likes, :before_id)
 ORDER BY d.like_count DESC, d.id DESC
 LIMIT :page_size;
@@ -160,20 +118,14 @@ LIMIT :page_size;
 SELECT
     d.*,
     json_build_array(d.like_count, d.id) AS sort_key
-FROM post_details AS d
+FROM visible_posts(:show_nsfw, :viewer_id) AS d
 WHERE
     d.author_id = (
         SELECT users.id FROM users
         WHERE
             lower(users.username) = lower(:author)
-            AND NOT EXISTS (
-                SELECT 1 FROM blocks AS b
-                WHERE b.blocker_id = :viewer_id AND b.blocked_id = users.id
-            )
     )
     AND d.created_at >= :since
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
     AND (d.like_count, d.id) < (:before_likes, :before_id)
 ORDER BY d.like_count DESC, d.id DESC
 LIMIT :page_size;
@@ -184,19 +136,13 @@ SELECT
     d.*,
     json_build_array(pt.like_count, pt.post_id) AS sort_key
 FROM post_tags AS pt
-INNER JOIN post_details AS d ON pt.post_id = d.id
+INNER JOIN visible_posts(:show_nsfw, :viewer_id) AS d ON pt.post_id = d.id
 WHERE
     pt.tag_id = (
         SELECT tags.id FROM tags
         WHERE tags.name = :tag
     )
     AND pt.created_at >= :since
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
-    )
     AND (pt.like_count, pt.post_id) < (:before_likes, :before_id)
 ORDER BY pt.like_count DESC, pt.post_id DESC
 LIMIT :page_size;

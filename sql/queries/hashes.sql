@@ -53,21 +53,13 @@ FROM posts
 WHERE media_id = ANY(:media_ids) AND removed_at IS NULL;
 
 -- name: list_similar_posts(post_id, page_size, show_nsfw, viewer_id)
--- The other completed posts whose media is this post's or a near-duplicate of it, nearest
--- first, then oldest; NSFW ones only with :show_nsfw, none by an author :viewer_id blocks.
+-- The other posts the reader may see (visible_posts) whose media is this post's or a
+-- near-duplicate of it, nearest first, then oldest.
 SELECT d.*, near.distance
 FROM posts AS p
 INNER JOIN near_media AS near ON p.media_id = near.media_id
-INNER JOIN post_details AS d ON near.near_id = d.media_id
-WHERE
-    p.id = :post_id
-    AND d.id <> p.id
-    AND d.listed
-    AND (:show_nsfw OR NOT d.nsfw)
-    AND NOT EXISTS (
-        SELECT 1 FROM blocks AS b
-        WHERE b.blocker_id = :viewer_id AND b.blocked_id = d.author_id
-    )
+INNER JOIN visible_posts(:show_nsfw, :viewer_id) AS d ON near.near_id = d.media_id
+WHERE p.id = :post_id AND d.id <> p.id
 ORDER BY near.distance, d.id
 LIMIT :page_size;
 

@@ -10,7 +10,7 @@ SELECT  -- noqa: ST06
     p.created_at,
     p.like_count,
     p.view_count,
-    u.id AS author_id,
+    p.author_id,
     u.username AS author_username,
     m.id AS media_id,
     m.status,
