@@ -331,7 +331,13 @@ def test_an_upload_whose_commit_waits_on_a_lock_keeps_its_file_from_the_orphan_s
     import fixtures
 
     system = start_system(
-        WORKERS="1", DB_LOCK_TIMEOUT="60", DB_STATEMENT_TIMEOUT="60", ORPHAN_GRACE_SECONDS="10", JANITOR_INTERVAL="1"
+        WORKERS="1",
+        DB_LOCK_TIMEOUT="60",
+        DB_STATEMENT_TIMEOUT="60",
+        ORPHAN_GRACE_SECONDS="10",
+        JANITOR_INTERVAL="1",
+        UPLOAD_CONCURRENCY="3",
+        WEB_THREADS="8",  # three uploads of one account at once, on any one worker
     ).wait_ready()
     auth = system.sign_up()
     files = [fixtures.jpeg(tmp_path, f"slow-{n}.jpg", seed=colour) for n, colour in enumerate(("red", "green", "blue"))]
