@@ -56,6 +56,7 @@ class ApiRequest(Request):
     request_id_token: contextvars.Token[str | None] | None = None
     user_id: int | None = None  # the signed-in caller, once a view has checked the token
     viewer: Viewer = ANONYMOUS  # the caller as the token's session check read it
+    token_checked: bool = False  # its access token was verified, its session read (tokens.check_access_token)
     read_limit: tuple[int, int] | None = None  # reads left in this window, and when it ends (epoch)
     shared: bool = False  # the answer is the same for everyone: a shared cache may keep it
 

@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, after_this_request, request
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import get_jwt_identity
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
 from limits.errors import StorageError
 
 from memedroid.api import current, services
+from memedroid.api.tokens import check_access_token
 from memedroid.api.validation import text_problem
 from memedroid.errors import ServiceUnavailable, TooManyRequests
 from memedroid.logs import Degradation
@@ -88,7 +89,7 @@ def current_user() -> str:
     """The signed-in user (limits are checked before the view runs, so read the token here);
     the client address when there is no valid token (the view then answers 401)."""
     try:
-        verify_jwt_in_request(optional=True)
+        check_access_token(optional=True)
         identity = get_jwt_identity()
     except Exception:  # noqa: BLE001 - any bad token: the view reports it
         identity = None

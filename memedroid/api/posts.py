@@ -6,7 +6,6 @@ from typing import cast
 
 import orjson
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory, url_for
-from flask_jwt_extended import verify_jwt_in_request
 
 from memedroid.api import PREFIX, current, services, tokens
 from memedroid.api.caching import page_response
@@ -107,7 +106,7 @@ def optional_viewer() -> Viewer:
     """The reader: signed in, or anonymous. Anonymous reads (the hot path) skip the token machinery."""
     request = current()
     if "HTTP_AUTHORIZATION" in request.environ:
-        verify_jwt_in_request(optional=True)
+        tokens.check_access_token(optional=True)
         request.user_id = tokens.current_user_id_or_none()
     return request.viewer
 

@@ -39,6 +39,17 @@ def issue(user_id: int, session_id: uuid.UUID | str, refresh: bool = True) -> di
     return tokens
 
 
+def check_access_token(optional: bool = False) -> None:
+    """Verify the request's access token, and read its session, once however many ask (the
+    limiter's key, the view, the reader of a feed): each check decoded the token and read the
+    session again. A request without a token, or with a bad one, is checked again by the next
+    asker, whose answer (a 401, or none when optional) stands."""
+    request = current()
+    if not request.token_checked:
+        verify_jwt_in_request(optional=optional)
+        request.token_checked = bool(get_jwt())
+
+
 def authenticated(refresh: bool = False, cookie: bool = False) -> Callable[[F], F]:
     """Require a valid, unrevoked token (a refresh token when `refresh`; from the web client's
     cookie, with its CSRF header, when `cookie`); sets the request's `user_id`."""
@@ -47,7 +58,10 @@ def authenticated(refresh: bool = False, cookie: bool = False) -> Callable[[F], 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request(refresh=refresh, locations=locations)
+            if refresh or cookie:
+                verify_jwt_in_request(refresh=refresh, locations=locations)
+            else:
+                check_access_token()
             current().user_id = current_user_id()
             return view(*args, **kwargs)
 
