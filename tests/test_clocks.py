@@ -86,7 +86,7 @@ def test_a_janitor_whose_clock_runs_far_ahead_deletes_nothing_an_upload_needs(
     while uploads stream in (some sent slowly). Partial uploads are aged by the storage's own
     clock, and a raw file is deleted only under its upload's lock: every upload is answered
     202 and completes."""
-    system = start_system(WORKERS="2").wait_ready()
+    system = start_system(WORKERS="2", UPLOAD_CONCURRENCY="3", WEB_THREADS="8").wait_ready()  # one account's three at once
     auth = system.sign_up()
     jpeg = fixtures.jpeg(tmp_path, width=160, height=120).read_bytes()
     answers: list[int] = []
