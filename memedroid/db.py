@@ -98,6 +98,14 @@ class Database:
             yield conn
 
     @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads that need no transaction of their own (one statement, or
+        statements that need not agree): autocommit, so each is one round trip, without the
+        BEGIN and COMMIT around it (the hot path's session check and likes)."""
+        with self.session() as conn:
+            yield conn
+
+    @contextmanager
     def session(self) -> Iterator[Connection]:
         """A connection in autocommit mode, for session-level state such as advisory locks."""
         with translate_errors(), self._connection() as conn:

@@ -95,7 +95,7 @@ class Accounts:
         """Who calls with a token naming this session and `user_id`: None when the token must
         not stand (no such session, revoked, expired); a 403 naming the ban for a banned
         account."""
-        with self.db.transaction() as conn:
+        with self.db.read() as conn:
             found = sessions.standing(conn, session_id, user_id)
         if found is not None and found.banned:
             raise banned(found.banned_until, found.ban_reason)

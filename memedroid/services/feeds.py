@@ -168,7 +168,7 @@ class Feeds:
         page = orjson.loads(cached.body)  # a reader signed in: their likes, and the counters as they are now
         if page["items"]:
             self.counters.overlay(page["items"])
-            with self.db.transaction() as conn:
+            with self.db.read() as conn:
                 mark_liked(conn, page["items"], viewer.id)
         return Page.of(orjson.dumps(page).decode())
 

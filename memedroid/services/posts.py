@@ -73,7 +73,7 @@ class Posts:
         if viewer.id is None:
             name_reposts(None, [body], viewer)
         else:
-            with self.db.transaction() as conn:
+            with self.db.read() as conn:
                 name_reposts(conn, [body], viewer)
                 mark_liked(conn, [body], viewer.id)
         return dict(body)
