@@ -211,6 +211,7 @@ def measure(url: str, redis_url: str, folder: Path, args: argparse.Namespace) ->
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "READ_RATE_LIMIT": "100000000/minute",
+        "LIKE_RATE_LIMIT": "100000000/minute",
         "HOT_RANK_INTERVAL": "86400",  # the bench recomputes when it measures that, not in between
     }  # limits are checked (and cost), but never bite
     systems: dict[str, System] = {}
