@@ -140,8 +140,9 @@ RETURNING posts.id AS post_id, posts.comment_count AS count, counted_at();
 
 -- name: list_thread_new(post_id, parent_id, before_id, page_size, replies, viewer_id, unlisted_too)
 -- A thread page, newest first at every tier; without the comments of authors :viewer_id
--- blocks (0: nobody's), nor their replies; nothing of a post that is not listed, unless
--- :unlisted_too (its author or a moderator reads).
+-- blocks (0: nobody's), nor their replies; nothing of a post nobody may see (visible_posts:
+-- NSFW and blocks aside, those the services check), unless :unlisted_too (its author or a
+-- moderator reads).
 WITH RECURSIVE thread AS (
     SELECT
         page.id, page.post_id, page.parent_id, page.depth, page.body, page.like_count, page.reply_count,
@@ -160,8 +161,8 @@ WITH RECURSIVE thread AS (
                 WHERE b.blocker_id = :viewer_id AND b.blocked_id = c.author_id
             )
             AND (:unlisted_too OR EXISTS (
-                SELECT 1 FROM post_details AS d
-                WHERE d.id = :post_id AND d.listed
+                SELECT 1 FROM visible_posts(TRUE, 0) AS d
+                WHERE d.id = :post_id
             ))
         ORDER BY c.id DESC
         LIMIT :page_size
@@ -202,7 +203,7 @@ ORDER BY t.tier ASC, t.id DESC;
 
 -- name: list_thread_top(post_id, parent_id, before_likes, before_id, page_size, replies, viewer_id, unlisted_too)
 -- A thread page, most liked first at every tier (ties newest first); without the comments of
--- authors :viewer_id blocks, nor their replies; nothing of a post that is not listed, unless
+-- authors :viewer_id blocks, nor their replies; nothing of a post nobody may see, unless
 -- :unlisted_too.
 WITH RECURSIVE thread AS (
     SELECT
@@ -222,8 +223,8 @@ WITH RECURSIVE thread AS (
                 WHERE b.blocker_id = :viewer_id AND b.blocked_id = c.author_id
             )
             AND (:unlisted_too OR EXISTS (
-                SELECT 1 FROM post_details AS d
-                WHERE d.id = :post_id AND d.listed
+                SELECT 1 FROM visible_posts(TRUE, 0) AS d
+                WHERE d.id = :post_id
             ))
         ORDER BY c.like_count DESC, c.id DESC
         LIMIT :page_size
