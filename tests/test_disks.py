@@ -87,8 +87,9 @@ def test_a_node_whose_storage_disk_is_full_refuses_uploads_with_507_and_recovers
 ) -> None:
     disk = small_disk("storage", 24 * MiB)
     system = start_system(
-        STORAGE_DIR=str(disk.path), DISK_RESERVE_BYTES=str(2 * MiB), WORKERS="1", JANITOR_INTERVAL="1"
-    ).wait_ready()
+        STORAGE_DIR=str(disk.path), DISK_RESERVE_BYTES=str(2 * MiB), WORKERS="1", JANITOR_INTERVAL="1",
+        UPLOAD_CONCURRENCY="15", WEB_THREADS="32",  # one account's fifteen at once: the disk answers, not the gate
+    ).wait_ready()  # fmt: skip
     auth = system.sign_up()
     seed(database_url, 3)
     broken = fixtures.truncated(fixtures.mp4_h264_aac(tmp_path, seconds=2), tmp_path, "cut.mp4")
